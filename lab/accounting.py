@@ -1,0 +1,102 @@
+"""Accounting: the counters of both ends and the identities that must always close.
+
+Definitions (``docs/protocol.md`` has the same words):
+
+* *produced*: messages the producer put on the wire (a retry after a shed is produced again);
+* *accepted*: taken into the consumer's buffer; *processed*: finished by its worker;
+* *dropped*: discarded by the consumer, on arrival or later evicted (drop-oldest);
+* *sampled_out*: discarded by sampling; *shed*: rejected back with a retry-after;
+* *in_flight*: sent, no verdict received yet; *depth*: messages the consumer holds.
+
+The identities, true at every stop and in every snapshot::
+
+    producer:  produced = accepted + dropped + sampled_out + shed + in_flight
+    consumer:  received = accepted + dropped + sampled_out + shed
+               accepted = processed + depth
+
+An eviction moves one message from *accepted* to *dropped* on both ends (the consumer tells
+the producer with an ``evicted`` verdict), so the identities survive drop-oldest.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+CONSUMER_FIELDS = (
+    "received",
+    "accepted",
+    "processed",
+    "dropped",
+    "sampled_out",
+    "shed",
+    "depth",
+    "evicted",
+    "over_credit",
+)
+PRODUCER_FIELDS = (
+    "produced",
+    "accepted",
+    "dropped",
+    "sampled_out",
+    "shed",
+    "in_flight",
+    "processed",
+    "retried",
+    "resent",
+)
+
+
+class ConsumerCounts:
+    """What one consumer did, in total or for one producer."""
+
+    __slots__ = CONSUMER_FIELDS
+
+    def __init__(self) -> None:
+        for name in CONSUMER_FIELDS:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> Dict[str, int]:
+        return {name: getattr(self, name) for name in CONSUMER_FIELDS}
+
+    def identity_errors(self) -> List[str]:
+        errors = []
+        decided = self.accepted + self.dropped + self.sampled_out + self.shed
+        if self.received != decided:
+            errors.append(
+                f"received {self.received} != accepted+dropped+sampled_out+shed {decided}"
+            )
+        if self.accepted != self.processed + self.depth:
+            errors.append(
+                f"accepted {self.accepted} != processed {self.processed} + depth {self.depth}"
+            )
+        return errors
+
+
+class ProducerCounts:
+    """What one producer saw."""
+
+    __slots__ = PRODUCER_FIELDS
+
+    def __init__(self) -> None:
+        for name in PRODUCER_FIELDS:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> Dict[str, int]:
+        return {name: getattr(self, name) for name in PRODUCER_FIELDS}
+
+    def identity_errors(self) -> List[str]:
+        verdicts = self.accepted + self.dropped + self.sampled_out + self.shed
+        if self.produced != verdicts + self.in_flight:
+            return [
+                f"produced {self.produced} != accepted+dropped+sampled_out+shed {verdicts}"
+                f" + in_flight {self.in_flight}"
+            ]
+        return []
+
+
+def sum_consumer_counts(parts: List[ConsumerCounts]) -> ConsumerCounts:
+    total = ConsumerCounts()
+    for part in parts:
+        for name in CONSUMER_FIELDS:
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+    return total

@@ -1,0 +1,206 @@
+"""The consumer's buffer: one bounded buffer that every overflow mode uses.
+
+Theory of operation
+-------------------
+A message the consumer holds is either *waiting* or *in service*. The buffer counts both:
+``depth`` is every message the consumer holds, and ``depth <= capacity`` always. So a buffer
+of capacity K is exactly the K of the M/M/1/K queue ("the most messages in the system").
+
+Rules of this file:
+
+* It does not decide anything. Whether a new message may come in, and what to throw away
+  to make room, is the overflow policy's job (``policies.py``); this file only refuses to
+  break its own bound (``push`` on a full buffer raises).
+* It does not know about time except for the stamp each message carries.
+* ``discipline`` chooses which waiting message is served next: ``fifo`` (arrival order) or
+  ``priority`` (lowest class number first, arrival order within a class).
+
+>>> buf = Buffer(capacity=2)
+>>> buf.push(Message(b"p", 1, enqueued_at=0.0)); buf.push(Message(b"p", 2, enqueued_at=0.1))
+>>> buf.depth, buf.is_full
+(2, True)
+>>> buf.start_next().seq        # the worker takes the head; it still counts in depth
+1
+>>> buf.depth, buf.waiting
+(2, 1)
+>>> buf.finish().seq
+1
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Deque, List, Optional
+
+UNBOUNDED_FREE_SLOTS = 1 << 62
+
+
+class Message:
+    """One data message as the consumer sees it.
+
+    ``due`` and ``sent`` are the producer's wall-clock stamps from the wire; ``enqueued_at``
+    and ``started_at`` are the consumer's own clock.
+    """
+
+    __slots__ = (
+        "producer",
+        "seq",
+        "due",
+        "sent",
+        "priority",
+        "attempt",
+        "payload",
+        "enqueued_at",
+        "started_at",
+    )
+
+    def __init__(
+        self,
+        producer: bytes,
+        seq: int,
+        due: float = 0.0,
+        sent: float = 0.0,
+        priority: int = 0,
+        attempt: int = 0,
+        payload: bytes = b"",
+        enqueued_at: float = 0.0,
+    ) -> None:
+        self.producer = producer
+        self.seq = seq
+        self.due = due
+        self.sent = sent
+        self.priority = priority
+        self.attempt = attempt
+        self.payload = payload
+        self.enqueued_at = enqueued_at
+        self.started_at: Optional[float] = None
+
+    def __repr__(self) -> str:
+        return f"Message(producer={self.producer!r}, seq={self.seq}, priority={self.priority})"
+
+
+class BufferFull(Exception):
+    """Raised when code tries to push into a full buffer: a policy bug, never a user error."""
+
+
+class Buffer:
+    """A bounded buffer (``capacity=None`` means unbounded) with FIFO or priority service."""
+
+    __slots__ = ("capacity", "discipline", "_queues", "_waiting", "_in_service")
+
+    def __init__(
+        self, capacity: Optional[int], discipline: str = "fifo", priority_classes: int = 3
+    ) -> None:
+        if capacity is not None and capacity < 1:
+            raise ValueError("capacity must be at least 1 (or None for unbounded)")
+        if discipline not in ("fifo", "priority"):
+            raise ValueError(f"unknown discipline {discipline!r}")
+        self.capacity = capacity
+        self.discipline = discipline
+        classes = priority_classes if discipline == "priority" else 1
+        self._queues: List[Deque[Message]] = [deque() for _ in range(classes)]
+        self._waiting = 0
+        self._in_service: Optional[Message] = None
+
+    # -- size -------------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Messages held: waiting plus the one in service."""
+        return self._waiting + (self._in_service is not None)
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @property
+    def in_service(self) -> Optional[Message]:
+        return self._in_service
+
+    @property
+    def is_full(self) -> bool:
+        return self.capacity is not None and self.depth >= self.capacity
+
+    def free_slots(self) -> int:
+        if self.capacity is None:
+            return UNBOUNDED_FREE_SLOTS
+        return self.capacity - self.depth
+
+    def fill_ratio(self) -> float:
+        """depth / capacity, 0 for an unbounded buffer (it has no ceiling to be near)."""
+        return 0.0 if self.capacity is None else self.depth / self.capacity
+
+    def __len__(self) -> int:
+        return self.depth
+
+    # -- in and out -------------------------------------------------------------------------
+    def push(self, message: Message) -> None:
+        if self.is_full:
+            raise BufferFull(f"buffer holds {self.depth} of {self.capacity}")
+        self._queue_for(message.priority).append(message)
+        self._waiting += 1
+
+    def start_next(self) -> Optional[Message]:
+        """Move the next waiting message into service and return it (None if nothing waits)."""
+        if self._in_service is not None:
+            raise RuntimeError("a message is already in service")
+        for queue in self._queues:
+            if queue:
+                self._waiting -= 1
+                self._in_service = queue.popleft()
+                return self._in_service
+        return None
+
+    def finish(self) -> Message:
+        """Remove the message in service (it has been processed)."""
+        message = self._in_service
+        if message is None:
+            raise RuntimeError("no message is in service")
+        self._in_service = None
+        return message
+
+    def evict_oldest(self, min_class: int = 0) -> Optional[Message]:
+        """Remove and return the oldest waiting message, never the one in service.
+
+        Under the priority discipline the victim comes from the least important class that
+        has anything waiting, among classes ``>= min_class``.
+        """
+        for index in range(len(self._queues) - 1, -1, -1):
+            if index < min_class and self.discipline == "priority":
+                break
+            queue = self._queues[index]
+            if queue:
+                self._waiting -= 1
+                return queue.popleft()
+        return None
+
+    def oldest_waiting(self) -> Optional[Message]:
+        heads = [queue[0] for queue in self._queues if queue]
+        if not heads:
+            return None
+        return min(heads, key=lambda message: message.enqueued_at)
+
+    def oldest_age(self, now: float) -> float:
+        """How long the longest-waiting message has waited so far (0 if none waits)."""
+        oldest = self.oldest_waiting()
+        return 0.0 if oldest is None else max(0.0, now - oldest.enqueued_at)
+
+    def waiting_by_class(self) -> List[int]:
+        """Waiting messages per class queue (a single number under FIFO)."""
+        return [len(queue) for queue in self._queues]
+
+    def drain(self) -> List[Message]:
+        """Remove everything (waiting first, then in service): used when a consumer stops."""
+        out: List[Message] = []
+        for queue in self._queues:
+            out.extend(queue)
+            queue.clear()
+        self._waiting = 0
+        if self._in_service is not None:
+            out.append(self._in_service)
+            self._in_service = None
+        return out
+
+    def _queue_for(self, priority: int) -> Deque[Message]:
+        if self.discipline == "fifo":
+            return self._queues[0]
+        return self._queues[min(max(priority, 0), len(self._queues) - 1)]

@@ -1,0 +1,456 @@
+"""The ``bplab`` command line (typer). Thin: parse and check flags, then call the shell.
+
+Every flag is checked here, before any socket opens. A bad flag ends the program with exit
+status 2 and one line on stderr saying what is wrong and what is allowed.
+Defaults that depend on the module (port, mode, buffer, rates) come from ``modules.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import List, Optional
+
+import typer
+
+from lab.modules import all_modules, get_module
+from lab.policies import MODES
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Backpressure Lab: watch a producer overload a consumer over ZeroMQ, then fix it.",
+)
+
+BIND_HELP = (
+    "Address to listen on. The default 127.0.0.1 accepts only this machine; 0.0.0.0 exposes "
+    "the lab's unauthenticated sockets to your whole network (anyone could send data or "
+    "control commands)."
+)
+
+
+# click's UsageError, wherever this typer keeps click (older typers import it, newer vendor it).
+UsageError = typer.BadParameter.__mro__[1]
+
+
+class FlagError(UsageError):
+    """A flag value that parses but makes no sense (reported as one line, exit 2)."""
+
+
+def _module_or_fail(number: int):
+    try:
+        return get_module(number)
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _check_port(port: int) -> int:
+    if not 1 <= port <= 65532:
+        raise FlagError(f"--port {port} is out of range: use 1..65532 (the lab uses port..port+3)")
+    return port
+
+
+def _check_positive(value: Optional[float], flag: str, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value != value or value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise FlagError(f"{flag} must be a finite number {bound}, got {value}")
+
+
+def _parse_rate_word(text: Optional[str], flag: str) -> Optional[float]:
+    """A rate in msg/s, or ``max`` for "as fast as possible"."""
+    if text is None:
+        return None
+    if text.strip().lower() in ("max", "inf", "unlimited"):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        raise FlagError(f"{flag} takes a number of messages per second or 'max', got {text!r}")
+    _check_positive(value, flag)
+    return value
+
+
+def _choice(value: Optional[str], allowed, flag: str) -> Optional[str]:
+    if value is not None and value not in allowed:
+        raise FlagError(f"{flag} {value!r} is not allowed; choose one of: {', '.join(allowed)}")
+    return value
+
+
+# -- consumer ----------------------------------------------------------------------------------
+@app.command()
+def consumer(
+    module: int = typer.Option(12, "--module", "-m", help="Module number (sets the defaults)."),
+    mode: Optional[str] = typer.Option(
+        None, help=f"Overflow mode: {', '.join(MODES)}. Default: the module's (12: drop)."
+    ),
+    backpressure: bool = typer.Option(False, "--backpressure", help="Same as --mode block."),
+    buffer: Optional[int] = typer.Option(None, "--buffer", help="Buffer capacity (messages)."),
+    process_rate: Optional[str] = typer.Option(
+        None, "--process-rate", help="Messages per second the worker can do, or 'max'."
+    ),
+    service_dist: str = typer.Option("fixed", help="Service times: fixed or exponential."),
+    sample_every: int = typer.Option(10, help="sample mode: keep 1 in N above the watermark."),
+    sample_watermark: float = typer.Option(0.5, help="sample mode: fraction of the buffer."),
+    retry_after_ms: int = typer.Option(200, help="shed mode: retry-after told to producers."),
+    max_memory_mb: float = typer.Option(512.0, help="Stop when RSS passes this (memory guard)."),
+    port: Optional[int] = typer.Option(None, help="Base port (data; +1..+3 telemetry, control)."),
+    bind: str = typer.Option("127.0.0.1", "--bind", "--host", help=BIND_HELP),
+    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
+    record: Optional[str] = typer.Option(None, help="Append telemetry snapshots to FILE.jsonl."),
+    seed: int = typer.Option(0, help="Random seed (exponential service times)."),
+    slowdown_at: Optional[float] = typer.Option(None, help="Slow the worker at this second."),
+    slowdown_factor: float = typer.Option(4.0, help="How many times slower (with --slowdown-at)."),
+    slowdown_for: Optional[float] = typer.Option(None, help="Restore speed after this long."),
+    stall_at: Optional[float] = typer.Option(None, help="Stall the worker at this second."),
+    stall_for: float = typer.Option(3.0, help="Stall length in seconds."),
+    quiet: bool = typer.Option(False, help="No human-readable lines on stderr."),
+    parent_pid: Optional[int] = typer.Option(None, hidden=True),
+) -> None:
+    """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
+    from lab.consumer import ConsumerRun, run_consumer
+    from lab.consumer_core import ConsumerConfig
+    from lab.net import PortInUse
+
+    spec = _module_or_fail(module)
+    defaults = spec.consumer
+    _choice(mode, list(MODES), "--mode")
+    if backpressure and mode not in (None, "block"):
+        raise FlagError(f"--backpressure means --mode block; it contradicts --mode {mode}")
+    chosen_mode = "block" if backpressure else (mode or defaults.get("mode", "drop"))
+    capacity = buffer if buffer is not None else defaults.get("capacity", 50)
+    if capacity < 1:
+        raise FlagError(f"--buffer must be at least 1, got {capacity}")
+    rate = _parse_rate_word(process_rate, "--process-rate")
+    _choice(service_dist, ("fixed", "exponential"), "--service-dist")
+    if sample_every < 1:
+        raise FlagError(f"--sample-every must be at least 1, got {sample_every}")
+    if not 0.0 <= sample_watermark <= 1.0:
+        raise FlagError(f"--sample-watermark is a fraction between 0 and 1, got {sample_watermark}")
+    if retry_after_ms < 0:
+        raise FlagError(f"--retry-after-ms cannot be negative, got {retry_after_ms}")
+    _check_positive(max_memory_mb, "--max-memory-mb")
+    _check_positive(duration, "--duration")
+    _check_positive(slowdown_at, "--slowdown-at", allow_zero=True)
+    _check_positive(slowdown_factor, "--slowdown-factor")
+    _check_positive(slowdown_for, "--slowdown-for")
+    _check_positive(stall_at, "--stall-at", allow_zero=True)
+    _check_positive(stall_for, "--stall-for")
+    config = ConsumerConfig(
+        module=module,
+        mode=chosen_mode,
+        capacity=capacity,
+        process_rate=rate if rate is not None else defaults.get("process_rate", 10.0),
+        service_dist=service_dist,
+        sample_every=sample_every,
+        sample_watermark=sample_watermark,
+        retry_after_ms=retry_after_ms,
+        discipline=defaults.get("discipline", "fifo"),
+        max_memory_mb=max_memory_mb,
+        seed=seed,
+    )
+    run = ConsumerRun(
+        port=_check_port(port if port is not None else spec.port),
+        bind=bind,
+        duration=duration,
+        json_out=json_out,
+        record=record,
+        parent_pid=parent_pid,
+        quiet=quiet,
+        slowdown_at=slowdown_at,
+        slowdown_factor=slowdown_factor,
+        slowdown_for=slowdown_for,
+        stall_at=stall_at,
+        stall_for=stall_for,
+    )
+    try:
+        code = run_consumer(config, run)
+    except PortInUse as error:
+        raise FlagError(str(error)) from None
+    raise typer.Exit(code)
+
+
+# -- producer ----------------------------------------------------------------------------------
+@app.command()
+def producer(
+    module: int = typer.Option(12, "--module", "-m", help="Module number (sets the defaults)."),
+    rate: Optional[float] = typer.Option(
+        None, "--rate", help="Seconds between messages (0.05 = 20 msg/s, 0.01 = 100 msg/s)."
+    ),
+    mps: Optional[str] = typer.Option(
+        None, "--mps", help="Messages per second instead of --rate; 'max' = unpaced."
+    ),
+    profile: str = typer.Option("steady", help="steady, poisson, or spike (10x for a window)."),
+    spike_at: float = typer.Option(5.0, help="spike profile: seconds after start."),
+    spike_duration: float = typer.Option(5.0, help="spike profile: how long it lasts."),
+    spike_factor: float = typer.Option(10.0, help="spike profile: rate multiplier."),
+    retry: str = typer.Option("none", help="After a shed: none, immediate or backoff."),
+    max_attempts: int = typer.Option(5, help="Attempts per message, first one included."),
+    payload_bytes: int = typer.Option(0, help="Payload size of each message."),
+    max_pending: Optional[int] = typer.Option(
+        None, help="Outbox size (default: the consumer's window in block mode, else 10000)."
+    ),
+    priority_mix: Optional[str] = typer.Option(
+        None, help="Weights of priority classes 0,1,2..., e.g. 0.1,0.6,0.3."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Where the consumer runs."),
+    port: Optional[int] = typer.Option(None, help="The consumer's base port."),
+    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
+    record: Optional[str] = typer.Option(None, help="Append telemetry snapshots to FILE.jsonl."),
+    seed: int = typer.Option(0, help="Random seed (poisson arrivals, jitter, priorities)."),
+    name: Optional[str] = typer.Option(None, help="Producer name shown on the dashboard."),
+    batch: int = typer.Option(1000, help="Most messages per DATA frame."),
+    quiet: bool = typer.Option(False, help="No human-readable lines on stderr."),
+    parent_pid: Optional[int] = typer.Option(None, hidden=True),
+) -> None:
+    """Run a producer: paced messages to the consumer, with latency measured per message."""
+    from lab.producer import ProducerRun, run_producer
+    from lab.producer_core import RETRY_POLICIES, ProducerConfig
+
+    spec = _module_or_fail(module)
+    defaults = spec.producer
+    if rate is not None and mps is not None:
+        raise FlagError("give either --rate (seconds between messages) or --mps, not both")
+    _check_positive(rate, "--rate")
+    per_second = _parse_rate_word(mps, "--mps")
+    if rate is not None:
+        per_second = 1.0 / rate
+    if per_second is None:
+        per_second = defaults.get("rate", 20.0)
+    _choice(profile, ("steady", "poisson", "spike"), "--profile")
+    _choice(retry, RETRY_POLICIES, "--retry")
+    _check_positive(spike_at, "--spike-at", allow_zero=True)
+    _check_positive(spike_duration, "--spike-duration")
+    _check_positive(spike_factor, "--spike-factor")
+    _check_positive(duration, "--duration")
+    if max_attempts < 1:
+        raise FlagError(f"--max-attempts must be at least 1, got {max_attempts}")
+    if not 0 <= payload_bytes <= 1_000_000:
+        raise FlagError(f"--payload-bytes must be between 0 and 1000000, got {payload_bytes}")
+    if max_pending is not None and max_pending < 1:
+        raise FlagError(f"--max-pending must be at least 1, got {max_pending}")
+    if not 1 <= batch <= 10_000:
+        raise FlagError(f"--batch must be between 1 and 10000, got {batch}")
+    mix = _parse_mix(priority_mix) if priority_mix else tuple(defaults.get("priority_mix", (1.0,)))
+    config = ProducerConfig(
+        module=module,
+        rate=per_second,
+        profile=profile,
+        spike_at=spike_at,
+        spike_duration=spike_duration,
+        spike_factor=spike_factor,
+        priority_mix=mix,
+        payload_bytes=payload_bytes,
+        retry=retry,
+        max_attempts=max_attempts,
+        max_pending=max_pending,
+        batch_max=batch,
+        seed=seed,
+        name=name or "",
+    )
+    run = ProducerRun(
+        port=_check_port(port if port is not None else spec.port),
+        host=host,
+        duration=duration,
+        json_out=json_out,
+        record=record,
+        parent_pid=parent_pid,
+        quiet=quiet,
+    )
+    raise typer.Exit(run_producer(config, run))
+
+
+def _parse_mix(text: str):
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise FlagError(f"--priority-mix takes comma-separated weights, got {text!r}") from None
+    if not weights or any(w < 0 for w in weights) or sum(weights) <= 0 or len(weights) > 8:
+        raise FlagError("--priority-mix needs 1 to 8 non-negative weights with a positive sum")
+    return weights
+
+
+# -- visualizer --------------------------------------------------------------------------------
+@app.command()
+def visualize(
+    module: int = typer.Option(12, "--module", "-m", help="Module number (sets the port)."),
+    host: str = typer.Option("127.0.0.1", help="Where the consumer runs."),
+    port: Optional[int] = typer.Option(None, help="The consumer's base port."),
+    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    record: Optional[str] = typer.Option(None, help="Append every snapshot seen to FILE.jsonl."),
+    plain: bool = typer.Option(False, help="Plain lines instead of the live dashboard."),
+    refresh: float = typer.Option(4.0, help="Dashboard redraws per second."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
+) -> None:
+    """Show the live dashboard of a running module (start order does not matter)."""
+    from lab.visualizer import VisualizerRun, run_visualizer
+
+    spec = _module_or_fail(module)
+    _check_positive(duration, "--duration")
+    if not 0.5 <= refresh <= 30:
+        raise FlagError(f"--refresh must be between 0.5 and 30 redraws per second, got {refresh}")
+    run = VisualizerRun(
+        module=module,
+        host=host,
+        port=_check_port(port if port is not None else spec.port),
+        duration=duration,
+        record=record,
+        plain=plain,
+        refresh=refresh,
+        json_out=json_out,
+    )
+    raise typer.Exit(run_visualizer(run))
+
+
+# -- demo --------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    module: int = typer.Argument(12, help="Module number."),
+    mode: Optional[str] = typer.Option(None, help="Consumer mode (default: the module's)."),
+    duration: Optional[float] = typer.Option(None, help="Stop everything after this long."),
+    mps: Optional[str] = typer.Option(None, help="Producer rate in msg/s (or 'max')."),
+    port: Optional[int] = typer.Option(None, help="Base port (default: the module's)."),
+    record: Optional[str] = typer.Option(None, help="Record the dashboard's view to FILE.jsonl."),
+    plain: bool = typer.Option(False, help="Plain lines instead of the live dashboard."),
+    json_out: bool = typer.Option(False, "--json", help="Print the children's summaries as JSON."),
+) -> None:
+    """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all."""
+    from lab.demo import DemoRun, run_demo
+
+    spec = _module_or_fail(module)
+    _choice(mode, list(MODES), "--mode")
+    _check_positive(duration, "--duration")
+    rate = _parse_rate_word(mps, "--mps")
+    run = DemoRun(
+        module=spec.number,
+        mode=mode,
+        duration=duration,
+        mps=rate,
+        port=_check_port(port if port is not None else spec.port),
+        record=record,
+        plain=plain,
+        json_out=json_out,
+    )
+    raise typer.Exit(run_demo(run))
+
+
+# -- plots -------------------------------------------------------------------------------------
+@app.command()
+def plot(
+    recording: str = typer.Argument(..., help="A --record file (JSON Lines)."),
+    output: str = typer.Option("run.png", "-o", "--output", help="PNG to write."),
+) -> None:
+    """Plot one recorded run: depth, rates, drops and producer latency over time."""
+    from lab.plotting import RecordingError, plot_run
+
+    try:
+        plot_run(recording, output)
+    except RecordingError as error:
+        raise FlagError(str(error)) from None
+    typer.echo(f"wrote {output}")
+
+
+@app.command()
+def compare(
+    first: str = typer.Argument(..., help="Recording A (e.g. drop mode)."),
+    second: str = typer.Argument(..., help="Recording B (e.g. block mode)."),
+    output: str = typer.Option("compare.png", "-o", "--output", help="PNG to write."),
+) -> None:
+    """Overlay two recorded runs (the micro-challenge: drop vs backpressure)."""
+    from lab.plotting import RecordingError, plot_compare
+
+    try:
+        plot_compare(first, second, output)
+    except RecordingError as error:
+        raise FlagError(str(error)) from None
+    typer.echo(f"wrote {output}")
+
+
+# -- modules and control -------------------------------------------------------------------------
+@app.command()
+def modules() -> None:
+    """List the workshop's modules: number, title, port and how to start each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Backpressure Lab modules")
+    for column in ("module", "title", "port", "teaches", "start"):
+        table.add_column(column)
+    for spec in all_modules():
+        table.add_row(
+            spec.folder, spec.title, str(spec.port), spec.teaches, f"bplab demo {spec.number}"
+        )
+    Console().print(table)
+
+
+@app.command()
+def ctl(
+    command: str = typer.Argument(..., help="status, mode, rate, spike, slow, restore, stall."),
+    value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
+    port: int = typer.Option(12000, help="The consumer's base port."),
+    host: str = typer.Option("127.0.0.1", help="Where the consumer runs."),
+    factor: float = typer.Option(10.0, help="spike: rate multiplier."),
+    spike_duration: float = typer.Option(5.0, "--for", help="spike: seconds."),
+) -> None:
+    """Change a running module live, from another terminal (e.g. ``bplab ctl mode block``)."""
+    import json
+
+    from lab.control import COMMANDS, send_command
+
+    _choice(command, COMMANDS, "command")
+    _check_port(port)
+    request = {"cmd": command}
+    if command == "spike":
+        request.update(factor=factor, duration=spike_duration)
+    elif value is not None:
+        request["value"] = value if command == "mode" else _number(value, command)
+    try:
+        reply = send_command(host, port, request)
+    except TimeoutError as error:
+        raise FlagError(str(error)) from None
+    typer.echo(json.dumps(reply))
+    raise typer.Exit(0 if reply.get("ok") else 1)
+
+
+def _number(text: str, command: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise FlagError(f"{command} takes a number, got {text!r}") from None
+
+
+# -- entry points ------------------------------------------------------------------------------
+def main(argv: Optional[List[str]] = None, prog_name: str = "bplab") -> None:
+    """Run the CLI; usage errors become one line on stderr and exit status 2."""
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except UsageError as error:
+        if not error.format_message():  # "bplab" alone: the help was shown, nothing failed
+            sys.exit(0)
+        where = f"{prog_name} {error.ctx.info_name}" if error.ctx and error.ctx.parent else prog_name
+        if error.ctx and error.ctx.info_name == prog_name:
+            where = prog_name
+        sys.stderr.write(f"{where}: error: {error.format_message()}\n")
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def run_module_role(module: int, role: str, argv: Optional[List[str]] = None) -> None:
+    """Entry point of the workshop scripts: ``consumer.py`` is ``bplab consumer --module N``."""
+    import os
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else role
+    main([role, "--module", str(module), *args], prog_name=f"{script}")

@@ -1,0 +1,560 @@
+"""The consumer, without I/O: frames in, frames out, counters and snapshots.
+
+Theory of operation
+-------------------
+:class:`ConsumerCore` is the whole consumer except its sockets (h11's idea). The shell in
+``consumer.py`` feeds it what arrives (``on_frame(peer, frame, now)``), lets time pass
+(``advance(now)``), and sends what it hands back (``take_outgoing()``). Everything else
+lives here:
+
+* each DATA record is judged by the overflow policy (``policies.py``) and the verdict is
+  carried out on the buffer (``buffer.py``);
+* the worker (``service.py``) completes messages in exact simulated time;
+* in block mode, room is handed to producers as *credit*: a cumulative number of records
+  each producer may have sent, so a lost or repeated VERDICTS frame can never create or
+  destroy credit. Credit is split fairly among producers heard from recently, and taken
+  back from a producer that goes silent for ``producer_timeout_s`` or says BYE;
+* every decision is counted per producer (``accounting.py``) and summed for snapshots.
+
+Rules: nothing here sleeps, reads a clock or touches a socket; malformed input increments
+``malformed`` and changes nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, List, Optional, Tuple
+
+from lab import protocol
+from lab.accounting import ConsumerCounts, sum_consumer_counts
+from lab.buffer import Buffer, Message
+from lab.metrics import LatencyHistogram, RateWindow, RecentLatency, TimeWeightedMean
+from lab.policies import (
+    ACCEPT,
+    ACCEPT_EVICTING_OLDEST,
+    DROP,
+    SAMPLE_OUT,
+    SHED,
+    LoadSignals,
+    OverflowPolicy,
+    build_policy,
+)
+from lab.service import ServiceModel, Worker
+
+MAX_PRODUCERS = 256  # more than this and the quietest finished ones are folded into one row
+EVENT_LOG_LENGTH = 6
+
+
+@dataclass
+class ConsumerConfig:
+    """Everything a consumer can be told by flags; defaults come from ``modules.py``."""
+
+    module: int = 12
+    mode: str = "drop"
+    capacity: int = 50
+    process_rate: float = 10.0
+    service_dist: str = "fixed"
+    sample_every: int = 10
+    sample_watermark: float = 0.5
+    retry_after_ms: int = 200
+    discipline: str = "fifo"
+    max_memory_mb: float = 512.0
+    producer_timeout_s: float = 2.0
+    heartbeat_s: float = 0.5
+    seed: int = 0
+
+    def policy_options(self) -> Dict[str, Any]:
+        return {
+            "sample_every": self.sample_every,
+            "sample_watermark": self.sample_watermark,
+            "retry_after_ms": self.retry_after_ms,
+        }
+
+
+class ProducerState:
+    """What the consumer knows about one connected producer."""
+
+    __slots__ = (
+        "peer",
+        "name",
+        "pid",
+        "counts",
+        "last_seen",
+        "active",
+        "credit_limit",
+        "received_in_session",
+        "runs",
+        "credit_dirty",
+        "last_processed_seq",
+        "out_of_order",
+        "rate_in",
+    )
+
+    def __init__(self, peer: bytes, now: float) -> None:
+        self.peer = peer
+        self.name = _printable(peer)
+        self.pid = 0
+        self.counts = ConsumerCounts()
+        self.last_seen = now
+        self.active = True
+        self.credit_limit = 0
+        self.received_in_session = 0
+        self.runs = protocol.RunBuilder()
+        self.credit_dirty = False
+        self.last_processed_seq = -1
+        self.out_of_order = 0
+        self.rate_in = RateWindow()
+
+    @property
+    def outstanding_credit(self) -> int:
+        return max(0, self.credit_limit - self.received_in_session)
+
+
+class ConsumerCore:
+    """A consumer's state machine. See the module docstring."""
+
+    def __init__(self, config: ConsumerConfig, now: float, session: Optional[str] = None):
+        self.config = config
+        self.session = session or uuid.uuid4().hex[:12]
+        self.started_at = now
+        rng = random.Random(config.seed)
+        self.service = ServiceModel(config.process_rate, config.service_dist, rng)
+        self.worker = Worker(self.service, start=now)
+        self.buffer = Buffer(
+            None if config.mode == "unbounded" else config.capacity, config.discipline
+        )
+        self.policy: OverflowPolicy = build_policy(config.mode, **config.policy_options())
+        self.mode = config.mode
+        self.producers: Dict[bytes, ProducerState] = {}
+        self.retired = ConsumerCounts()  # producers folded away to bound memory
+        self.malformed = 0
+        self.malformed_reasons: Dict[str, int] = {}
+        self.max_depth = 0
+        self.stopped_by: Optional[str] = None
+        self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
+        self._outgoing: List[Tuple[bytes, bytes]] = []
+        self._rates = {name: RateWindow() for name in _RATE_NAMES}
+        self.queue_wait_recent = RecentLatency()
+        self.queue_wait_total = LatencyHistogram()
+        self.depth_mean = TimeWeightedMean(now)
+        self._next_expiry_check = now
+        self.log(now, f"consumer up: mode {self.mode}, buffer {self._capacity_text()}")
+
+    # -- input -------------------------------------------------------------------------------
+    def on_frame(self, peer: bytes, frame: bytes, now: float) -> None:
+        """Handle one frame from a producer; malformed frames are counted and ignored."""
+        try:
+            kind = protocol.frame_type(frame)
+            if kind == protocol.DATA:
+                records = protocol.decode_data(frame)
+            elif kind in (protocol.HELLO, protocol.BYE):
+                info = protocol.decode_json(frame)
+            else:
+                raise protocol.ProtocolError(
+                    f"{protocol.FRAME_NAMES[kind]} is not sent by producers"
+                )
+        except protocol.ProtocolError as error:
+            self._count_malformed(str(error))
+            return
+        state = self._producer(peer, now)
+        if kind == protocol.DATA:
+            self._on_data(state, records, now)
+        elif kind == protocol.HELLO:
+            self._on_hello(state, info, now)
+        else:
+            self._on_bye(state, now)
+
+    def count_malformed(self, reason: str) -> None:
+        """For the shell: a message that never became a frame (wrong number of parts)."""
+        self._count_malformed(reason)
+
+    def advance(self, now: float) -> None:
+        """Let time pass: finish services, expire silent producers, hand out credit."""
+        self._run_worker(now)
+        if now >= self._next_expiry_check:
+            self._expire_producers(now)
+            self._next_expiry_check = now + 0.1
+        if self.policy.uses_credit:
+            self._grant_credit()
+
+    def take_outgoing(self) -> List[Tuple[bytes, bytes]]:
+        """Frames to send, as (peer, frame): verdict runs and credit, batched per producer."""
+        uses_credit = self.policy.uses_credit
+        for state in self.producers.values():
+            if state.runs or state.credit_dirty:
+                limit = state.credit_limit if uses_credit else protocol.NO_CREDIT_LIMIT
+                frame = protocol.encode_verdicts(limit, state.runs.take())
+                self._outgoing.append((state.peer, frame))
+                state.credit_dirty = False
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def next_deadline(self, now: float) -> float:
+        """The latest time the shell may wait before calling ``advance`` again."""
+        deadline = self._next_expiry_check
+        worker_event = self.worker.next_event()
+        if worker_event is not None:
+            deadline = min(deadline, worker_event)
+        return max(deadline, now)
+
+    # -- control ------------------------------------------------------------------------------
+    def set_mode(self, mode: str, now: float) -> None:
+        """Switch the overflow policy live; every counter carries on unchanged."""
+        policy = build_policy(mode, **self.config.policy_options())
+        was_credit = self.policy.uses_credit
+        self.policy, self.mode = policy, mode
+        self.buffer.capacity = None if mode == "unbounded" else self.config.capacity
+        for state in self.producers.values():
+            if policy.uses_credit and not was_credit:
+                state.credit_limit = state.received_in_session
+            state.credit_dirty = True
+        if policy.uses_credit:
+            self._grant_credit()
+        self.log(now, f"mode switched to {mode}")
+
+    def set_policy(self, policy: OverflowPolicy, now: float) -> None:
+        """Install a custom policy object (the exercises' entry point)."""
+        self.policy, self.mode = policy, policy.name
+        self.log(now, f"policy {policy.name} installed")
+
+    def observe(self, now: float, rss_mb: float) -> Optional[str]:
+        """Feed the measured load to the policy; returns a stop reason if memory ran out."""
+        self.policy.observe(self.load_signals(now, rss_mb), now)
+        if rss_mb > self.config.max_memory_mb and self.stopped_by is None:
+            self.stopped_by = "memory_guard"
+            self.log(
+                now,
+                f"memory guard: RSS {rss_mb:.0f} MB > {self.config.max_memory_mb:.0f} MB"
+                " -- this is where a real service would be OOM-killed",
+            )
+            return self.stopped_by
+        return None
+
+    def load_signals(self, now: float, rss_mb: float) -> LoadSignals:
+        return LoadSignals(
+            arrival_per_s=self._rates["received"].rate(now),
+            processed_per_s=self._rates["processed"].rate(now),
+            service_rate_per_s=self.service.effective_rate,
+            depth=self.buffer.depth,
+            capacity=self.buffer.capacity,
+            oldest_age_s=self.buffer.oldest_age(now),
+            queue_wait_p99_s=self.queue_wait_recent.merged(now).percentile(99),
+            rss_mb=rss_mb,
+        )
+
+    def log(self, now: float, text: str) -> None:
+        self.events.append((now, text))
+
+    # -- reports ------------------------------------------------------------------------------
+    def totals(self) -> ConsumerCounts:
+        return sum_consumer_counts([self.retired] + [s.counts for s in self.producers.values()])
+
+    def identity_errors(self) -> List[str]:
+        """Broken accounting identities (empty when all is well), checked against the buffer."""
+        totals = self.totals()
+        errors = totals.identity_errors()
+        if totals.depth != self.buffer.depth:
+            errors.append(f"counted depth {totals.depth} != buffer depth {self.buffer.depth}")
+        for state in self.producers.values():
+            errors.extend(f"{state.name}: {e}" for e in state.counts.identity_errors())
+        return errors
+
+    def snapshot(self, now: float, rss_mb: float = 0.0, cpu_pct: float = 0.0) -> Dict[str, Any]:
+        """Everything a dashboard shows, as plain JSON-able data."""
+        totals = self.totals()
+        wait = self.queue_wait_recent.summary(now)
+        return {
+            "v": 1,
+            "role": "consumer",
+            "session": self.session,
+            "module": self.config.module,
+            "mode": self.mode,
+            "uptime_s": round(now - self.started_at, 3),
+            "depth": self.buffer.depth,
+            "capacity": self.buffer.capacity,
+            "limit": _finite(self.policy.admission_limit(self.buffer)),
+            "max_depth": self.max_depth,
+            "oldest_age_s": self.buffer.oldest_age(now),
+            "waiting_by_class": self.buffer.waiting_by_class(),
+            "rates": {name: rate.rate(now) for name, rate in self._rates.items()},
+            "totals": totals.as_dict(),
+            "malformed": self.malformed,
+            "queue_wait": {
+                "p50_s": wait["p50"],
+                "p99_s": wait["p99"],
+                "max_s": wait["max"],
+            },
+            "service_rate": _finite(self.service.effective_rate),
+            "slowdown": self.service.slowdown,
+            "producers": [self._producer_row(s, now) for s in self.producers.values()],
+            "credit_outstanding": sum(
+                s.outstanding_credit for s in self.producers.values() if s.active
+            )
+            if self.policy.uses_credit
+            else None,
+            "rss_mb": rss_mb,
+            "cpu_pct": cpu_pct,
+            "stopped_by": self.stopped_by,
+            "events": [[round(t - self.started_at, 2), text] for t, text in self.events],
+            "identity_ok": not self.identity_errors(),
+        }
+
+    def summary(self, now: float) -> Dict[str, Any]:
+        """The ``--json`` object printed when the consumer stops."""
+        totals = self.totals()
+        elapsed = now - self.started_at
+        return {
+            "role": "consumer",
+            "module": self.config.module,
+            "mode": self.mode,
+            "duration_s": round(elapsed, 3),
+            **{k: v for k, v in totals.as_dict().items()},
+            "malformed": self.malformed,
+            "capacity": self.buffer.capacity,
+            "max_depth": self.max_depth,
+            "mean_depth": self.depth_mean.value(now),
+            "process_rate": _finite(self.config.process_rate),
+            "processed_mps": totals.processed / elapsed if elapsed > 0 else 0.0,
+            "queue_wait_p50_ms": self.queue_wait_total.percentile(50) * 1e3,
+            "queue_wait_p99_ms": self.queue_wait_total.percentile(99) * 1e3,
+            "queue_wait_mean_ms": self.queue_wait_total.mean * 1e3,
+            "queue_wait_max_ms": self.queue_wait_total.max * 1e3,
+            "out_of_order": sum(s.out_of_order for s in self.producers.values()),
+            "producers": {s.name: s.counts.as_dict() for s in self.producers.values()},
+            "stopped_by": self.stopped_by,
+            "identity_errors": self.identity_errors(),
+        }
+
+    # -- internals ----------------------------------------------------------------------------
+    def _producer(self, peer: bytes, now: float) -> ProducerState:
+        state = self.producers.get(peer)
+        if state is None:
+            if len(self.producers) >= MAX_PRODUCERS:
+                self._retire_one()
+            state = self.producers[peer] = ProducerState(peer, now)
+            if self.policy.uses_credit:
+                state.credit_dirty = True
+        elif not state.active:
+            state.active = True
+            self.log(now, f"producer {state.name} is back")
+        state.last_seen = now
+        return state
+
+    def _on_hello(self, state: ProducerState, info: Dict[str, Any], now: float) -> None:
+        name = info.get("producer")
+        if isinstance(name, str) and name and state.name != name[:64]:
+            state.name = name[:64]
+            self.log(now, f"producer {state.name} joined")
+        pid = info.get("pid")
+        if isinstance(pid, int):
+            state.pid = pid
+        if self.policy.uses_credit:
+            self._grant_credit()
+        welcome = {
+            "session": self.session,
+            "module": self.config.module,
+            "mode": self.mode,
+            "capacity": self.buffer.capacity,
+            "window": _finite(self.policy.admission_limit(self.buffer)),
+            "credit_limit": state.credit_limit if self.policy.uses_credit else None,
+            "heartbeat_s": self.config.heartbeat_s,
+            "timeout_s": self.config.producer_timeout_s,
+            "protocol": protocol.VERSION,
+        }
+        self._outgoing.append((state.peer, protocol.encode_json(protocol.WELCOME, welcome)))
+
+    def _on_bye(self, state: ProducerState, now: float) -> None:
+        self._deactivate(state, now, "said goodbye")
+
+    def _on_data(self, state: ProducerState, records: List[protocol.Record], now: float) -> None:
+        self._run_worker(now)  # the rule of service.py: advance before pushing at `now`
+        for record in records:
+            self._admit(state, record, now)
+        self._run_worker(now)  # zero service time: what just came in is done at once
+
+    def _admit(self, state: ProducerState, record: protocol.Record, now: float) -> None:
+        counts = state.counts
+        counts.received += 1
+        state.rate_in.add(now)
+        self._rates["received"].add(now)
+        seq = record.seq
+        message = Message(
+            state.peer,
+            seq,
+            record.due,
+            record.sent,
+            record.priority,
+            record.attempt,
+            record.payload,
+            now,
+        )
+        if self.policy.uses_credit:
+            decision = self._decide_with_credit(state, message, now)
+        else:
+            decision = self.policy.decide(message, self.buffer, now)
+        if decision == ACCEPT:
+            self._push(state, message, now)
+        elif decision == ACCEPT_EVICTING_OLDEST:
+            victim = self.buffer.evict_oldest()
+            if victim is not None:
+                self._record_eviction(victim, now)
+            self._push(state, message, now)
+        elif decision == SAMPLE_OUT:
+            counts.sampled_out += 1
+            self._rates["sampled_out"].add(now)
+            state.runs.add(protocol.SAMPLED_OUT, seq)
+        elif decision == SHED:
+            counts.shed += 1
+            self._rates["shed"].add(now)
+            state.runs.add(protocol.SHED, seq, self.policy.retry_after_ms)
+        else:
+            if decision != DROP:
+                raise ValueError(f"policy {self.policy.name} returned {decision!r}")
+            counts.dropped += 1
+            self._rates["dropped"].add(now)
+            state.runs.add(protocol.DROPPED, seq)
+
+    def _decide_with_credit(self, state: ProducerState, message: Message, now: float) -> str:
+        within_credit = state.received_in_session < state.credit_limit
+        state.received_in_session += 1
+        if within_credit:
+            return self.policy.decide(message, self.buffer, now)
+        # Over credit: only room nobody was promised may be used.
+        unpromised = self._admission_limit() - self.buffer.depth - self._promised_credit()
+        if unpromised > 0:
+            return ACCEPT
+        state.counts.over_credit += 1
+        return DROP
+
+    def _push(self, state: ProducerState, message: Message, now: float) -> None:
+        self.buffer.push(message)
+        state.counts.accepted += 1
+        state.counts.depth += 1
+        self._rates["accepted"].add(now)
+        state.runs.add(protocol.ACCEPTED, message.seq)
+        depth = self.buffer.depth
+        if depth > self.max_depth:
+            self.max_depth = depth
+        self.depth_mean.update(now, depth)
+
+    def _record_eviction(self, victim: Message, now: float) -> None:
+        owner = self.producers.get(victim.producer)
+        counts = owner.counts if owner is not None else self.retired
+        counts.accepted -= 1
+        counts.depth -= 1
+        counts.dropped += 1
+        counts.evicted += 1
+        self._rates["dropped"].add(now)
+        if owner is not None:
+            owner.runs.add(protocol.EVICTED, victim.seq)
+        self.depth_mean.update(now, self.buffer.depth)
+
+    def _run_worker(self, now: float) -> None:
+        finished = self.worker.advance(self.buffer, now)
+        if not finished:
+            return
+        confirm = self.policy.uses_credit
+        processed_rate = self._rates["processed"]
+        for message, finished_at in finished:
+            wait = message.started_at - message.enqueued_at
+            self.queue_wait_recent.record(message.started_at, wait)
+            self.queue_wait_total.record(wait)
+            processed_rate.add(finished_at)
+            self.depth_mean.update(finished_at, self.buffer.depth)
+            owner = self.producers.get(message.producer)
+            if owner is None:
+                self.retired.processed += 1
+                self.retired.depth -= 1
+                continue
+            owner.counts.processed += 1
+            owner.counts.depth -= 1
+            if message.seq <= owner.last_processed_seq and message.attempt == 0:
+                owner.out_of_order += 1
+            owner.last_processed_seq = max(owner.last_processed_seq, message.seq)
+            if confirm:
+                owner.runs.add(protocol.PROCESSED, message.seq)
+        self.depth_mean.update(now, self.buffer.depth)
+
+    def _admission_limit(self) -> int:
+        return min(self.policy.admission_limit(self.buffer), self.buffer.free_slots() + self.buffer.depth)
+
+    def _promised_credit(self) -> int:
+        return sum(s.outstanding_credit for s in self.producers.values() if s.active)
+
+    def _grant_credit(self) -> None:
+        """Hand free, unpromised room to active producers, a fair share each."""
+        active = [s for s in self.producers.values() if s.active]
+        if not active:
+            return
+        limit = self._admission_limit()
+        free = limit - self.buffer.depth - self._promised_credit()
+        if free <= 0:
+            return
+        share = max(1, math.ceil(limit / len(active)))
+        # Producers with the least outstanding credit go first, so a newcomer is not starved.
+        for state in sorted(active, key=lambda s: s.outstanding_credit):
+            grant = min(free, share - state.outstanding_credit)
+            if grant > 0:
+                state.credit_limit = state.received_in_session + state.outstanding_credit + grant
+                state.credit_dirty = True
+                free -= grant
+            if free <= 0:
+                break
+
+    def _expire_producers(self, now: float) -> None:
+        horizon = now - self.config.producer_timeout_s
+        for state in self.producers.values():
+            if state.active and state.last_seen < horizon:
+                self._deactivate(state, now, f"silent for {self.config.producer_timeout_s:g} s")
+
+    def _deactivate(self, state: ProducerState, now: float, why: str) -> None:
+        if state.active:
+            state.active = False
+            self.log(now, f"producer {state.name} {why}; its credit is taken back")
+        state.credit_limit = min(state.credit_limit, state.received_in_session)
+        if self.policy.uses_credit:
+            self._grant_credit()
+
+    def _retire_one(self) -> None:
+        """Fold the longest-silent inactive producer with nothing in the buffer into ``retired``."""
+        candidates = [s for s in self.producers.values() if not s.active and s.counts.depth == 0]
+        if not candidates:
+            candidates = [s for s in self.producers.values() if s.counts.depth == 0]
+        if not candidates:
+            return
+        victim = min(candidates, key=lambda s: s.last_seen)
+        self.retired = sum_consumer_counts([self.retired, victim.counts])
+        del self.producers[victim.peer]
+
+    def _count_malformed(self, reason: str) -> None:
+        self.malformed += 1
+        if len(self.malformed_reasons) < 32 or reason in self.malformed_reasons:
+            self.malformed_reasons[reason] = self.malformed_reasons.get(reason, 0) + 1
+
+    def _producer_row(self, state: ProducerState, now: float) -> Dict[str, Any]:
+        return {
+            "name": state.name,
+            "active": state.active,
+            "in_per_s": state.rate_in.rate(now),
+            "credit": state.outstanding_credit if self.policy.uses_credit else None,
+            **state.counts.as_dict(),
+        }
+
+    def _capacity_text(self) -> str:
+        return "unbounded" if self.buffer.capacity is None else str(self.buffer.capacity)
+
+
+_RATE_NAMES = ("received", "accepted", "processed", "dropped", "sampled_out", "shed")
+
+
+def _finite(value: float) -> Optional[float]:
+    return None if value is None or (isinstance(value, float) and math.isinf(value)) else value
+
+
+def _printable(peer: bytes) -> str:
+    text = peer.decode("ascii", "replace") if peer.isascii() else peer.hex()
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:64] or "anonymous"

@@ -1,0 +1,221 @@
+"""Metrics: rates over a sliding window and latency percentiles. Pure: every call takes ``now``.
+
+Definitions (the same everywhere in the lab, see ``docs/protocol.md``):
+
+* A *rate* is the number of events in the last ``window`` seconds (1 s by default) divided by
+  the window. Events are stamped to the millisecond, so a rate is exact up to the events of
+  one millisecond at the window's edge.
+* A *percentile* uses the nearest-rank rule: p99 is the smallest recorded value that at
+  least 99% of the samples do not exceed. Values are kept in a log-linear histogram
+  (HdrHistogram's idea) with 128 steps per power of two, so a reported value is within
+  0.4% of the true sample; values below 256 microseconds are kept exactly.
+* *Recent* percentiles cover the last few whole seconds (5 by default); *run* percentiles
+  cover everything since the start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Deque, Dict, Iterable, Optional
+
+_SUB_BITS = 8  # 2**8 = 256 exact values, then 128 buckets per power of two
+_EXACT_LIMIT = 1 << _SUB_BITS
+
+
+class RateWindow:
+    """Events per second over a sliding window.
+
+    >>> rate = RateWindow(window=1.0)
+    >>> rate.add(0.0, 5); rate.add(0.5, 5)
+    >>> rate.rate(0.9), rate.rate(1.2)
+    (10.0, 5.0)
+    """
+
+    __slots__ = ("window", "resolution", "_times", "_counts", "_in_window", "total")
+
+    def __init__(self, window: float = 1.0, resolution: float = 0.001) -> None:
+        if window <= 0:
+            raise ValueError("window must be positive")
+        self.window = window
+        self.resolution = resolution
+        self._times: Deque[float] = deque()
+        self._counts: Deque[int] = deque()
+        self._in_window = 0
+        self.total = 0
+
+    def add(self, now: float, count: int = 1) -> None:
+        if count <= 0:
+            return
+        self.total += count
+        self._in_window += count
+        if self._times and now - self._times[-1] < self.resolution:
+            self._counts[-1] += count
+        else:
+            self._times.append(now)
+            self._counts.append(count)
+
+    def count(self, now: float) -> int:
+        """Events stamped in ``(now - window, now]``."""
+        horizon = now - self.window
+        times, counts = self._times, self._counts
+        while times and times[0] <= horizon:
+            times.popleft()
+            self._in_window -= counts.popleft()
+        return self._in_window
+
+    def rate(self, now: float) -> float:
+        return self.count(now) / self.window
+
+
+def _bucket(value_us: int) -> int:
+    if value_us < _EXACT_LIMIT:
+        return value_us
+    shift = value_us.bit_length() - _SUB_BITS
+    return (shift << _SUB_BITS) | (value_us >> shift)
+
+
+def _bucket_value(key: int) -> float:
+    """A representative value (microseconds) of a bucket: exact below 256, else its midpoint."""
+    if key < _EXACT_LIMIT:
+        return float(key)
+    shift = key >> _SUB_BITS
+    mantissa = key & (_EXACT_LIMIT - 1)
+    low = mantissa << shift
+    return low + ((1 << shift) - 1) / 2.0
+
+
+def _percentile_of(buckets: Dict[int, int], total: int, percent: float) -> float:
+    if total == 0:
+        return 0.0
+    rank = max(1, math.ceil(percent / 100.0 * total))
+    seen = 0
+    for key in sorted(buckets):
+        seen += buckets[key]
+        if seen >= rank:
+            return _bucket_value(key) / 1e6
+    raise AssertionError("histogram counts do not add up")  # pragma: no cover
+
+
+class LatencyHistogram:
+    """All the samples of a run: count, exact sum, exact max, and percentiles.
+
+    >>> hist = LatencyHistogram()
+    >>> for ms in range(1, 101): hist.record(ms / 1000)
+    >>> round(hist.percentile(50), 4), hist.max, round(hist.mean, 4)
+    (0.05, 0.1, 0.0505)
+    """
+
+    __slots__ = ("_buckets", "count", "sum", "max")
+
+    def __init__(self) -> None:
+        self._buckets: Dict[int, int] = {}
+        self.count = 0
+        self.sum = 0.0
+        self.max = 0.0
+
+    def record(self, seconds: float) -> None:
+        if seconds < 0:
+            seconds = 0.0
+        key = _bucket(int(seconds * 1e6))
+        self._buckets[key] = self._buckets.get(key, 0) + 1
+        self.count += 1
+        self.sum += seconds
+        if seconds > self.max:
+            self.max = seconds
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.count if self.count else 0.0
+
+    def percentile(self, percent: float) -> float:
+        return _percentile_of(self._buckets, self.count, percent)
+
+    def merge(self, other: LatencyHistogram) -> None:
+        for key, value in other._buckets.items():
+            self._buckets[key] = self._buckets.get(key, 0) + value
+        self.count += other.count
+        self.sum += other.sum
+        self.max = max(self.max, other.max)
+
+
+class RecentLatency:
+    """Percentiles over the last ``seconds`` whole seconds (the current one included).
+
+    >>> recent = RecentLatency(seconds=2)
+    >>> recent.record(0.0, 0.010); recent.record(2.5, 0.020)
+    >>> recent.summary(2.5)["max"]      # the sample from t=0 has aged out
+    0.02
+    """
+
+    __slots__ = ("seconds", "_slots")
+
+    def __init__(self, seconds: int = 5) -> None:
+        if seconds < 1:
+            raise ValueError("keep at least one second")
+        self.seconds = seconds
+        self._slots: Deque[tuple] = deque()  # (whole second, LatencyHistogram)
+
+    def record(self, now: float, seconds: float) -> None:
+        slot = math.floor(now)
+        if not self._slots or self._slots[-1][0] != slot:
+            self._slots.append((slot, LatencyHistogram()))
+            self._expire(slot)
+        self._slots[-1][1].record(seconds)
+
+    def merged(self, now: float) -> LatencyHistogram:
+        self._expire(math.floor(now))
+        merged = LatencyHistogram()
+        for _, hist in self._slots:
+            merged.merge(hist)
+        return merged
+
+    def summary(self, now: float, percents: Iterable[float] = (50, 95, 99)) -> Dict[str, float]:
+        merged = self.merged(now)
+        out = {f"p{_label(p)}": merged.percentile(p) for p in percents}
+        out["max"] = merged.max
+        out["count"] = merged.count
+        out["mean"] = merged.mean
+        return out
+
+    def _expire(self, current_slot: int) -> None:
+        while self._slots and self._slots[0][0] <= current_slot - self.seconds:
+            self._slots.popleft()
+
+
+def _label(percent: float) -> str:
+    return str(int(percent)) if float(percent).is_integer() else str(percent).replace(".", "_")
+
+
+class TimeWeightedMean:
+    """The time-average of a quantity that changes in steps (mean buffer depth, for L = λW).
+
+    >>> mean = TimeWeightedMean(start=0.0)
+    >>> mean.update(0.0, 2); mean.update(1.0, 4)
+    >>> mean.value(2.0)
+    3.0
+    """
+
+    __slots__ = ("_start", "_last_time", "_last_value", "_area")
+
+    def __init__(self, start: float, value: float = 0.0) -> None:
+        self._start = self._last_time = start
+        self._last_value = value
+        self._area = 0.0
+
+    def update(self, now: float, value: float) -> None:
+        if now > self._last_time:
+            self._area += self._last_value * (now - self._last_time)
+            self._last_time = now
+        self._last_value = value
+
+    def value(self, now: Optional[float] = None) -> float:
+        now = self._last_time if now is None else max(now, self._last_time)
+        elapsed = now - self._start
+        if elapsed <= 0:
+            return float(self._last_value)
+        return (self._area + self._last_value * (now - self._last_time)) / elapsed
+
+    def reset(self, now: float) -> None:
+        self._start = self._last_time = now
+        self._area = 0.0

@@ -1,0 +1,544 @@
+"""The producer, without I/O: a paced schedule, credit, verdicts, retries and latency.
+
+Theory of operation
+-------------------
+:class:`ProducerCore` is the producer minus its socket. The shell in ``producer.py`` calls
+``advance(now)`` (make what came due), ``pull_frame(now)`` when the socket can take a frame,
+``mark_sent``/``mark_unsent`` with the outcome, and ``on_frame`` with what the consumer said.
+
+A message's life::
+
+    due (by the schedule) -> outbox -> sent (produced, in flight) -> verdict
+                                                   \\-> shed -> retry later (a new attempt)
+
+* **Outbox.** Messages wait here until they may be sent: before the consumer's WELCOME,
+  and in block mode until there is credit. The outbox is bounded; when it is full the
+  producer is *blocked*: it stops making messages and the slots it misses are skipped
+  (``skipped``), as for a thread stuck in a blocking ``put``. So in block mode the waiting
+  moves from the consumer's buffer into the producer's outbox, and shows up as *producer
+  latency*: the time from a message's due time to its verdict. With the default outbox
+  (as large as the consumer's window) that latency settles near ``capacity / service rate``.
+* **Credit** is cumulative: the consumer says "you may have sent N records in this
+  session"; we send while ``sent_in_session < N``.
+* **Sessions.** Every WELCOME carries the consumer's session id. A new id means the
+  consumer restarted: whatever was in flight, and in block mode whatever was accepted but
+  not yet confirmed processed, is sent again. Resends are not new *produced* messages.
+* **Retries** (``none``, ``immediate``, ``backoff``) apply to shed verdicts only.
+
+Rules: no sockets, no sleeping, no clock reads; times are this producer's monotonic
+seconds, converted to epoch seconds only when written into a frame.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Deque, Dict, List, Optional, Tuple
+
+from lab import protocol
+from lab.accounting import ProducerCounts
+from lab.metrics import LatencyHistogram, RateWindow, RecentLatency
+from lab.pacing import PacingSchedule
+from lab.retry import Backoff
+
+RETRY_POLICIES = ("none", "immediate", "backoff")
+DEFAULT_OUTBOX_WITHOUT_CREDIT = 10_000
+HANDSHAKE_RETRY_S = 0.05
+EVENT_LOG_LENGTH = 6
+
+
+@dataclass
+class ProducerConfig:
+    """Everything a producer can be told by flags; defaults come from ``modules.py``."""
+
+    module: int = 12
+    rate: float = 20.0  # messages per second; math.inf sends as fast as possible
+    profile: str = "steady"
+    spike_at: float = 5.0
+    spike_duration: float = 5.0
+    spike_factor: float = 10.0
+    priority_mix: Tuple[float, ...] = (1.0,)
+    payload_bytes: int = 0
+    retry: str = "none"
+    max_attempts: int = 5
+    backoff_base_s: float = 0.05
+    backoff_cap_s: float = 2.0
+    max_pending: Optional[int] = None
+    batch_max: int = 1000
+    heartbeat_s: float = 0.5
+    consumer_timeout_s: float = 2.0
+    seed: int = 0
+    name: str = ""
+    epoch_offset: float = 0.0  # add to a monotonic time to get epoch seconds
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+class Entry:
+    """A message the producer is responsible for until it has a final verdict."""
+
+    __slots__ = ("seq", "due", "priority", "attempt", "resend")
+
+    def __init__(self, seq: int, due: float, priority: int = 0, attempt: int = 0) -> None:
+        self.seq = seq
+        self.due = due
+        self.priority = priority
+        self.attempt = attempt
+        self.resend = False
+
+
+class OutFrame:
+    """A DATA frame ready for the socket, and the messages in it."""
+
+    __slots__ = ("data", "entries")
+
+    def __init__(self, data: bytes, entries: List[Entry]) -> None:
+        self.data = data
+        self.entries = entries
+
+
+class ProducerCore:
+    """A producer's state machine. See the module docstring."""
+
+    def __init__(self, config: ProducerConfig, now: float) -> None:
+        if config.retry not in RETRY_POLICIES:
+            raise ValueError(f"unknown retry policy {config.retry!r}")
+        self.config = config
+        self.name = config.name or f"producer-{uuid.uuid4().hex[:6]}"
+        self.started_at = now
+        self.stopped_at: Optional[float] = None
+        self._rng = random.Random(config.seed)
+        self.unpaced = math.isinf(config.rate)
+        self.schedule = (
+            None
+            if self.unpaced
+            else PacingSchedule(
+                config.rate,
+                now,
+                config.profile,
+                spike_at=config.spike_at,
+                spike_duration=config.spike_duration,
+                spike_factor=config.spike_factor,
+                rng=random.Random(config.seed + 1),
+            )
+        )
+        self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, rng=self._rng)
+        self.payload = b"x" * config.payload_bytes
+        self._classes = list(range(len(config.priority_mix)))
+        self._weights = list(config.priority_mix)
+        self.counts = ProducerCounts()
+        self.next_seq = 0
+        self.outbox: Deque[Entry] = deque()
+        self.in_flight: Dict[int, Entry] = {}
+        self.unconfirmed: Dict[int, Entry] = {}
+        self._retry_heap: List[Tuple[float, int, Entry]] = []
+        self.credit_limit: Optional[int] = None
+        self.sent_in_session = 0
+        self.window: Optional[int] = None
+        self.consumer_mode: Optional[str] = None
+        self.consumer_session: Optional[str] = None
+        self.consumer_up = False
+        self.last_heard = -math.inf
+        self.sessions_seen = 0
+        self.skipped = 0
+        self.gave_up = 0
+        self.duplicates = 0
+        self.stale_verdicts = 0
+        self.malformed = 0
+        self.evicted = 0
+        self.latency_recent = RecentLatency()
+        self.latency_total = LatencyHistogram()
+        self._rates = {name: RateWindow() for name in _RATE_NAMES}
+        self._control: List[bytes] = []
+        self._next_hello = now
+        self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
+        self.log(now, f"{self.name} starting at {self.target_rate(now):g} msg/s")
+
+    # -- time passing -------------------------------------------------------------------------
+    def advance(self, now: float) -> None:
+        """Heartbeat, notice a silent consumer, release due retries, make due messages."""
+        if now >= self._next_hello:
+            self._control.append(self._hello())
+            # Knock often until the consumer answers, so the first messages do not wait.
+            interval = self.config.heartbeat_s if self.consumer_up else HANDSHAKE_RETRY_S
+            self._next_hello = now + min(interval, self.config.heartbeat_s)
+        if self.consumer_up and now - self.last_heard > self.config.consumer_timeout_s:
+            self.consumer_up = False
+            self.log(now, "consumer down: no answer for "
+                     f"{self.config.consumer_timeout_s:g} s; retrying")
+        self._release_retries(now)
+        if self.stopped_at is None:
+            self._generate(now)
+
+    def next_deadline(self, now: float) -> float:
+        deadline = self._next_hello
+        if self.stopped_at is None:
+            if self.unpaced:
+                deadline = now
+            elif self.schedule is not None:
+                deadline = min(deadline, self.schedule.next_due)
+        if self._retry_heap:
+            deadline = min(deadline, self._retry_heap[0][0])
+        return max(deadline, now)
+
+    def stop(self, now: float) -> None:
+        """Stop making messages; what is in flight may still get its verdict."""
+        if self.stopped_at is None:
+            self.stopped_at = now
+            self.log(now, "stopping")
+
+    def take_control_frames(self) -> List[bytes]:
+        out, self._control = self._control, []
+        return out
+
+    def bye_frame(self) -> bytes:
+        return protocol.encode_json(protocol.BYE, {"producer": self.name})
+
+    # -- sending ------------------------------------------------------------------------------
+    def sendable(self) -> int:
+        """How many outbox messages may go now (handshake done, credit allows)."""
+        if not self.consumer_up or not self.outbox:
+            return 0
+        n = len(self.outbox)
+        if self.credit_limit is not None:
+            n = min(n, self.credit_limit - self.sent_in_session)
+        return max(0, min(n, self.config.batch_max))
+
+    def pull_frame(self, now: float) -> Optional[OutFrame]:
+        n = self.sendable()
+        if n <= 0:
+            return None
+        outbox = self.outbox
+        entries = [outbox.popleft() for _ in range(n)]
+        to_epoch = self.config.epoch_offset
+        sent = now + to_epoch
+        payload = self.payload
+        records = [
+            protocol.Record(e.seq, e.due + to_epoch, sent, e.priority, e.attempt, payload)
+            for e in entries
+        ]
+        return OutFrame(protocol.encode_data(records), entries)
+
+    def mark_sent(self, frame: OutFrame, now: float) -> None:
+        counts = self.counts
+        in_flight = self.in_flight
+        new = 0
+        for entry in frame.entries:
+            in_flight[entry.seq] = entry
+            if entry.resend:
+                entry.resend = False
+                counts.resent += 1
+                continue
+            new += 1
+            if entry.attempt:
+                counts.retried += 1
+        counts.produced += new
+        counts.in_flight += new
+        self.sent_in_session += len(frame.entries)
+        self._rates["produced"].add(now, new)
+
+    def mark_unsent(self, frame: OutFrame) -> None:
+        self.outbox.extendleft(reversed(frame.entries))
+
+    # -- receiving ----------------------------------------------------------------------------
+    def on_frame(self, frame: bytes, now: float) -> None:
+        try:
+            kind = protocol.frame_type(frame)
+            if kind == protocol.VERDICTS:
+                verdicts = protocol.decode_verdicts(frame)
+            elif kind in (protocol.WELCOME, protocol.CONTROL):
+                info = protocol.decode_json(frame)
+            else:
+                raise protocol.ProtocolError(f"{protocol.FRAME_NAMES[kind]} is not for producers")
+        except protocol.ProtocolError:
+            self.malformed += 1
+            return
+        self._heard(now)
+        if kind == protocol.VERDICTS:
+            self._on_verdicts(verdicts, now)
+        elif kind == protocol.WELCOME:
+            self._on_welcome(info, now)
+        else:
+            self._on_control(info, now)
+
+    # -- live control -------------------------------------------------------------------------
+    def set_rate(self, rate: float, now: float) -> None:
+        if self.schedule is None:
+            raise ValueError("an unpaced producer has no rate to change")
+        self.schedule.set_rate(rate, now)
+        self.log(now, f"rate set to {rate:g} msg/s")
+
+    def start_spike(self, now: float, factor: float, duration: float) -> None:
+        if self.schedule is None:
+            raise ValueError("an unpaced producer cannot spike")
+        self.schedule.start_spike(now, factor, duration)
+        self.log(now, f"spike: x{factor:g} for {duration:g} s")
+
+    # -- reports ------------------------------------------------------------------------------
+    def target_rate(self, now: float) -> float:
+        if self.schedule is None:
+            return math.inf
+        return self.schedule.rate_at(now)
+
+    def log(self, now: float, text: str) -> None:
+        self.events.append((now, text))
+
+    def outbox_limit(self) -> int:
+        if self.config.max_pending is not None:
+            return self.config.max_pending
+        if self.credit_limit is not None and self.window:
+            return self.window
+        return max(DEFAULT_OUTBOX_WITHOUT_CREDIT, self.config.batch_max)
+
+    def lost(self) -> int:
+        """Messages no living consumer holds and that will not be sent again."""
+        waiting_resend = sum(1 for e in self.outbox if e.resend)
+        lost = waiting_resend
+        if not self.consumer_up:
+            lost += len(self.in_flight) + len(self.unconfirmed)
+        return lost
+
+    def snapshot(self, now: float, rss_mb: float = 0.0, cpu_pct: float = 0.0) -> Dict[str, Any]:
+        latency = self.latency_recent.summary(now)
+        return {
+            "v": 1,
+            "role": "producer",
+            "name": self.name,
+            "module": self.config.module,
+            "profile": self.config.profile,
+            "uptime_s": round(now - self.started_at, 3),
+            "target_mps": _finite(self.target_rate(now)),
+            "base_mps": _finite(self.config.rate),
+            "rates": {name: rate.rate(now) for name, rate in self._rates.items()},
+            "totals": self.counts.as_dict(),
+            "latency": {
+                "p50_s": latency["p50"],
+                "p95_s": latency["p95"],
+                "p99_s": latency["p99"],
+                "max_s": latency["max"],
+            },
+            "pending": len(self.outbox),
+            "retry_waiting": len(self._retry_heap),
+            "credit": self._credit_left(),
+            "consumer_up": self.consumer_up,
+            "consumer_mode": self.consumer_mode,
+            "skipped": self.skipped,
+            "gave_up": self.gave_up,
+            "retry": self.config.retry,
+            "rss_mb": rss_mb,
+            "cpu_pct": cpu_pct,
+            "events": [[round(t - self.started_at, 2), text] for t, text in self.events],
+            "identity_ok": not self.counts.identity_errors(),
+        }
+
+    def summary(self, now: float) -> Dict[str, Any]:
+        end = self.stopped_at if self.stopped_at is not None else now
+        elapsed = max(end - self.started_at, 1e-9)
+        counts = self.counts
+        unique = counts.produced - counts.retried
+        return {
+            "role": "producer",
+            "name": self.name,
+            "module": self.config.module,
+            "profile": self.config.profile,
+            "duration_s": round(elapsed, 3),
+            **counts.as_dict(),
+            "unique": unique,
+            "pending": len(self.outbox),
+            "skipped": self.skipped,
+            "gave_up": self.gave_up,
+            "unconfirmed": len(self.unconfirmed),
+            "lost": self.lost(),
+            "duplicates": self.duplicates,
+            "evicted": self.evicted,
+            "consumer_sessions": self.sessions_seen,
+            "malformed": self.malformed,
+            "target_mps": _finite(self.config.rate),
+            "achieved_mps": counts.produced / elapsed,
+            "retry_amplification": counts.produced / unique if unique else 0.0,
+            "latency_p50_ms": self.latency_total.percentile(50) * 1e3,
+            "latency_p99_ms": self.latency_total.percentile(99) * 1e3,
+            "latency_max_ms": self.latency_total.max * 1e3,
+            "latency_mean_ms": self.latency_total.mean * 1e3,
+            "identity_errors": self.counts.identity_errors(),
+        }
+
+    # -- internals ----------------------------------------------------------------------------
+    def _hello(self) -> bytes:
+        return protocol.encode_json(
+            protocol.HELLO,
+            {
+                "producer": self.name,
+                "pid": self.config.extra.get("pid", 0),
+                "session": self.consumer_session,
+                "sent_in_session": self.sent_in_session,
+            },
+        )
+
+    def _heard(self, now: float) -> None:
+        self.last_heard = now
+        if not self.consumer_up:
+            self.consumer_up = True
+            self.log(now, "consumer up")
+
+    def _generate(self, now: float) -> None:
+        room = self.outbox_limit() - len(self.outbox)
+        if self.unpaced:
+            dues = [now] * max(0, min(room, self.config.batch_max))
+        else:
+            assert self.schedule is not None
+            dues = self.schedule.due_until(now, limit=max(room, 0))
+            if len(dues) == max(room, 0) and self.schedule.next_due <= now:
+                self.skipped += self.schedule.skip_to(now)
+        if not dues:
+            return
+        weights = self._weights
+        if len(weights) > 1:
+            classes = self._rng.choices(self._classes, weights, k=len(dues))
+        else:
+            classes = [0] * len(dues)
+        seq = self.next_seq
+        append = self.outbox.append
+        for due, priority in zip(dues, classes):
+            append(Entry(seq, due, priority))
+            seq += 1
+        self.next_seq = seq
+
+    def _release_retries(self, now: float) -> None:
+        heap = self._retry_heap
+        ready = []
+        while heap and heap[0][0] <= now:
+            ready.append(heapq.heappop(heap)[2])
+        if ready:
+            self.outbox.extendleft(reversed(ready))
+
+    def _on_welcome(self, info: Dict[str, Any], now: float) -> None:
+        session = info.get("session")
+        if not isinstance(session, str):
+            self.malformed += 1
+            return
+        if session != self.consumer_session:
+            if self.consumer_session is not None:
+                self.log(now, "consumer restarted: resending what it had not confirmed")
+                self._resend_all()
+            self.consumer_session = session
+            self.sessions_seen += 1
+            self.sent_in_session = 0
+        mode = info.get("mode")
+        self.consumer_mode = mode if isinstance(mode, str) else None
+        window = info.get("window")
+        self.window = window if isinstance(window, int) and window > 0 else None
+        limit = info.get("credit_limit")
+        self._set_credit(limit if isinstance(limit, int) else None)
+
+    def _set_credit(self, limit: Optional[int]) -> None:
+        if limit is None and self.credit_limit is not None:
+            self.unconfirmed.clear()  # no more processed confirmations will come
+        self.credit_limit = limit
+
+    def _resend_all(self) -> None:
+        """The consumer restarted: everything it may have lost goes out again, oldest first."""
+        counts = self.counts
+        again = sorted(list(self.in_flight.values()), key=lambda e: e.seq)
+        for entry in self.unconfirmed.values():
+            counts.accepted -= 1
+            counts.in_flight += 1
+            again.append(entry)
+        again.sort(key=lambda e: e.seq)
+        self.in_flight.clear()
+        self.unconfirmed.clear()
+        for entry in again:
+            entry.resend = True
+        self.outbox.extendleft(reversed(again))
+
+    def _on_verdicts(self, verdicts: protocol.Verdicts, now: float) -> None:
+        limit = verdicts.credit_limit
+        self._set_credit(None if limit == protocol.NO_CREDIT_LIMIT else limit)
+        for kind, first, count, retry_after_ms in verdicts.runs:
+            for seq in range(first, first + count):
+                self._on_verdict(kind, seq, retry_after_ms, now)
+
+    def _on_verdict(self, kind: int, seq: int, retry_after_ms: int, now: float) -> None:
+        counts = self.counts
+        if kind == protocol.PROCESSED:
+            if self.unconfirmed.pop(seq, None) is None:
+                self.duplicates += 1
+            else:
+                counts.processed += 1
+            return
+        if kind == protocol.EVICTED:
+            counts.accepted -= 1
+            counts.dropped += 1
+            self.evicted += 1
+            self.unconfirmed.pop(seq, None)
+            self._rates["dropped"].add(now)
+            return
+        entry = self.in_flight.pop(seq, None)
+        if entry is None:
+            self.stale_verdicts += 1
+            return
+        counts.in_flight -= 1
+        if kind == protocol.ACCEPTED:
+            counts.accepted += 1
+            self._rates["accepted"].add(now)
+            if self.credit_limit is not None:
+                self.unconfirmed[seq] = entry
+        elif kind == protocol.DROPPED:
+            counts.dropped += 1
+            self._rates["dropped"].add(now)
+        elif kind == protocol.SAMPLED_OUT:
+            counts.sampled_out += 1
+            self._rates["sampled_out"].add(now)
+        else:
+            counts.shed += 1
+            self._rates["shed"].add(now)
+            if self._retry(entry, retry_after_ms, now):
+                return
+            self.gave_up += 1
+        self._record_latency(now, entry)
+
+    def _retry(self, entry: Entry, retry_after_ms: int, now: float) -> bool:
+        policy = self.config.retry
+        if policy == "none" or entry.attempt + 1 >= self.config.max_attempts:
+            return False
+        entry.attempt += 1
+        if policy == "immediate":
+            delay = 0.0
+        else:
+            delay = self.backoff.delay(entry.attempt, retry_after_ms / 1000.0)
+        heapq.heappush(self._retry_heap, (now + delay, entry.seq, entry))
+        return True
+
+    def _on_control(self, info: Dict[str, Any], now: float) -> None:
+        """A live change relayed by the consumer from ``bplab ctl`` or the demo's keys."""
+        try:
+            if "rate" in info:
+                self.set_rate(float(info["rate"]), now)
+            spike = info.get("spike")
+            if isinstance(spike, dict):
+                factor = float(spike.get("factor", 10.0))
+                duration = float(spike.get("duration", 5.0))
+                if factor > 0 and duration > 0:
+                    self.start_spike(now, factor, duration)
+        except (TypeError, ValueError):
+            self.malformed += 1
+
+    def _record_latency(self, now: float, entry: Entry) -> None:
+        latency = now - entry.due
+        self.latency_recent.record(now, latency)
+        self.latency_total.record(latency)
+
+    def _credit_left(self) -> Optional[int]:
+        if self.credit_limit is None:
+            return None
+        return max(0, self.credit_limit - self.sent_in_session)
+
+
+_RATE_NAMES = ("produced", "accepted", "dropped", "sampled_out", "shed")
+
+
+def _finite(value: float) -> Optional[float]:
+    return None if math.isinf(value) else value

@@ -1,0 +1,283 @@
+"""The wire protocol: bytes in, events out, and back. No sockets here.
+
+Theory of operation
+-------------------
+This file is the only place that knows the byte layout of a frame; ``docs/protocol.md``
+describes the same layout for people who write their own producer. Everything that reaches
+the lab from the network goes through a ``decode_*`` function here, which either returns a
+well-formed event or raises :class:`ProtocolError` with a short reason. Callers count those
+errors as *malformed* and carry on: bad input is never fatal.
+
+Every frame on the data socket starts with a 4-byte header::
+
+    magic "BP" (2 bytes) | version (u8, = 1) | frame type (u8)
+
+All integers are little-endian. Times on the wire are float64 seconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, Dict, Iterable, List, NamedTuple, Sequence, Tuple
+
+MAGIC = b"BP"
+VERSION = 1
+
+HELLO = 1  # producer -> consumer: JSON object; also the producer's heartbeat
+WELCOME = 2  # consumer -> producer: JSON object; answer to every HELLO
+DATA = 3  # producer -> consumer: a batch of data records
+VERDICTS = 4  # consumer -> producer: credit limit and runs of verdicts
+BYE = 5  # producer -> consumer: I am leaving, take my credit back
+CONTROL = 6  # consumer -> producer: JSON object, a live change (rate, spike)
+
+FRAME_NAMES = {
+    HELLO: "HELLO",
+    WELCOME: "WELCOME",
+    DATA: "DATA",
+    VERDICTS: "VERDICTS",
+    BYE: "BYE",
+    CONTROL: "CONTROL",
+}
+
+# Verdict kinds carried in VERDICTS runs.
+ACCEPTED = 1  # taken into the buffer
+DROPPED = 2  # discarded on arrival, buffer full
+SAMPLED_OUT = 3  # discarded by sampling
+SHED = 4  # rejected; the producer may retry after retry_after_ms
+EVICTED = 5  # was accepted, later discarded to make room (drop-oldest): now counts as dropped
+PROCESSED = 6  # finished by the consumer's worker (sent in block mode only)
+
+VERDICT_NAMES = {
+    ACCEPTED: "accepted",
+    DROPPED: "dropped",
+    SAMPLED_OUT: "sampled_out",
+    SHED: "shed",
+    EVICTED: "evicted",
+    PROCESSED: "processed",
+}
+
+HEADER = struct.Struct("<2sBB")
+DATA_COUNT = struct.Struct("<I")
+RECORD = struct.Struct("<QddBBI")  # seq, due, sent, priority, attempt, payload length
+VERDICTS_HEAD = struct.Struct("<QI")  # credit limit (cumulative), number of runs
+RUN = struct.Struct("<BQII")  # kind, first seq, count, retry_after_ms
+
+MAX_JSON_BYTES = 16 * 1024
+MAX_RECORDS_PER_FRAME = 65_536
+MAX_DATA_FRAME_BYTES = 4 * 1024 * 1024
+NO_CREDIT_LIMIT = (1 << 64) - 1  # "no credit in use": the consumer is not in block mode
+
+TELEMETRY_TOPIC = b"bplab.v1"
+MAX_SNAPSHOT_BYTES = 256 * 1024
+
+
+class ProtocolError(ValueError):
+    """A frame that does not follow ``docs/protocol.md``; counted as malformed."""
+
+
+class Record(NamedTuple):
+    """One data message on the wire."""
+
+    seq: int
+    due: float
+    sent: float
+    priority: int = 0
+    attempt: int = 0
+    payload: bytes = b""
+
+
+class Run(NamedTuple):
+    """``count`` consecutive sequence numbers from ``first_seq`` that share a verdict."""
+
+    kind: int
+    first_seq: int
+    count: int
+    retry_after_ms: int = 0
+
+
+class Verdicts(NamedTuple):
+    credit_limit: int
+    runs: List[Run]
+
+
+# -- header --------------------------------------------------------------------------------
+def frame_type(frame: bytes) -> int:
+    """The type of a frame, after checking magic and version."""
+    if len(frame) < HEADER.size:
+        raise ProtocolError(f"frame of {len(frame)} bytes is shorter than the 4-byte header")
+    magic, version, kind = HEADER.unpack_from(frame)
+    if magic != MAGIC:
+        raise ProtocolError("bad magic (expected b'BP')")
+    if version != VERSION:
+        raise ProtocolError(f"protocol version {version} is not supported (this lab speaks 1)")
+    if kind not in FRAME_NAMES:
+        raise ProtocolError(f"unknown frame type {kind}")
+    return kind
+
+
+def _header(kind: int) -> bytes:
+    return HEADER.pack(MAGIC, VERSION, kind)
+
+
+# -- JSON frames (HELLO, WELCOME, BYE, CONTROL) ----------------------------------------------
+def encode_json(kind: int, body: Dict[str, Any]) -> bytes:
+    return _header(kind) + json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_json(frame: bytes) -> Dict[str, Any]:
+    body = frame[HEADER.size :]
+    if len(body) > MAX_JSON_BYTES:
+        raise ProtocolError(f"JSON body of {len(body)} bytes exceeds {MAX_JSON_BYTES}")
+    if not body:
+        return {}
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"body is not JSON: {exc.__class__.__name__}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("JSON body must be an object")
+    return value
+
+
+# -- DATA ----------------------------------------------------------------------------------
+def encode_data(records: Sequence[Record]) -> bytes:
+    """One DATA frame carrying ``records`` (at most MAX_RECORDS_PER_FRAME)."""
+    if len(records) > MAX_RECORDS_PER_FRAME:
+        raise ValueError(f"at most {MAX_RECORDS_PER_FRAME} records per frame")
+    pack = RECORD.pack
+    parts = [_header(DATA), DATA_COUNT.pack(len(records))]
+    for seq, due, sent, priority, attempt, payload in records:
+        parts.append(pack(seq, due, sent, priority, attempt, len(payload)))
+        if payload:
+            parts.append(payload)
+    return b"".join(parts)
+
+
+def decode_data(frame: bytes) -> List[Record]:
+    """The records of a DATA frame; the whole frame is rejected if any part is malformed."""
+    if len(frame) > MAX_DATA_FRAME_BYTES:
+        raise ProtocolError(f"DATA frame of {len(frame)} bytes exceeds {MAX_DATA_FRAME_BYTES}")
+    offset = HEADER.size
+    if len(frame) < offset + DATA_COUNT.size:
+        raise ProtocolError("DATA frame too short for its record count")
+    (count,) = DATA_COUNT.unpack_from(frame, offset)
+    offset += DATA_COUNT.size
+    if count > MAX_RECORDS_PER_FRAME:
+        raise ProtocolError(f"DATA frame claims {count} records (limit {MAX_RECORDS_PER_FRAME})")
+    end = len(frame)
+    size = RECORD.size
+    unpack = RECORD.unpack_from
+    records: List[Record] = []
+    append = records.append
+    for _ in range(count):
+        if offset + size > end:
+            raise ProtocolError("DATA frame truncated inside a record header")
+        seq, due, sent, priority, attempt, length = unpack(frame, offset)
+        offset += size
+        if length:
+            if offset + length > end:
+                raise ProtocolError("DATA frame truncated inside a payload")
+            payload = frame[offset : offset + length]
+            offset += length
+        else:
+            payload = b""
+        append(Record(seq, due, sent, priority, attempt, payload))
+    if offset != end:
+        raise ProtocolError(f"DATA frame has {end - offset} bytes after its last record")
+    return records
+
+
+# -- VERDICTS ------------------------------------------------------------------------------
+def encode_verdicts(credit_limit: int, runs: Iterable[Tuple[int, int, int, int]]) -> bytes:
+    runs = list(runs)
+    parts = [_header(VERDICTS), VERDICTS_HEAD.pack(credit_limit, len(runs))]
+    pack = RUN.pack
+    parts.extend(pack(kind, first, count, retry) for kind, first, count, retry in runs)
+    return b"".join(parts)
+
+
+def decode_verdicts(frame: bytes) -> Verdicts:
+    offset = HEADER.size
+    if len(frame) < offset + VERDICTS_HEAD.size:
+        raise ProtocolError("VERDICTS frame too short")
+    credit_limit, count = VERDICTS_HEAD.unpack_from(frame, offset)
+    offset += VERDICTS_HEAD.size
+    if len(frame) != offset + count * RUN.size:
+        raise ProtocolError("VERDICTS frame length does not match its run count")
+    runs = []
+    for _ in range(count):
+        run = Run(*RUN.unpack_from(frame, offset))
+        if run.kind not in VERDICT_NAMES:
+            raise ProtocolError(f"unknown verdict kind {run.kind}")
+        runs.append(run)
+        offset += RUN.size
+    return Verdicts(credit_limit, runs)
+
+
+class RunBuilder:
+    """Collects verdicts one sequence number at a time and merges them into runs.
+
+    >>> builder = RunBuilder()
+    >>> for seq in (7, 8, 9): builder.add(ACCEPTED, seq)
+    >>> builder.add(DROPPED, 10)
+    >>> builder.take()
+    [(1, 7, 3, 0), (2, 10, 1, 0)]
+    """
+
+    __slots__ = ("_runs", "_kind", "_first", "_count", "_retry")
+
+    def __init__(self) -> None:
+        self._runs: List[Tuple[int, int, int, int]] = []
+        self._count = 0
+        self._kind = self._first = self._retry = 0
+
+    def add(self, kind: int, seq: int, retry_after_ms: int = 0) -> None:
+        if (
+            self._count
+            and kind == self._kind
+            and retry_after_ms == self._retry
+            and seq == self._first + self._count
+        ):
+            self._count += 1
+            return
+        self._close()
+        self._kind, self._first, self._count, self._retry = kind, seq, 1, retry_after_ms
+
+    def take(self) -> List[Tuple[int, int, int, int]]:
+        self._close()
+        runs, self._runs = self._runs, []
+        return runs
+
+    def __bool__(self) -> bool:
+        return bool(self._count or self._runs)
+
+    def _close(self) -> None:
+        if self._count:
+            self._runs.append((self._kind, self._first, self._count, self._retry))
+            self._count = 0
+
+
+# -- telemetry -----------------------------------------------------------------------------
+def encode_snapshot(snapshot: Dict[str, Any]) -> List[bytes]:
+    """A telemetry snapshot as a two-frame PUB message: topic, JSON."""
+    return [TELEMETRY_TOPIC, json.dumps(snapshot, separators=(",", ":")).encode()]
+
+
+def decode_snapshot(frames: Sequence[bytes]) -> Dict[str, Any]:
+    if len(frames) != 2:
+        raise ProtocolError(f"telemetry message has {len(frames)} frames, expected 2")
+    topic, body = frames
+    if topic != TELEMETRY_TOPIC:
+        raise ProtocolError("unknown telemetry topic")
+    if len(body) > MAX_SNAPSHOT_BYTES:
+        raise ProtocolError("telemetry snapshot too large")
+    try:
+        snapshot = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ProtocolError("telemetry snapshot is not JSON") from None
+    if not isinstance(snapshot, dict) or snapshot.get("role") not in ("consumer", "producer"):
+        raise ProtocolError("telemetry snapshot lacks a known role")
+    if not isinstance(snapshot.get("id"), str):
+        raise ProtocolError("telemetry snapshot lacks an id")
+    return snapshot

@@ -1,0 +1,107 @@
+"""Run producers and a consumer together in simulated time, with no sockets at all.
+
+This is the cores' own test bench: frames go from one core to the other through in-memory
+lists, and time jumps from one deadline to the next, so a minute of traffic takes a blink
+and every number is reproducible. The property tests use it for the accounting identities,
+and ``bplab check`` uses it nowhere (graders run real processes).
+
+>>> from lab.consumer_core import ConsumerConfig
+>>> from lab.producer_core import ProducerConfig
+>>> result = simulate(ConsumerConfig(mode="drop", capacity=50, process_rate=10),
+...                   [ProducerConfig(rate=20)], duration=30.0)
+>>> consumer = result.consumer
+>>> consumer["received"], consumer["processed"], consumer["dropped"], consumer["depth"]
+(600, 299, 251, 50)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+
+from lab.consumer_core import ConsumerConfig, ConsumerCore
+from lab.producer_core import ProducerConfig, ProducerCore
+
+
+class SimResult(NamedTuple):
+    consumer: Dict[str, Any]
+    producers: List[Dict[str, Any]]
+    consumer_core: ConsumerCore
+    producer_cores: List[ProducerCore]
+
+
+def simulate(
+    consumer_config: ConsumerConfig,
+    producer_configs: Sequence[ProducerConfig],
+    duration: float,
+    drain: float = 1.0,
+    latency: float = 0.0,
+    max_step: float = 0.05,
+    start: float = 0.0,
+    stop_times: Optional[Sequence[float]] = None,
+) -> SimResult:
+    """Run for ``duration`` seconds of simulated time, then let verdicts drain for ``drain``.
+
+    ``latency`` delays every frame in both directions (a one-way network delay).
+    ``stop_times`` optionally stops each producer at its own time (default: ``duration``).
+    """
+    now = start
+    consumer = ConsumerCore(consumer_config, now, session="sim")
+    producers = [
+        ProducerCore(_named(config, index), now) for index, config in enumerate(producer_configs)
+    ]
+    stops = list(stop_times) if stop_times is not None else [duration] * len(producers)
+    wire: List[tuple] = []  # (arrival time, direction, producer index, frame)
+    end = start + duration + drain
+    while now <= end:
+        for index, producer in enumerate(producers):
+            if producer.stopped_at is None and now >= start + stops[index]:
+                producer.stop(now)
+            producer.advance(now)
+            for frame in producer.take_control_frames():
+                wire.append((now + latency, "up", index, frame))
+            out = producer.pull_frame(now)
+            while out is not None:
+                producer.mark_sent(out, now)
+                wire.append((now + latency, "up", index, out.data))
+                out = producer.pull_frame(now)
+        _deliver(wire, now, consumer, producers)
+        consumer.advance(now)
+        for peer, frame in consumer.take_outgoing():
+            wire.append((now + latency, "down", int(peer.decode().split("-")[-1]), frame))
+        _deliver(wire, now, consumer, producers)
+        now = _next_time(now, consumer, producers, wire, max_step, end)
+    return SimResult(
+        consumer.summary(now),
+        [p.summary(now) for p in producers],
+        consumer,
+        producers,
+    )
+
+
+def _named(config: ProducerConfig, index: int) -> ProducerConfig:
+    from dataclasses import replace
+
+    return replace(config, name=f"sim-{index}")
+
+
+def _deliver(wire: List[tuple], now: float, consumer: ConsumerCore, producers) -> None:
+    due = [item for item in wire if item[0] <= now]
+    if not due:
+        return
+    wire[:] = [item for item in wire if item[0] > now]
+    for _, direction, index, frame in due:
+        if direction == "up":
+            consumer.on_frame(f"sim-{index}".encode(), frame, now)
+        else:
+            producers[index].on_frame(frame, now)
+
+
+def _next_time(now, consumer, producers, wire, max_step, end) -> float:
+    candidates = [consumer.next_deadline(now)]
+    candidates += [p.next_deadline(now) for p in producers]
+    candidates += [item[0] for item in wire]
+    later = [t for t in candidates if t > now]
+    step_to = min(later) if later else now + max_step
+    if wire or any(p.sendable() for p in producers):
+        step_to = min(step_to, now + 1e-6) if any(t <= now for t in candidates) else step_to
+    return min(max(step_to, now + 1e-9), now + max_step) if step_to <= end else end + 1e-9
