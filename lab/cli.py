@@ -68,7 +68,9 @@ def _parse_rate_word(text: Optional[str], flag: str) -> Optional[float]:
     try:
         value = float(text)
     except ValueError:
-        raise FlagError(f"{flag} takes a number of messages per second or 'max', got {text!r}")
+        raise FlagError(
+            f"{flag} takes a number of messages per second or 'max', got {text!r}"
+        ) from None
     _check_positive(value, flag)
     return value
 
@@ -424,9 +426,16 @@ def _number(text: str, command: str) -> float:
 
 
 # -- entry points ------------------------------------------------------------------------------
-def main(argv: Optional[List[str]] = None, prog_name: str = "bplab") -> None:
-    """Run the CLI; usage errors become one line on stderr and exit status 2."""
+def main(
+    argv: Optional[List[str]] = None, prog_name: str = "bplab", role: Optional[str] = None
+) -> None:
+    """Run the CLI; usage errors become one line on stderr and exit status 2.
+
+    With ``role`` the program *is* that subcommand (the workshop scripts).
+    """
     command = typer.main.get_command(app)
+    if role is not None:
+        command = command.commands[role]
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
@@ -435,9 +444,10 @@ def main(argv: Optional[List[str]] = None, prog_name: str = "bplab") -> None:
     except UsageError as error:
         if not error.format_message():  # "bplab" alone: the help was shown, nothing failed
             sys.exit(0)
-        where = f"{prog_name} {error.ctx.info_name}" if error.ctx and error.ctx.parent else prog_name
-        if error.ctx and error.ctx.info_name == prog_name:
-            where = prog_name
+        ctx = error.ctx
+        where = prog_name
+        if ctx is not None and ctx.parent is not None and ctx.info_name != prog_name:
+            where = f"{prog_name} {ctx.info_name}"
         sys.stderr.write(f"{where}: error: {error.format_message()}\n")
         sys.exit(2)
     except typer.Abort:
@@ -453,4 +463,4 @@ def run_module_role(module: int, role: str, argv: Optional[List[str]] = None) ->
 
     args = list(sys.argv[1:] if argv is None else argv)
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else role
-    main([role, "--module", str(module), *args], prog_name=f"{script}")
+    main(["--module", str(module), *args], prog_name=script, role=role)

@@ -110,7 +110,7 @@ class ConsumerProcess:
         while not self.stop:
             now = self.clock.now()
             wake = min(core.next_deadline(now), telemetry.next_at, deadline)
-            timeout_ms = max(0.0, (wake - now) * 1000.0)
+            timeout_ms = math.ceil(max(0.0, (wake - now) * 1000.0))
             ready = dict(poller.poll(min(timeout_ms, 100.0)))
             now = self.clock.now()
             if self.data in ready:

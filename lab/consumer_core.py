@@ -480,7 +480,9 @@ class ConsumerCore:
         self.depth_mean.update(now, self.buffer.depth)
 
     def _admission_limit(self) -> int:
-        return min(self.policy.admission_limit(self.buffer), self.buffer.free_slots() + self.buffer.depth)
+        return min(
+            self.policy.admission_limit(self.buffer), self.buffer.free_slots() + self.buffer.depth
+        )
 
     def _promised_credit(self) -> int:
         return sum(s.outstanding_credit for s in self.producers.values() if s.active)

@@ -60,8 +60,12 @@ def apply_command(process: Any, request: Dict[str, Any], now: float) -> Dict[str
     elif cmd == "spike":
         factor = _positive(request.get("factor", 10), "factor")
         duration = _positive(request.get("duration", 5), "duration")
-        _broadcast(core, {"spike": {"factor": factor, "duration": duration}}, now,
-                   f"producers asked to spike x{factor:g} for {duration:g} s")
+        _broadcast(
+            core,
+            {"spike": {"factor": factor, "duration": duration}},
+            now,
+            f"producers asked to spike x{factor:g} for {duration:g} s",
+        )
     elif cmd == "slow":
         process.set_slowdown(_positive(value if value is not None else 4, "factor"), now)
     elif cmd == "restore":

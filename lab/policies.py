@@ -198,12 +198,26 @@ def _build_unbounded(**_: object) -> OverflowPolicy:
 MODES: Dict[str, ModeInfo] = {
     info.name: info
     for info in (
-        ModeInfo("block", "producer waits for credit: nothing is lost, latency grows", _build_block, True),
+        ModeInfo(
+            "block", "producer waits for credit: nothing is lost, latency grows", _build_block, True
+        ),
         ModeInfo("drop", "buffer full: the newest message is discarded", _build_drop, True),
-        ModeInfo("drop-oldest", "buffer full: the oldest waiting message is discarded", _build_drop_oldest, True),
-        ModeInfo("sample", "above the watermark keep 1 in N, discard the rest", _build_sample, True),
+        ModeInfo(
+            "drop-oldest",
+            "buffer full: the oldest waiting message is discarded",
+            _build_drop_oldest,
+            True,
+        ),
+        ModeInfo(
+            "sample", "above the watermark keep 1 in N, discard the rest", _build_sample, True
+        ),
         ModeInfo("shed", "buffer full: reject to the producer with retry-after", _build_shed, True),
-        ModeInfo("unbounded", "accept everything: memory grows until the guard stops it", _build_unbounded, False),
+        ModeInfo(
+            "unbounded",
+            "accept everything: memory grows until the guard stops it",
+            _build_unbounded,
+            False,
+        ),
     )
 }
 

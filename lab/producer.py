@@ -101,7 +101,7 @@ class ProducerProcess:
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
             wake = min(core.next_deadline(now), telemetry.next_at, deadline, drain_until)
-            timeout_ms = max(0.0, (wake - self.clock.now()) * 1000.0)
+            timeout_ms = math.ceil(max(0.0, (wake - self.clock.now()) * 1000.0))
             poller.register(self.dealer, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
             poller.poll(min(timeout_ms, 100.0))
         now = self.clock.now()
@@ -162,9 +162,10 @@ class ProducerProcess:
         waited = now - core.started_at
         if not core.consumer_up and not self._said_down and (core.sessions_seen or waited > 2.0):
             self._said_down = True
+            where = net.endpoint(self.run_options.host, self.run_options.port)
             say(
-                f"producer: consumer down -- nothing from {net.endpoint(self.run_options.host, self.run_options.port)}"
-                " for 2 s; still trying (start it, or check --host/--port)"
+                f"producer: consumer down -- nothing from {where} for 2 s; "
+                "still trying (start it, or check --host/--port)"
             )
         elif core.consumer_up and self._said_down:
             self._said_down = False

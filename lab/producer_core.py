@@ -167,8 +167,9 @@ class ProducerCore:
             self._next_hello = now + min(interval, self.config.heartbeat_s)
         if self.consumer_up and now - self.last_heard > self.config.consumer_timeout_s:
             self.consumer_up = False
-            self.log(now, "consumer down: no answer for "
-                     f"{self.config.consumer_timeout_s:g} s; retrying")
+            self.log(
+                now, f"consumer down: no answer for {self.config.consumer_timeout_s:g} s; retrying"
+            )
         self._release_retries(now)
         if self.stopped_at is None:
             self._generate(now)

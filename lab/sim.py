@@ -59,16 +59,22 @@ def simulate(
             producer.advance(now)
             for frame in producer.take_control_frames():
                 wire.append((now + latency, "up", index, frame))
-            out = producer.pull_frame(now)
-            while out is not None:
-                producer.mark_sent(out, now)
-                wire.append((now + latency, "up", index, out.data))
+        while True:
+            for index, producer in enumerate(producers):
                 out = producer.pull_frame(now)
-        _deliver(wire, now, consumer, producers)
-        consumer.advance(now)
-        for peer, frame in consumer.take_outgoing():
-            wire.append((now + latency, "down", int(peer.decode().split("-")[-1]), frame))
-        _deliver(wire, now, consumer, producers)
+                while out is not None:
+                    producer.mark_sent(out, now)
+                    wire.append((now + latency, "up", index, out.data))
+                    out = producer.pull_frame(now)
+            _deliver(wire, now, consumer, producers)
+            consumer.advance(now)
+            for peer, frame in consumer.take_outgoing():
+                wire.append((now + latency, "down", int(peer.decode().split("-")[-1]), frame))
+            _deliver(wire, now, consumer, producers)
+            # A WELCOME or fresh credit that arrived just now is used at once, as a real
+            # producer would; each pass empties some of a finite outbox, so this ends.
+            if not any(p.sendable() for p in producers):
+                break
         now = _next_time(now, consumer, producers, wire, max_step, end)
     return SimResult(
         consumer.summary(now),

@@ -1,0 +1,190 @@
+"""``bplab demo N``: a whole module in one terminal, for instructors.
+
+The consumer and the producer run as child processes (started with ``sys.executable``, so
+no fork and the same interpreter everywhere), the dashboard runs in the foreground. Ctrl-C
+or SIGTERM stops the producer first (so its last verdicts arrive), then the consumer, then
+prints one summary. Children get their own process group, so a terminal's Ctrl-C reaches
+only the demo, which stops them in order; and each child watches the demo's pid and exits
+by itself if the demo is killed outright. Nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from lab.modules import get_module
+from lab.runtime import print_json, say
+from lab.visualizer import Visualizer, VisualizerRun
+
+CHILD_STOP_TIMEOUT_S = 6.0
+
+
+@dataclass
+class DemoRun:
+    module: int
+    port: int
+    mode: Optional[str] = None
+    duration: Optional[float] = None
+    mps: Optional[float] = None
+    record: Optional[str] = None
+    plain: bool = False
+    json_out: bool = False
+    extra_consumer_args: List[str] = field(default_factory=list)
+    extra_producer_args: List[str] = field(default_factory=list)
+
+
+class Child:
+    """A lab process started by the demo, with its output in temporary files."""
+
+    def __init__(self, role: str, argv: List[str]) -> None:
+        self.role = role
+        # Files, not pipes: a child can never block on a full pipe nobody reads.
+        self.stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        kwargs: Dict[str, Any] = {}
+        if os.name == "nt":
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        else:
+            kwargs["start_new_session"] = True
+        self.popen = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self.stdout, stderr=self.stderr, **kwargs
+        )
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self) -> None:
+        """Ask politely (SIGTERM / CTRL_BREAK), wait, then insist."""
+        if self.running():
+            self.popen.send_signal(signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=CHILD_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+    def output(self) -> tuple:
+        self.stdout.seek(0)
+        self.stderr.seek(0)
+        return self.stdout.read(), self.stderr.read()
+
+    def close(self) -> None:
+        self.stdout.close()
+        self.stderr.close()
+
+    def summary(self) -> Optional[Dict[str, Any]]:
+        out, _ = self.output()
+        for line in reversed(out.strip().splitlines()):
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    return None
+        return None
+
+
+def child_argv(role: str, run: DemoRun) -> List[str]:
+    spec = get_module(run.module)
+    argv = [
+        sys.executable,
+        "-m",
+        "lab",
+        role,
+        "--module",
+        str(run.module),
+        "--port",
+        str(run.port),
+        "--quiet",
+        "--json",
+        "--parent-pid",
+        str(os.getpid()),
+    ]
+    if role == "consumer":
+        if run.mode:
+            argv += ["--mode", run.mode]
+        return argv + run.extra_consumer_args
+    mode = run.mode or spec.consumer.get("mode")
+    overrides = spec.demo.get(mode, {}) if isinstance(mode, str) else {}
+    rate = run.mps if run.mps is not None else overrides.get("rate")
+    if rate is not None:
+        argv += ["--mps", "max" if rate == float("inf") else repr(float(rate))]
+    if "payload_bytes" in overrides:
+        argv += ["--payload-bytes", str(overrides["payload_bytes"])]
+    return argv + run.extra_producer_args
+
+
+def run_demo(run: DemoRun) -> int:
+    spec = get_module(run.module)
+    visualizer = Visualizer(
+        VisualizerRun(
+            module=run.module,
+            port=run.port,
+            duration=run.duration,
+            record=run.record,
+            plain=run.plain,
+        )
+    )
+    visualizer.stop.install()
+    children: List[Child] = []
+    try:
+        consumer = Child("consumer", child_argv("consumer", run))
+        children.append(consumer)
+        producer = Child("producer", child_argv("producer", run))
+        children.append(producer)
+
+        def watch(now: float) -> Optional[str]:
+            for child in children:
+                if not child.running():
+                    return f"{child.role} exited"
+            return None
+
+        visualizer.on_tick = watch
+        visualizer.serve()
+    finally:
+        for child in reversed(children):  # producer first: its last verdicts still arrive
+            child.stop()
+        visualizer.close()
+    try:
+        return _report(spec.title, run, children, visualizer.stop.reason)
+    finally:
+        for child in children:
+            child.close()
+
+
+def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[str]) -> int:
+    summaries = {child.role: child.summary() for child in children}
+    failed = [c for c in children if c.popen.returncode not in (0, 3, -15, 130)]
+    for child in children:
+        _, err = child.output()
+        if child.popen.returncode not in (0, -15) and err.strip():
+            say(f"{child.role}: {err.strip().splitlines()[-1]}")
+    say(f"demo of module {run.module} ({title}) stopped: {reason or 'done'}")
+    consumer, producer = summaries.get("consumer"), summaries.get("producer")
+    if consumer:
+        say(
+            f"  consumer [{consumer['mode']}]: received {consumer['received']:,}, processed "
+            f"{consumer['processed']:,}, dropped {consumer['dropped']:,}, sampled out "
+            f"{consumer['sampled_out']:,}, shed {consumer['shed']:,}, max depth "
+            f"{consumer['max_depth']:,}, peak RSS {consumer.get('rss_mb_max', 0):.0f} MB"
+        )
+        if consumer.get("stopped_by") == "memory_guard":
+            say(
+                "  the memory guard stopped the consumer: this is where a real service "
+                "would have been OOM-killed"
+            )
+    if producer:
+        say(
+            f"  producer: produced {producer['produced']:,} at {producer['achieved_mps']:.1f} "
+            f"msg/s, latency p50 {producer['latency_p50_ms']:.0f} ms, p99 "
+            f"{producer['latency_p99_ms']:.0f} ms"
+        )
+    if run.json_out:
+        print_json({"role": "demo", "module": run.module, "stop_reason": reason, **summaries})
+    return 1 if failed else 0

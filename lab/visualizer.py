@@ -1,0 +1,155 @@
+"""The visualizer process: subscribe to a module's telemetry and draw the dashboard.
+
+It connects (never binds), so it can start before the consumer, survive the consumer's
+restarts, and run in several terminals at once. Drawing happens at a fixed rate, whatever
+the snapshot rate. On a terminal it is a rich ``Live`` display; when stdout is not a
+terminal (a pipe, a CI log) it prints one plain line a second instead. ``NO_COLOR`` is
+honoured (rich reads it).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+import zmq
+from rich.console import Console
+from rich.live import Live
+
+from lab import net, protocol
+from lab.clock import MonotonicClock
+from lab.dashboard import DashboardState, plain_line, render
+from lab.modules import get_module
+from lab.procstats import ProcessStats
+from lab.runtime import Periodic, Recorder, StopSignal, print_json
+
+
+@dataclass
+class VisualizerRun:
+    module: int
+    port: int
+    host: str = "127.0.0.1"
+    duration: Optional[float] = None
+    record: Optional[str] = None
+    plain: bool = False
+    refresh: float = 4.0
+    json_out: bool = False
+    plain_interval: float = 1.0
+
+
+class Visualizer:
+    def __init__(self, run: VisualizerRun, console: Optional[Console] = None) -> None:
+        self.run_options = run
+        self.clock = MonotonicClock()
+        self.stop = StopSignal()
+        self.console = console or Console(stderr=False)
+        spec = get_module(run.module)
+        self.state = DashboardState(run.module, spec.title, run.port)
+        self.recorder = Recorder(run.record)
+        self.stats = ProcessStats()
+        self.ctx = zmq.Context()
+        self.sub = net.telemetry_subscriber(self.ctx)
+        self.sub.setsockopt(zmq.RECONNECT_IVL, 200)
+        self.sub.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        self.sub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_OUT_OFFSET))
+        self.refreshes = 0
+        # Called once per loop turn; returning a reason stops the dashboard (the demo uses it
+        # to notice a child process that ended).
+        self.on_tick: Optional[Callable[[float], Optional[str]]] = None
+
+    def serve(self) -> Dict[str, Any]:
+        run = self.run_options
+        started = self.clock.now()
+        deadline = started + run.duration if run.duration else math.inf
+        plain = run.plain or not self.console.is_terminal
+        interval = run.plain_interval if plain else 1.0 / run.refresh
+        ticker = Periodic(interval, started)
+        if plain:
+            self._loop(ticker, deadline, self._print_line)
+        else:
+            with Live(
+                self._screen(started),
+                console=self.console,
+                auto_refresh=False,
+                screen=False,
+                transient=False,
+                vertical_overflow="crop",
+            ) as live:
+                self._loop(
+                    ticker, deadline, lambda now: live.update(self._screen(now), refresh=True)
+                )
+        now = self.clock.now()
+        self.stats.refresh()
+        elapsed = max(now - started, 1e-9)
+        return {
+            "role": "visualizer",
+            "module": run.module,
+            "port": run.port,
+            "duration_s": round(elapsed, 3),
+            "snapshots": self.state.snapshots,
+            "malformed": self.state.malformed,
+            "refreshes": self.refreshes,
+            "refresh_per_s": self.refreshes / elapsed,
+            "consumer_sessions": len(self.state.sessions_seen),
+            "cpu_pct": self.stats.cpu_pct,
+            "rss_mb_max": round(self.stats.rss_mb_max, 1),
+            "stop_reason": self.stop.reason,
+        }
+
+    def _loop(self, ticker: Periodic, deadline: float, draw) -> None:
+        while not self.stop:
+            now = self.clock.now()
+            timeout = max(0.0, min(ticker.next_at, deadline) - now)
+            if self.sub.poll(timeout * 1000.0):
+                self._read(self.clock.now())
+            now = self.clock.now()
+            if ticker.due(now):
+                draw(now)
+                self.refreshes += 1
+            if now >= deadline:
+                self.stop.set("duration")
+            if self.on_tick is not None:
+                reason = self.on_tick(now)
+                if reason:
+                    draw(now)
+                    self.stop.set(reason)
+
+    def _read(self, now: float) -> None:
+        for _ in range(1000):
+            frames = net.recv_nowait(self.sub)
+            if frames is None:
+                return
+            try:
+                snapshot = protocol.decode_snapshot(frames)
+            except protocol.ProtocolError:
+                self.state.count_malformed()
+                continue
+            self.state.update(snapshot, now)
+            self.recorder.write(snapshot)
+
+    def _screen(self, now: float):
+        size = self.console.size
+        return render(self.state, now, size.width, size.height)
+
+    def _print_line(self, now: float) -> None:
+        sys.stdout.write(plain_line(self.state, now) + "\n")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        self.sub.close(linger=0)
+        self.ctx.term()
+        self.recorder.close()
+
+
+def run_visualizer(run: VisualizerRun) -> int:
+    visualizer = Visualizer(run)
+    visualizer.stop.install()
+    try:
+        summary = visualizer.serve()
+    finally:
+        visualizer.close()
+    if run.json_out:
+        print_json(summary)
+    return 0

@@ -1,0 +1,201 @@
+"""Shared test fixtures: free ports, real lab processes that are always torn down, and
+waiting on a condition with a deadline (never a bare sleep)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, poll: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+class LabProcess:
+    """A child process running ``python -m lab ...`` (or a script), with captured output."""
+
+    def __init__(self, argv: List[str], env: Optional[Dict[str, str]] = None, cwd=None) -> None:
+        self.argv = argv
+        full_env = dict(os.environ)
+        full_env.setdefault("PYTHONUNBUFFERED", "1")
+        full_env.setdefault("NO_COLOR", "1")
+        if env:
+            full_env.update(env)
+        kwargs: Dict[str, Any] = {}
+        if os.name == "nt":
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+        self.popen = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=full_env,
+            cwd=str(cwd or REPO),
+            **kwargs,
+        )
+        self.stdout = ""
+        self.stderr = ""
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.running():
+            self.popen.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for exit and collect output; the process is killed if it overstays."""
+        try:
+            out, err = self.popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            out, err = self.popen.communicate()
+            self.stdout += out or ""
+            self.stderr += err or ""
+            raise AssertionError(
+                f"{self.argv} did not exit within {timeout:g} s\nstderr:\n{self.stderr}"
+            ) from None
+        self.stdout += out or ""
+        self.stderr += err or ""
+        return self.popen.returncode
+
+    def json(self) -> Dict[str, Any]:
+        """The last JSON object the process printed on stdout."""
+        for line in reversed(self.stdout.strip().splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                return json.loads(line)
+        raise AssertionError(f"no JSON on stdout of {self.argv}\nstderr:\n{self.stderr}")
+
+    def stop(self) -> None:
+        if self.running():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream and not stream.closed:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+class ProcessPool:
+    """Starts lab processes and guarantees they are gone when the test ends."""
+
+    def __init__(self) -> None:
+        self.processes: List[LabProcess] = []
+
+    def lab(self, *args: str, env: Optional[Dict[str, str]] = None) -> LabProcess:
+        return self.start([sys.executable, "-m", "lab", *args], env=env)
+
+    def script(self, relative: str, *args: str, cwd=None) -> LabProcess:
+        return self.start([sys.executable, str(REPO / relative), *args], cwd=cwd)
+
+    def start(self, argv: List[str], env=None, cwd=None) -> LabProcess:
+        process = LabProcess(argv, env=env, cwd=cwd)
+        self.processes.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+@pytest.fixture
+def procs():
+    pool = ProcessPool()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def base_port() -> int:
+    from lab.net import free_port_block
+
+    return free_port_block()
+
+
+class TelemetryTap:
+    """Subscribes to a consumer's telemetry port and keeps the latest snapshot per id."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        import zmq
+
+        from lab import net
+
+        self._zmq = zmq
+        self.ctx = zmq.Context()
+        self.sub = net.telemetry_subscriber(self.ctx)
+        self.sub.connect(net.endpoint(host, port + net.TELEMETRY_OUT_OFFSET))
+        self.latest: Dict[str, Dict[str, Any]] = {}
+
+    def pump(self) -> None:
+        from lab import protocol
+
+        while True:
+            try:
+                frames = self.sub.recv_multipart(self._zmq.NOBLOCK)
+            except self._zmq.Again:
+                return
+            snapshot = protocol.decode_snapshot(frames)
+            self.latest[snapshot["id"]] = snapshot
+
+    def consumer(self) -> Optional[Dict[str, Any]]:
+        self.pump()
+        for snapshot in self.latest.values():
+            if snapshot["role"] == "consumer":
+                return snapshot
+        return None
+
+    def producers(self) -> List[Dict[str, Any]]:
+        self.pump()
+        return [s for s in self.latest.values() if s["role"] == "producer"]
+
+    def close(self) -> None:
+        self.sub.close(linger=0)
+        self.ctx.term()
+
+
+@pytest.fixture
+def tap_factory():
+    taps: List[TelemetryTap] = []
+
+    def make(port: int) -> TelemetryTap:
+        tap = TelemetryTap(port)
+        taps.append(tap)
+        return tap
+
+    try:
+        yield make
+    finally:
+        for tap in taps:
+            tap.close()
