@@ -86,7 +86,7 @@ class BufferFull(Exception):
 class Buffer:
     """A bounded buffer (``capacity=None`` means unbounded) with FIFO or priority service."""
 
-    __slots__ = ("capacity", "discipline", "_queues", "_waiting", "_in_service")
+    __slots__ = ("capacity", "discipline", "depth", "_queues", "_waiting", "_in_service")
 
     def __init__(
         self, capacity: Optional[int], discipline: str = "fifo", priority_classes: int = 3
@@ -101,12 +101,9 @@ class Buffer:
         self._queues: List[Deque[Message]] = [deque() for _ in range(classes)]
         self._waiting = 0
         self._in_service: Optional[Message] = None
+        self.depth = 0  # messages held: waiting plus the one in service (kept, not computed)
 
     # -- size -------------------------------------------------------------------------------
-    @property
-    def depth(self) -> int:
-        """Messages held: waiting plus the one in service."""
-        return self._waiting + (self._in_service is not None)
 
     @property
     def waiting(self) -> int:
@@ -138,6 +135,7 @@ class Buffer:
             raise BufferFull(f"buffer holds {self.depth} of {self.capacity}")
         self._queue_for(message.priority).append(message)
         self._waiting += 1
+        self.depth += 1
 
     def start_next(self) -> Optional[Message]:
         """Move the next waiting message into service and return it (None if nothing waits)."""
@@ -156,6 +154,7 @@ class Buffer:
         if message is None:
             raise RuntimeError("no message is in service")
         self._in_service = None
+        self.depth -= 1
         return message
 
     def evict_oldest(self, min_class: int = 0) -> Optional[Message]:
@@ -170,6 +169,7 @@ class Buffer:
             queue = self._queues[index]
             if queue:
                 self._waiting -= 1
+                self.depth -= 1
                 return queue.popleft()
         return None
 
@@ -198,6 +198,7 @@ class Buffer:
         if self._in_service is not None:
             out.append(self._in_service)
             self._in_service = None
+        self.depth = 0
         return out
 
     def _queue_for(self, priority: int) -> Deque[Message]:

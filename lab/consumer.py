@@ -24,7 +24,7 @@ from lab.procstats import ProcessStats
 from lab.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
 
 TELEMETRY_INTERVAL = 0.1
-MAX_FRAMES_PER_TURN = 2000
+MAX_RECORDS_PER_TURN = 5000  # then answer, advance and publish before reading more
 
 
 @dataclass
@@ -137,15 +137,18 @@ class ConsumerProcess:
     def _read_data(self, now: float) -> None:
         core = self.core
         recv = self.data.recv_multipart
-        for _ in range(MAX_FRAMES_PER_TURN):
+        budget = MAX_RECORDS_PER_TURN
+        while budget > 0:
             try:
                 frames = recv(zmq.NOBLOCK, copy=True)
             except zmq.Again:
                 return
             if len(frames) != 2:
                 core.count_malformed(f"message of {len(frames)} parts (expected 1 after the id)")
+                budget -= 1
                 continue
             core.on_frame(frames[0], frames[1], now)
+            budget -= max(1, len(frames[1]) // protocol.RECORD.size)
 
     def _relay_telemetry(self) -> None:
         for _ in range(200):

@@ -32,7 +32,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 from lab import protocol
 from lab.accounting import ConsumerCounts, sum_consumer_counts
 from lab.buffer import Buffer, Message
-from lab.metrics import LatencyHistogram, RateWindow, RecentLatency, TimeWeightedMean
+from lab.metrics import RateWindow, RecentLatency, TimeWeightedMean
 from lab.policies import (
     ACCEPT,
     ACCEPT_EVICTING_OLDEST,
@@ -86,12 +86,14 @@ class ProducerState:
         "last_seen",
         "active",
         "credit_limit",
-        "received_in_session",
+        "received_ordinal",
         "runs",
+        "confirmations",
         "credit_dirty",
         "last_processed_seq",
         "out_of_order",
         "rate_in",
+        "next_ordinal",
     )
 
     def __init__(self, peer: bytes, now: float) -> None:
@@ -102,16 +104,18 @@ class ProducerState:
         self.last_seen = now
         self.active = True
         self.credit_limit = 0
-        self.received_in_session = 0
-        self.runs = protocol.RunBuilder()
+        self.received_ordinal = 0  # the producer's record ordinal we have reached
+        self.runs = protocol.RunBuilder()  # verdicts on arrival (and evictions)
+        self.confirmations = protocol.RunBuilder()  # processed, block mode only
         self.credit_dirty = False
         self.last_processed_seq = -1
         self.out_of_order = 0
         self.rate_in = RateWindow()
+        self.next_ordinal = 0
 
     @property
     def outstanding_credit(self) -> int:
-        return max(0, self.credit_limit - self.received_in_session)
+        return max(0, self.credit_limit - self.received_ordinal)
 
 
 class ConsumerCore:
@@ -139,7 +143,6 @@ class ConsumerCore:
         self._outgoing: List[Tuple[bytes, bytes]] = []
         self._rates = {name: RateWindow() for name in _RATE_NAMES}
         self.queue_wait_recent = RecentLatency()
-        self.queue_wait_total = LatencyHistogram()
         self.depth_mean = TimeWeightedMean(now)
         self._next_expiry_check = now
         self.log(now, f"consumer up: mode {self.mode}, buffer {self._capacity_text()}")
@@ -150,7 +153,7 @@ class ConsumerCore:
         try:
             kind = protocol.frame_type(frame)
             if kind == protocol.DATA:
-                records = protocol.decode_data(frame)
+                first_ordinal, records = protocol.decode_data_frame(frame)
             elif kind in (protocol.HELLO, protocol.BYE):
                 info = protocol.decode_json(frame)
             else:
@@ -160,10 +163,13 @@ class ConsumerCore:
         except protocol.ProtocolError as error:
             self._count_malformed(str(error))
             return
-        state = self._producer(peer, now)
         if kind == protocol.DATA:
-            self._on_data(state, records, now)
-        elif kind == protocol.HELLO:
+            state = self._producer(peer, now, first_ordinal)
+            self._on_data(state, records, first_ordinal, now)
+            return
+        ordinal = info.get("sent") if kind == protocol.HELLO else None
+        state = self._producer(peer, now, ordinal if isinstance(ordinal, int) else 0)
+        if kind == protocol.HELLO:
             self._on_hello(state, info, now)
         else:
             self._on_bye(state, now)
@@ -185,9 +191,11 @@ class ConsumerCore:
         """Frames to send, as (peer, frame): verdict runs and credit, batched per producer."""
         uses_credit = self.policy.uses_credit
         for state in self.producers.values():
-            if state.runs or state.credit_dirty:
+            if state.runs or state.confirmations or state.credit_dirty:
                 limit = state.credit_limit if uses_credit else protocol.NO_CREDIT_LIMIT
-                frame = protocol.encode_verdicts(limit, state.runs.take())
+                # Verdicts before confirmations: a message is accepted before it is processed.
+                runs = state.runs.take() + state.confirmations.take()
+                frame = protocol.encode_verdicts(limit, runs)
                 self._outgoing.append((state.peer, frame))
                 state.credit_dirty = False
         out, self._outgoing = self._outgoing, []
@@ -210,7 +218,7 @@ class ConsumerCore:
         self.buffer.capacity = None if mode == "unbounded" else self.config.capacity
         for state in self.producers.values():
             if policy.uses_credit and not was_credit:
-                state.credit_limit = state.received_in_session
+                state.credit_limit = state.received_ordinal
             state.credit_dirty = True
         if policy.uses_credit:
             self._grant_credit()
@@ -297,6 +305,7 @@ class ConsumerCore:
             if self.policy.uses_credit
             else None,
             "rss_mb": rss_mb,
+            "max_memory_mb": self.config.max_memory_mb,
             "cpu_pct": cpu_pct,
             "stopped_by": self.stopped_by,
             "events": [[round(t - self.started_at, 2), text] for t, text in self.events],
@@ -307,6 +316,7 @@ class ConsumerCore:
         """The ``--json`` object printed when the consumer stops."""
         totals = self.totals()
         elapsed = now - self.started_at
+        wait = self.queue_wait_recent.total()
         return {
             "role": "consumer",
             "module": self.config.module,
@@ -319,10 +329,10 @@ class ConsumerCore:
             "mean_depth": self.depth_mean.value(now),
             "process_rate": _finite(self.config.process_rate),
             "processed_mps": totals.processed / elapsed if elapsed > 0 else 0.0,
-            "queue_wait_p50_ms": self.queue_wait_total.percentile(50) * 1e3,
-            "queue_wait_p99_ms": self.queue_wait_total.percentile(99) * 1e3,
-            "queue_wait_mean_ms": self.queue_wait_total.mean * 1e3,
-            "queue_wait_max_ms": self.queue_wait_total.max * 1e3,
+            "queue_wait_p50_ms": wait.percentile(50) * 1e3,
+            "queue_wait_p99_ms": wait.percentile(99) * 1e3,
+            "queue_wait_mean_ms": wait.mean * 1e3,
+            "queue_wait_max_ms": wait.max * 1e3,
             "out_of_order": sum(s.out_of_order for s in self.producers.values()),
             "producers": {s.name: s.counts.as_dict() for s in self.producers.values()},
             "stopped_by": self.stopped_by,
@@ -330,12 +340,15 @@ class ConsumerCore:
         }
 
     # -- internals ----------------------------------------------------------------------------
-    def _producer(self, peer: bytes, now: float) -> ProducerState:
+    def _producer(self, peer: bytes, now: float, ordinal: int = 0) -> ProducerState:
         state = self.producers.get(peer)
         if state is None:
             if len(self.producers) >= MAX_PRODUCERS:
                 self._retire_one()
             state = self.producers[peer] = ProducerState(peer, now)
+            # Credit is counted in the producer's own record ordinals, which survive our
+            # restarts and mode switches: start where the producer is.
+            state.received_ordinal = state.credit_limit = max(0, ordinal)
             if self.policy.uses_credit:
                 state.credit_dirty = True
         elif not state.active:
@@ -370,17 +383,91 @@ class ConsumerCore:
     def _on_bye(self, state: ProducerState, now: float) -> None:
         self._deactivate(state, now, "said goodbye")
 
-    def _on_data(self, state: ProducerState, records: List[protocol.Record], now: float) -> None:
-        self._run_worker(now)  # the rule of service.py: advance before pushing at `now`
-        for record in records:
-            self._admit(state, record, now)
-        self._run_worker(now)  # zero service time: what just came in is done at once
+    def _on_data(
+        self, state: ProducerState, records: List[protocol.Record], first_ordinal: int, now: float
+    ) -> None:
+        """Judge a batch of records that arrived together at ``now``.
 
-    def _admit(self, state: ProducerState, record: protocol.Record, now: float) -> None:
+        Rates are stamped once per batch (every record of it arrived at ``now``), which keeps
+        the per-record work to the decision itself: this is the lab's hot path.
+        """
+        self._run_worker(now)  # the rule of service.py: advance before pushing at `now`
+        if self._finishes_instantly(state, first_ordinal + len(records)):
+            self._accept_and_finish(state, records, first_ordinal, now)
+            return
+        tally = dict.fromkeys(_DECISIONS, 0)
+        admit = self._admit
+        state.next_ordinal = first_ordinal
+        if math.isinf(self.service.rate):
+            # Zero service time: each message is done before the next one is looked at.
+            run_worker = self._run_worker
+            for record in records:
+                tally[admit(state, record, now)] += 1
+                run_worker(now)
+        else:
+            for record in records:
+                tally[admit(state, record, now)] += 1
+            self._run_worker(now)
+        count = len(records)
+        if first_ordinal + count > state.received_ordinal:
+            state.received_ordinal = first_ordinal + count
+        state.rate_in.add(now, count)
+        rates = self._rates
+        rates["received"].add(now, count)
+        rates["accepted"].add(now, tally[ACCEPT] + tally[ACCEPT_EVICTING_OLDEST])
+        rates["dropped"].add(now, tally[DROP])
+        rates["sampled_out"].add(now, tally[SAMPLE_OUT])
+        rates["shed"].add(now, tally[SHED])
+        depth = self.buffer.depth
+        if depth > self.max_depth:
+            self.max_depth = depth
+        self.depth_mean.update(now, depth)
+
+    def _finishes_instantly(self, state: ProducerState, ordinal_end: int) -> bool:
+        """Zero service time and an idle worker: every message is done as it arrives, so no
+        policy can refuse it (nothing is ever waiting) unless credit is exceeded."""
+        return (
+            math.isinf(self.service.rate)
+            and self.buffer.depth == 0
+            and self.worker.stalled_until <= self.worker.free_at
+            and (not self.policy.uses_credit or ordinal_end <= state.credit_limit)
+        )
+
+    def _accept_and_finish(
+        self, state: ProducerState, records: List[protocol.Record], first_ordinal: int, now: float
+    ) -> None:
+        """The zero-service-time path: accepted, served and finished at ``now``, in order."""
+        count = len(records)
+        counts = state.counts
+        counts.received += count
+        counts.accepted += count
+        counts.processed += count
+        accepted, confirmations = state.runs.add, state.confirmations.add
+        confirm = self.policy.uses_credit
+        last = state.last_processed_seq
+        for record in records:
+            seq = record.seq
+            accepted(protocol.ACCEPTED, seq)
+            if confirm:
+                confirmations(protocol.PROCESSED, seq)
+            if seq > last:
+                last = seq
+            elif record.attempt == 0:
+                state.out_of_order += 1
+        state.last_processed_seq = last
+        if first_ordinal + count > state.received_ordinal:
+            state.received_ordinal = first_ordinal + count
+        self.worker.free_at = now
+        self.queue_wait_recent.record(now, 0.0, count)
+        state.rate_in.add(now, count)
+        for name in ("received", "accepted", "processed"):
+            self._rates[name].add(now, count)
+        self.max_depth = max(self.max_depth, 1)
+
+    def _admit(self, state: ProducerState, record: protocol.Record, now: float) -> str:
+        """Decide one record and carry the decision out; returns the decision."""
         counts = state.counts
         counts.received += 1
-        state.rate_in.add(now)
-        self._rates["received"].add(now)
         seq = record.seq
         message = Message(
             state.peer,
@@ -396,32 +483,32 @@ class ConsumerCore:
             decision = self._decide_with_credit(state, message, now)
         else:
             decision = self.policy.decide(message, self.buffer, now)
-        if decision == ACCEPT:
-            self._push(state, message, now)
+        if decision == DROP:
+            counts.dropped += 1
+            state.runs.add(protocol.DROPPED, seq)
+        elif decision == ACCEPT:
+            self._push(state, message)
         elif decision == ACCEPT_EVICTING_OLDEST:
             victim = self.buffer.evict_oldest()
             if victim is not None:
                 self._record_eviction(victim, now)
-            self._push(state, message, now)
+            self._push(state, message)
         elif decision == SAMPLE_OUT:
             counts.sampled_out += 1
-            self._rates["sampled_out"].add(now)
             state.runs.add(protocol.SAMPLED_OUT, seq)
         elif decision == SHED:
             counts.shed += 1
-            self._rates["shed"].add(now)
             state.runs.add(protocol.SHED, seq, self.policy.retry_after_ms)
         else:
-            if decision != DROP:
-                raise ValueError(f"policy {self.policy.name} returned {decision!r}")
-            counts.dropped += 1
-            self._rates["dropped"].add(now)
-            state.runs.add(protocol.DROPPED, seq)
+            raise ValueError(f"policy {self.policy.name} returned {decision!r}")
+        return decision
 
     def _decide_with_credit(self, state: ProducerState, message: Message, now: float) -> str:
-        within_credit = state.received_in_session < state.credit_limit
-        state.received_in_session += 1
-        if within_credit:
+        ordinal = state.next_ordinal
+        state.next_ordinal = ordinal + 1
+        if ordinal >= state.received_ordinal:
+            state.received_ordinal = ordinal + 1
+        if ordinal < state.credit_limit:
             return self.policy.decide(message, self.buffer, now)
         # Over credit: only room nobody was promised may be used.
         unpromised = self._admission_limit() - self.buffer.depth - self._promised_credit()
@@ -430,16 +517,12 @@ class ConsumerCore:
         state.counts.over_credit += 1
         return DROP
 
-    def _push(self, state: ProducerState, message: Message, now: float) -> None:
+    def _push(self, state: ProducerState, message: Message) -> None:
         self.buffer.push(message)
-        state.counts.accepted += 1
-        state.counts.depth += 1
-        self._rates["accepted"].add(now)
+        counts = state.counts
+        counts.accepted += 1
+        counts.depth += 1
         state.runs.add(protocol.ACCEPTED, message.seq)
-        depth = self.buffer.depth
-        if depth > self.max_depth:
-            self.max_depth = depth
-        self.depth_mean.update(now, depth)
 
     def _record_eviction(self, victim: Message, now: float) -> None:
         owner = self.producers.get(victim.producer)
@@ -451,33 +534,46 @@ class ConsumerCore:
         self._rates["dropped"].add(now)
         if owner is not None:
             owner.runs.add(protocol.EVICTED, victim.seq)
-        self.depth_mean.update(now, self.buffer.depth)
 
     def _run_worker(self, now: float) -> None:
+        """Complete what the worker finished by ``now``; count, time and confirm each one."""
         finished = self.worker.advance(self.buffer, now)
         if not finished:
             return
         confirm = self.policy.uses_credit
+        record_wait = self.queue_wait_recent.record
+        depth_update = self.depth_mean.update
+        producers = self.producers
+        remaining = self.buffer.depth + len(finished)  # depth before the first completion
+        stamp, stamped = finished[0][1], 0
         processed_rate = self._rates["processed"]
+        owner = None
         for message, finished_at in finished:
-            wait = message.started_at - message.enqueued_at
-            self.queue_wait_recent.record(message.started_at, wait)
-            self.queue_wait_total.record(wait)
-            processed_rate.add(finished_at)
-            self.depth_mean.update(finished_at, self.buffer.depth)
-            owner = self.producers.get(message.producer)
+            record_wait(message.started_at, message.started_at - message.enqueued_at)
+            remaining -= 1
+            depth_update(finished_at, remaining)
+            if finished_at - stamp >= _RATE_STAMP_S:
+                processed_rate.add(stamp, stamped)
+                stamp, stamped = finished_at, 0
+            stamped += 1
+            if owner is None or owner.peer != message.producer:
+                owner = producers.get(message.producer)
             if owner is None:
                 self.retired.processed += 1
                 self.retired.depth -= 1
                 continue
-            owner.counts.processed += 1
-            owner.counts.depth -= 1
-            if message.seq <= owner.last_processed_seq and message.attempt == 0:
-                owner.out_of_order += 1
-            owner.last_processed_seq = max(owner.last_processed_seq, message.seq)
+            counts = owner.counts
+            counts.processed += 1
+            counts.depth -= 1
+            seq = message.seq
+            if seq <= owner.last_processed_seq:
+                if message.attempt == 0:
+                    owner.out_of_order += 1
+            else:
+                owner.last_processed_seq = seq
             if confirm:
-                owner.runs.add(protocol.PROCESSED, message.seq)
-        self.depth_mean.update(now, self.buffer.depth)
+                owner.confirmations.add(protocol.PROCESSED, seq)
+        processed_rate.add(stamp, stamped)
 
     def _admission_limit(self) -> int:
         return min(
@@ -488,7 +584,12 @@ class ConsumerCore:
         return sum(s.outstanding_credit for s in self.producers.values() if s.active)
 
     def _grant_credit(self) -> None:
-        """Hand free, unpromised room to active producers, a fair share each."""
+        """Hand free, unpromised room to active producers, a fair share each.
+
+        A producer's footprint is what it holds in the buffer plus the credit it has not
+        used. Nobody's footprint may pass ``limit / producers``, and the smallest footprint
+        is served first, so a slow producer is never starved by a fast one.
+        """
         active = [s for s in self.producers.values() if s.active]
         if not active:
             return
@@ -497,11 +598,10 @@ class ConsumerCore:
         if free <= 0:
             return
         share = max(1, math.ceil(limit / len(active)))
-        # Producers with the least outstanding credit go first, so a newcomer is not starved.
-        for state in sorted(active, key=lambda s: s.outstanding_credit):
-            grant = min(free, share - state.outstanding_credit)
+        for state in sorted(active, key=_footprint):
+            grant = min(free, share - _footprint(state))
             if grant > 0:
-                state.credit_limit = state.received_in_session + state.outstanding_credit + grant
+                state.credit_limit = state.received_ordinal + state.outstanding_credit + grant
                 state.credit_dirty = True
                 free -= grant
             if free <= 0:
@@ -517,7 +617,7 @@ class ConsumerCore:
         if state.active:
             state.active = False
             self.log(now, f"producer {state.name} {why}; its credit is taken back")
-        state.credit_limit = min(state.credit_limit, state.received_in_session)
+        state.credit_limit = min(state.credit_limit, state.received_ordinal)
         if self.policy.uses_credit:
             self._grant_credit()
 
@@ -551,6 +651,12 @@ class ConsumerCore:
 
 
 _RATE_NAMES = ("received", "accepted", "processed", "dropped", "sampled_out", "shed")
+_DECISIONS = (ACCEPT, ACCEPT_EVICTING_OLDEST, DROP, SAMPLE_OUT, SHED)
+_RATE_STAMP_S = 0.001  # completions closer than this share one stamp in the rate window
+
+
+def _footprint(state: ProducerState) -> int:
+    return state.counts.depth + state.outstanding_credit
 
 
 def _finite(value: float) -> Optional[float]:

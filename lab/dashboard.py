@@ -154,6 +154,20 @@ def gauge(depth: int, capacity: Optional[int], width: int) -> Text:
     return bar
 
 
+def memory_gauge(snap: Dict[str, Any], width: int) -> Text:
+    """RSS against the memory guard: how close the unbounded queue is to being stopped."""
+    rss, guard = float(snap.get("rss_mb", 0.0)), snap.get("max_memory_mb")
+    if not guard:
+        return Text(f"{rss:.0f} MB")
+    fill = min(1.0, rss / guard)
+    filled = round(fill * width)
+    color = gauge_color(fill)
+    bar = Text("█" * filled, style=f"bold {color}")
+    bar.append("░" * (width - filled), style="dim")
+    bar.append(f" {rss:.0f}/{guard:.0f} MB", style=f"bold {color}")
+    return bar
+
+
 # -- insight -----------------------------------------------------------------------------------
 def insight(state: DashboardState, now: float) -> Tuple[str, str]:
     """The lesson in one line, and its style."""
@@ -259,6 +273,8 @@ def _buffer_section(state, snap, now, bar_width: int) -> RenderableType:
     grid.add_column()
     capacity = snap.get("capacity")
     grid.add_row("BUFFER", gauge(int(snap.get("depth", 0)), capacity, bar_width))
+    if capacity is None:
+        grid.add_row("MEMORY", memory_gauge(snap, bar_width))
     limit = snap.get("limit")
     extra = f"  limit {limit:,}" if capacity and limit and limit < capacity else ""
     grid.add_row("oldest", Text(f"waiting {fmt_seconds(snap.get('oldest_age_s', 0.0))}{extra}"))
@@ -299,6 +315,9 @@ def _tables(state, snap, now, width: int) -> RenderableType:
         latency.add_row(key.split("_")[0], fmt_seconds(worst.get(key)) if worst else "-")
     wait = snap.get("queue_wait", {})
     latency.add_row("queue wait p99", fmt_seconds(wait.get("p99_s")))
+    if producers and snap.get("mode") == "block":
+        waiting = sum(int(p.get("pending", 0)) for p in producers)
+        latency.add_row("waiting upstream", f"{waiting:,} msgs")
     if producers:
         target = sum(p.get("target_mps") or 0 for p in producers)
         sent = sum(p.get("rates", {}).get("produced", 0.0) for p in producers)

@@ -114,13 +114,20 @@ class LatencyHistogram:
         self.sum = 0.0
         self.max = 0.0
 
-    def record(self, seconds: float) -> None:
+    def record(self, seconds: float, count: int = 1) -> None:
+        """Add ``count`` samples of value ``seconds``."""
         if seconds < 0:
             seconds = 0.0
-        key = _bucket(int(seconds * 1e6))
-        self._buckets[key] = self._buckets.get(key, 0) + 1
-        self.count += 1
-        self.sum += seconds
+        value_us = int(seconds * 1e6)
+        if value_us < _EXACT_LIMIT:
+            key = value_us
+        else:
+            shift = value_us.bit_length() - _SUB_BITS
+            key = (shift << _SUB_BITS) | (value_us >> shift)
+        buckets = self._buckets
+        buckets[key] = buckets.get(key, 0) + count
+        self.count += count
+        self.sum += seconds * count
         if seconds > self.max:
             self.max = seconds
 
@@ -140,28 +147,36 @@ class LatencyHistogram:
 
 
 class RecentLatency:
-    """Percentiles over the last ``seconds`` whole seconds (the current one included).
+    """Percentiles over the last ``seconds`` whole seconds (the current one included), and,
+    with :meth:`total`, over the whole run: each sample is recorded once.
 
     >>> recent = RecentLatency(seconds=2)
     >>> recent.record(0.0, 0.010); recent.record(2.5, 0.020)
     >>> recent.summary(2.5)["max"]      # the sample from t=0 has aged out
     0.02
+    >>> recent.total().count, recent.total().max
+    (2, 0.02)
     """
 
-    __slots__ = ("seconds", "_slots")
+    __slots__ = ("seconds", "_slots", "_current_slot", "_current", "_archive")
 
     def __init__(self, seconds: int = 5) -> None:
         if seconds < 1:
             raise ValueError("keep at least one second")
         self.seconds = seconds
         self._slots: Deque[tuple] = deque()  # (whole second, LatencyHistogram)
+        self._current_slot: Optional[int] = None
+        self._current: Optional[LatencyHistogram] = None
+        self._archive = LatencyHistogram()  # everything that aged out
 
-    def record(self, now: float, seconds: float) -> None:
-        slot = math.floor(now)
-        if not self._slots or self._slots[-1][0] != slot:
-            self._slots.append((slot, LatencyHistogram()))
+    def record(self, now: float, seconds: float, count: int = 1) -> None:
+        slot = int(now // 1)
+        if slot != self._current_slot:
+            self._current_slot = slot
+            self._current = LatencyHistogram()
+            self._slots.append((slot, self._current))
             self._expire(slot)
-        self._slots[-1][1].record(seconds)
+        self._current.record(seconds, count)  # type: ignore[union-attr]
 
     def merged(self, now: float) -> LatencyHistogram:
         self._expire(math.floor(now))
@@ -169,6 +184,14 @@ class RecentLatency:
         for _, hist in self._slots:
             merged.merge(hist)
         return merged
+
+    def total(self) -> LatencyHistogram:
+        """Every sample ever recorded."""
+        total = LatencyHistogram()
+        total.merge(self._archive)
+        for _, hist in self._slots:
+            total.merge(hist)
+        return total
 
     def summary(self, now: float, percents: Iterable[float] = (50, 95, 99)) -> Dict[str, float]:
         merged = self.merged(now)
@@ -180,7 +203,10 @@ class RecentLatency:
 
     def _expire(self, current_slot: int) -> None:
         while self._slots and self._slots[0][0] <= current_slot - self.seconds:
-            self._slots.popleft()
+            _, hist = self._slots.popleft()
+            self._archive.merge(hist)
+            if hist is self._current:
+                self._current, self._current_slot = None, None
 
 
 def _label(percent: float) -> str:

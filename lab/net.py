@@ -74,10 +74,12 @@ def bind(sock: zmq.Socket, address: str, base_port: int, offset: int) -> None:
 
 
 def data_socket_options(sock: zmq.Socket, max_message: int = MAX_DATA_MESSAGE) -> None:
+    """High-water marks count frames, and a DATA frame holds up to a thousand records, so
+    they stay small: memory is bounded even when a producer outruns the consumer."""
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, max_message)
-    sock.setsockopt(zmq.SNDHWM, 100_000)
-    sock.setsockopt(zmq.RCVHWM, 100_000)
+    sock.setsockopt(zmq.SNDHWM, 1000)
+    sock.setsockopt(zmq.RCVHWM, 1000)
 
 
 def telemetry_publisher(ctx: zmq.Context) -> zmq.Socket:

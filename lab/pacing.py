@@ -97,7 +97,7 @@ class PacingSchedule:
         if self._next_due >= now:
             return 0
         target = self.expected_count(now)
-        skipped = max(0, math.ceil(target - self._position))
+        skipped = max(0, math.ceil(target) - math.ceil(self._position))
         self._position = max(self._position, target)
         self._next_due = self._time_of(self._position)
         return skipped

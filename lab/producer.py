@@ -57,7 +57,7 @@ class ProducerProcess:
         self.ctx = zmq.Context()
         self.dealer = self.ctx.socket(zmq.DEALER)
         net.data_socket_options(self.dealer)
-        self.dealer.setsockopt(zmq.SNDHWM, 1000)
+        self.dealer.setsockopt(zmq.SNDHWM, 100)
         self.dealer.setsockopt(zmq.IMMEDIATE, 1)
         self.dealer.setsockopt(zmq.ROUTING_ID, self.core.name.encode()[:255])
         self.dealer.setsockopt(zmq.RECONNECT_IVL, 100)

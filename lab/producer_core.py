@@ -18,8 +18,10 @@ A message's life::
   moves from the consumer's buffer into the producer's outbox, and shows up as *producer
   latency*: the time from a message's due time to its verdict. With the default outbox
   (as large as the consumer's window) that latency settles near ``capacity / service rate``.
-* **Credit** is cumulative: the consumer says "you may have sent N records in this
-  session"; we send while ``sent_in_session < N``.
+* **Credit** is cumulative: every DATA frame carries the ordinal of its first record (how
+  many records this producer has sent in its life), and the consumer says "you may send
+  up to ordinal N"; we send while ``sent_total < N``. Lost or repeated frames, consumer
+  restarts and mode switches cannot make the two ends disagree.
 * **Sessions.** Every WELCOME carries the consumer's session id. A new id means the
   consumer restarted: whatever was in flight, and in block mode whatever was accepted but
   not yet confirmed processed, is sent again. Resends are not new *produced* messages.
@@ -41,7 +43,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from lab import protocol
 from lab.accounting import ProducerCounts
-from lab.metrics import LatencyHistogram, RateWindow, RecentLatency
+from lab.metrics import RateWindow, RecentLatency
 from lab.pacing import PacingSchedule
 from lab.retry import Backoff
 
@@ -136,7 +138,7 @@ class ProducerCore:
         self.unconfirmed: Dict[int, Entry] = {}
         self._retry_heap: List[Tuple[float, int, Entry]] = []
         self.credit_limit: Optional[int] = None
-        self.sent_in_session = 0
+        self.sent_total = 0  # records put on the wire in our whole life: the credit ordinal
         self.window: Optional[int] = None
         self.consumer_mode: Optional[str] = None
         self.consumer_session: Optional[str] = None
@@ -150,10 +152,10 @@ class ProducerCore:
         self.malformed = 0
         self.evicted = 0
         self.latency_recent = RecentLatency()
-        self.latency_total = LatencyHistogram()
         self._rates = {name: RateWindow() for name in _RATE_NAMES}
         self._control: List[bytes] = []
         self._next_hello = now
+        self._socket_full = False  # the shell's last send attempt found the socket full
         self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
         self.log(now, f"{self.name} starting at {self.target_rate(now):g} msg/s")
 
@@ -175,8 +177,17 @@ class ProducerCore:
             self._generate(now)
 
     def next_deadline(self, now: float) -> float:
+        """The latest time the shell may wait before calling ``advance`` again.
+
+        ``now`` if the outbox holds messages that may go (unless the socket refused the last
+        frame: then the shell waits for it to become writable). While the outbox is full
+        nothing new is made, so the schedule sets no deadline: the missed slots are
+        skipped when the producer is unblocked, and a blocked producer does not spin.
+        """
+        if not self._socket_full and self.sendable():
+            return now
         deadline = self._next_hello
-        if self.stopped_at is None:
+        if self.stopped_at is None and len(self.outbox) < self.outbox_limit():
             if self.unpaced:
                 deadline = now
             elif self.schedule is not None:
@@ -205,7 +216,7 @@ class ProducerCore:
             return 0
         n = len(self.outbox)
         if self.credit_limit is not None:
-            n = min(n, self.credit_limit - self.sent_in_session)
+            n = min(n, self.credit_limit - self.sent_total)
         return max(0, min(n, self.config.batch_max))
 
     def pull_frame(self, now: float) -> Optional[OutFrame]:
@@ -221,7 +232,7 @@ class ProducerCore:
             protocol.Record(e.seq, e.due + to_epoch, sent, e.priority, e.attempt, payload)
             for e in entries
         ]
-        return OutFrame(protocol.encode_data(records), entries)
+        return OutFrame(protocol.encode_data(records, self.sent_total), entries)
 
     def mark_sent(self, frame: OutFrame, now: float) -> None:
         counts = self.counts
@@ -238,7 +249,7 @@ class ProducerCore:
                 counts.retried += 1
         counts.produced += new
         counts.in_flight += new
-        self.sent_in_session += len(frame.entries)
+        self.sent_total += len(frame.entries)
         self._rates["produced"].add(now, new)
 
     def mark_unsent(self, frame: OutFrame) -> None:
@@ -340,6 +351,7 @@ class ProducerCore:
         elapsed = max(end - self.started_at, 1e-9)
         counts = self.counts
         unique = counts.produced - counts.retried
+        latency = self.latency_recent.total()
         return {
             "role": "producer",
             "name": self.name,
@@ -360,10 +372,10 @@ class ProducerCore:
             "target_mps": _finite(self.config.rate),
             "achieved_mps": counts.produced / elapsed,
             "retry_amplification": counts.produced / unique if unique else 0.0,
-            "latency_p50_ms": self.latency_total.percentile(50) * 1e3,
-            "latency_p99_ms": self.latency_total.percentile(99) * 1e3,
-            "latency_max_ms": self.latency_total.max * 1e3,
-            "latency_mean_ms": self.latency_total.mean * 1e3,
+            "latency_p50_ms": latency.percentile(50) * 1e3,
+            "latency_p99_ms": latency.percentile(99) * 1e3,
+            "latency_max_ms": latency.max * 1e3,
+            "latency_mean_ms": latency.mean * 1e3,
             "identity_errors": self.counts.identity_errors(),
         }
 
@@ -375,7 +387,7 @@ class ProducerCore:
                 "producer": self.name,
                 "pid": self.config.extra.get("pid", 0),
                 "session": self.consumer_session,
-                "sent_in_session": self.sent_in_session,
+                "sent": self.sent_total,
             },
         )
 
@@ -388,6 +400,10 @@ class ProducerCore:
     def _generate(self, now: float) -> None:
         room = self.outbox_limit() - len(self.outbox)
         if self.unpaced:
+            # As fast as possible, but only as much as can leave soon: a full outbox would
+            # only add waiting time to every message.
+            if len(self.outbox) >= self.config.batch_max:
+                return
             dues = [now] * max(0, min(room, self.config.batch_max))
         else:
             assert self.schedule is not None
@@ -427,7 +443,6 @@ class ProducerCore:
                 self._resend_all()
             self.consumer_session = session
             self.sessions_seen += 1
-            self.sent_in_session = 0
         mode = info.get("mode")
         self.consumer_mode = mode if isinstance(mode, str) else None
         window = info.get("window")
@@ -530,12 +545,11 @@ class ProducerCore:
     def _record_latency(self, now: float, entry: Entry) -> None:
         latency = now - entry.due
         self.latency_recent.record(now, latency)
-        self.latency_total.record(latency)
 
     def _credit_left(self) -> Optional[int]:
         if self.credit_limit is None:
             return None
-        return max(0, self.credit_limit - self.sent_in_session)
+        return max(0, self.credit_limit - self.sent_total)
 
 
 _RATE_NAMES = ("produced", "accepted", "dropped", "sampled_out", "shed")

@@ -58,7 +58,7 @@ VERDICT_NAMES = {
 }
 
 HEADER = struct.Struct("<2sBB")
-DATA_COUNT = struct.Struct("<I")
+DATA_HEAD = struct.Struct("<IQ")  # record count, ordinal of the first record
 RECORD = struct.Struct("<QddBBI")  # seq, due, sent, priority, attempt, payload length
 VERDICTS_HEAD = struct.Struct("<QI")  # credit limit (cumulative), number of runs
 RUN = struct.Struct("<BQII")  # kind, first seq, count, retry_after_ms
@@ -141,12 +141,16 @@ def decode_json(frame: bytes) -> Dict[str, Any]:
 
 
 # -- DATA ----------------------------------------------------------------------------------
-def encode_data(records: Sequence[Record]) -> bytes:
-    """One DATA frame carrying ``records`` (at most MAX_RECORDS_PER_FRAME)."""
+def encode_data(records: Sequence[Record], first_ordinal: int = 0) -> bytes:
+    """One DATA frame carrying ``records`` (at most MAX_RECORDS_PER_FRAME).
+
+    ``first_ordinal`` is how many records this producer had sent before this frame, over
+    its whole life (retries and resends included): the number block-mode credit counts.
+    """
     if len(records) > MAX_RECORDS_PER_FRAME:
         raise ValueError(f"at most {MAX_RECORDS_PER_FRAME} records per frame")
     pack = RECORD.pack
-    parts = [_header(DATA), DATA_COUNT.pack(len(records))]
+    parts = [_header(DATA), DATA_HEAD.pack(len(records), first_ordinal)]
     for seq, due, sent, priority, attempt, payload in records:
         parts.append(pack(seq, due, sent, priority, attempt, len(payload)))
         if payload:
@@ -156,13 +160,18 @@ def encode_data(records: Sequence[Record]) -> bytes:
 
 def decode_data(frame: bytes) -> List[Record]:
     """The records of a DATA frame; the whole frame is rejected if any part is malformed."""
+    return decode_data_frame(frame)[1]
+
+
+def decode_data_frame(frame: bytes) -> Tuple[int, List[Record]]:
+    """``(first_ordinal, records)`` of a DATA frame (see :func:`encode_data`)."""
     if len(frame) > MAX_DATA_FRAME_BYTES:
         raise ProtocolError(f"DATA frame of {len(frame)} bytes exceeds {MAX_DATA_FRAME_BYTES}")
     offset = HEADER.size
-    if len(frame) < offset + DATA_COUNT.size:
-        raise ProtocolError("DATA frame too short for its record count")
-    (count,) = DATA_COUNT.unpack_from(frame, offset)
-    offset += DATA_COUNT.size
+    if len(frame) < offset + DATA_HEAD.size:
+        raise ProtocolError("DATA frame too short for its record count and ordinal")
+    count, first_ordinal = DATA_HEAD.unpack_from(frame, offset)
+    offset += DATA_HEAD.size
     if count > MAX_RECORDS_PER_FRAME:
         raise ProtocolError(f"DATA frame claims {count} records (limit {MAX_RECORDS_PER_FRAME})")
     end = len(frame)
@@ -185,7 +194,7 @@ def decode_data(frame: bytes) -> List[Record]:
         append(Record(seq, due, sent, priority, attempt, payload))
     if offset != end:
         raise ProtocolError(f"DATA frame has {end - offset} bytes after its last record")
-    return records
+    return first_ordinal, records
 
 
 # -- VERDICTS ------------------------------------------------------------------------------

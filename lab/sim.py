@@ -10,8 +10,10 @@ and ``bplab check`` uses it nowhere (graders run real processes).
 >>> result = simulate(ConsumerConfig(mode="drop", capacity=50, process_rate=10),
 ...                   [ProducerConfig(rate=20)], duration=30.0)
 >>> consumer = result.consumer
->>> consumer["received"], consumer["processed"], consumer["dropped"], consumer["depth"]
-(600, 299, 251, 50)
+>>> consumer["received"], consumer["accepted"] == consumer["processed"] + consumer["depth"]
+(600, True)
+>>> 10 * 30 - 50 - 2 <= consumer["dropped"] <= 10 * 30 - 50 + 2    # (lambda - mu) t - K
+True
 """
 
 from __future__ import annotations
