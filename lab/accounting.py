@@ -100,3 +100,29 @@ def sum_consumer_counts(parts: List[ConsumerCounts]) -> ConsumerCounts:
         for name in CONSUMER_FIELDS:
             setattr(total, name, getattr(total, name) + getattr(part, name))
     return total
+
+
+MAX_CLASSES = 8  # priority classes 0 (most important) .. 7; higher wire values count as 7
+CLASS_FIELDS = ("received", "accepted", "processed", "dropped", "sampled_out", "shed")
+
+
+class ClassCounts:
+    """The consumer's counters split by priority class (the flash-sale modules need to see
+    that checkouts survive while recommendations are shed). One list per field, indexed by
+    class, so the hot path is a list increment."""
+
+    __slots__ = CLASS_FIELDS
+
+    def __init__(self) -> None:
+        for name in CLASS_FIELDS:
+            setattr(self, name, [0] * MAX_CLASSES)
+
+    def rows(self) -> List[Dict[str, int]]:
+        """One dict per class that has seen traffic, in class order."""
+        out = []
+        for cls in range(MAX_CLASSES):
+            if self.received[cls]:  # type: ignore[attr-defined]
+                row = {"class": cls}
+                row.update({name: getattr(self, name)[cls] for name in CLASS_FIELDS})
+                out.append(row)
+        return out

@@ -86,7 +86,15 @@ class BufferFull(Exception):
 class Buffer:
     """A bounded buffer (``capacity=None`` means unbounded) with FIFO or priority service."""
 
-    __slots__ = ("capacity", "discipline", "depth", "_queues", "_waiting", "_in_service")
+    __slots__ = (
+        "capacity",
+        "discipline",
+        "depth",
+        "_classes",
+        "_queues",
+        "_waiting",
+        "_in_service",
+    )
 
     def __init__(
         self, capacity: Optional[int], discipline: str = "fifo", priority_classes: int = 3
@@ -97,6 +105,7 @@ class Buffer:
             raise ValueError(f"unknown discipline {discipline!r}")
         self.capacity = capacity
         self.discipline = discipline
+        self._classes = priority_classes
         classes = priority_classes if discipline == "priority" else 1
         self._queues: List[Deque[Message]] = [deque() for _ in range(classes)]
         self._waiting = 0
@@ -183,6 +192,20 @@ class Buffer:
         """How long the longest-waiting message has waited so far (0 if none waits)."""
         oldest = self.oldest_waiting()
         return 0.0 if oldest is None else max(0.0, now - oldest.enqueued_at)
+
+    def set_discipline(self, discipline: str) -> None:
+        """Change how waiting messages are served (a live mode switch); order is kept."""
+        if discipline == self.discipline:
+            return
+        if discipline not in ("fifo", "priority"):
+            raise ValueError(f"unknown discipline {discipline!r}")
+        waiting = sorted(
+            (m for queue in self._queues for m in queue), key=lambda m: m.enqueued_at
+        )
+        self.discipline = discipline
+        self._queues = [deque() for _ in range(self._classes if discipline == "priority" else 1)]
+        for message in waiting:
+            self._queue_for(message.priority).append(message)
 
     def waiting_by_class(self) -> List[int]:
         """Waiting messages per class queue (a single number under FIFO)."""

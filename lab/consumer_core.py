@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from lab import protocol
-from lab.accounting import ConsumerCounts, sum_consumer_counts
-from lab.buffer import Buffer, Message
+from lab.accounting import MAX_CLASSES, ClassCounts, ConsumerCounts, sum_consumer_counts
+from lab.buffer import UNBOUNDED_FREE_SLOTS, Buffer, Message
 from lab.metrics import RateWindow, RecentLatency, TimeWeightedMean
 from lab.policies import (
     ACCEPT,
@@ -61,7 +61,14 @@ class ConsumerConfig:
     sample_every: int = 10
     sample_watermark: float = 0.5
     retry_after_ms: int = 200
-    discipline: str = "fifo"
+    discipline: Optional[str] = None  # None: the policy's own (priority modes use "priority")
+    shed_watermarks: Tuple[float, float, float] = (1.0, 0.8, 0.5)
+    degrade_high: float = 0.8
+    degrade_low: float = 0.3
+    degrade_hold_s: float = 1.0
+    admit_rate: float = 10.0
+    admit_burst: int = 10
+    reject_cost: float = 0.0  # worker time spent refusing a message, in mean service times
     max_memory_mb: float = 512.0
     producer_timeout_s: float = 2.0
     heartbeat_s: float = 0.5
@@ -72,6 +79,12 @@ class ConsumerConfig:
             "sample_every": self.sample_every,
             "sample_watermark": self.sample_watermark,
             "retry_after_ms": self.retry_after_ms,
+            "shed_watermarks": self.shed_watermarks,
+            "degrade_high": self.degrade_high,
+            "degrade_low": self.degrade_low,
+            "degrade_hold_s": self.degrade_hold_s,
+            "admit_rate": self.admit_rate,
+            "admit_burst": self.admit_burst,
         }
 
 
@@ -94,6 +107,7 @@ class ProducerState:
         "out_of_order",
         "rate_in",
         "next_ordinal",
+        "wants_confirm",
     )
 
     def __init__(self, peer: bytes, now: float) -> None:
@@ -112,6 +126,7 @@ class ProducerState:
         self.out_of_order = 0
         self.rate_in = RateWindow()
         self.next_ordinal = 0
+        self.wants_confirm = False  # asked in HELLO: "processed" confirmations in every mode
 
     @property
     def outstanding_credit(self) -> int:
@@ -128,11 +143,12 @@ class ConsumerCore:
         rng = random.Random(config.seed)
         self.service = ServiceModel(config.process_rate, config.service_dist, rng)
         self.worker = Worker(self.service, start=now)
-        self.buffer = Buffer(
-            None if config.mode == "unbounded" else config.capacity, config.discipline
-        )
         self.policy: OverflowPolicy = build_policy(config.mode, **config.policy_options())
         self.mode = config.mode
+        self.buffer = Buffer(
+            None if config.mode == "unbounded" else config.capacity,
+            config.discipline or self.policy.discipline,
+        )
         self.producers: Dict[bytes, ProducerState] = {}
         self.retired = ConsumerCounts()  # producers folded away to bound memory
         self.malformed = 0
@@ -143,6 +159,9 @@ class ConsumerCore:
         self._outgoing: List[Tuple[bytes, bytes]] = []
         self._rates = {name: RateWindow() for name in _RATE_NAMES}
         self.queue_wait_recent = RecentLatency()
+        self.classes = ClassCounts()
+        self.class_wait = [RecentLatency() for _ in range(MAX_CLASSES)]
+        self._class_list_of = {d: getattr(self.classes, f) for d, f in _DECISION_FIELD.items()}
         self.depth_mean = TimeWeightedMean(now)
         self._next_expiry_check = now
         self.log(now, f"consumer up: mode {self.mode}, buffer {self._capacity_text()}")
@@ -156,6 +175,9 @@ class ConsumerCore:
                 first_ordinal, records = protocol.decode_data_frame(frame)
             elif kind in (protocol.HELLO, protocol.BYE):
                 info = protocol.decode_json(frame)
+                sent = info.get("sent", 0) if kind == protocol.HELLO else 0
+                if not isinstance(sent, int) or not 0 <= sent < protocol.MAX_ORDINAL:
+                    raise protocol.ProtocolError("HELLO 'sent' must be an integer in [0, 2**63)")
             else:
                 raise protocol.ProtocolError(
                     f"{protocol.FRAME_NAMES[kind]} is not sent by producers"
@@ -167,9 +189,11 @@ class ConsumerCore:
             state = self._producer(peer, now, first_ordinal)
             self._on_data(state, records, first_ordinal, now)
             return
-        ordinal = info.get("sent") if kind == protocol.HELLO else None
-        state = self._producer(peer, now, ordinal if isinstance(ordinal, int) else 0)
+        ordinal = info.get("sent", 0) if kind == protocol.HELLO else 0
+        state = self._producer(peer, now, ordinal)
         if kind == protocol.HELLO:
+            if ordinal < state.received_ordinal:
+                self._restart_producer(state, ordinal, now)
             self._on_hello(state, info, now)
         else:
             self._on_bye(state, now)
@@ -195,8 +219,10 @@ class ConsumerCore:
                 limit = state.credit_limit if uses_credit else protocol.NO_CREDIT_LIMIT
                 # Verdicts before confirmations: a message is accepted before it is processed.
                 runs = state.runs.take() + state.confirmations.take()
-                frame = protocol.encode_verdicts(limit, runs)
-                self._outgoing.append((state.peer, frame))
+                step = protocol.MAX_RUNS_PER_FRAME
+                for start in range(0, max(len(runs), 1), step):
+                    frame = protocol.encode_verdicts(limit, runs[start : start + step])
+                    self._outgoing.append((state.peer, frame))
                 state.credit_dirty = False
         out, self._outgoing = self._outgoing, []
         return out
@@ -216,6 +242,7 @@ class ConsumerCore:
         was_credit = self.policy.uses_credit
         self.policy, self.mode = policy, mode
         self.buffer.capacity = None if mode == "unbounded" else self.config.capacity
+        self.buffer.set_discipline(self.config.discipline or policy.discipline)
         for state in self.producers.values():
             if policy.uses_credit and not was_credit:
                 state.credit_limit = state.received_ordinal
@@ -227,6 +254,7 @@ class ConsumerCore:
     def set_policy(self, policy: OverflowPolicy, now: float) -> None:
         """Install a custom policy object (the exercises' entry point)."""
         self.policy, self.mode = policy, policy.name
+        self.buffer.set_discipline(policy.discipline)
         self.log(now, f"policy {policy.name} installed")
 
     def observe(self, now: float, rss_mb: float) -> Optional[str]:
@@ -296,6 +324,8 @@ class ConsumerCore:
                 "p99_s": wait["p99"],
                 "max_s": wait["max"],
             },
+            "classes": self._class_rows(now),
+            "policy_state": self.policy.status(),
             "service_rate": _finite(self.service.effective_rate),
             "slowdown": self.service.slowdown,
             "producers": [self._producer_row(s, now) for s in self.producers.values()],
@@ -334,7 +364,11 @@ class ConsumerCore:
             "queue_wait_mean_ms": wait.mean * 1e3,
             "queue_wait_max_ms": wait.max * 1e3,
             "out_of_order": sum(s.out_of_order for s in self.producers.values()),
-            "producers": {s.name: s.counts.as_dict() for s in self.producers.values()},
+            "classes": [
+                {**row, "wait_p99_ms": self.class_wait[row["class"]].total().percentile(99) * 1e3}
+                for row in self.classes.rows()
+            ],
+            "producers": _by_unique_name(self.producers.values()),
             "stopped_by": self.stopped_by,
             "identity_errors": self.identity_errors(),
         }
@@ -353,9 +387,18 @@ class ConsumerCore:
                 state.credit_dirty = True
         elif not state.active:
             state.active = True
+            state.credit_dirty = True  # its credit was taken back: tell it the new limit
             self.log(now, f"producer {state.name} is back")
         state.last_seen = now
         return state
+
+    def _restart_producer(self, state: ProducerState, ordinal: int, now: float) -> None:
+        """The same name came back with a smaller ordinal: a new process under an old name.
+        Its counts carry on; its credit and sequence tracking start again from its ordinal."""
+        state.received_ordinal = state.credit_limit = ordinal
+        state.last_processed_seq = -1
+        state.credit_dirty = True
+        self.log(now, f"producer {state.name} restarted")
 
     def _on_hello(self, state: ProducerState, info: Dict[str, Any], now: float) -> None:
         name = info.get("producer")
@@ -365,6 +408,7 @@ class ConsumerCore:
         pid = info.get("pid")
         if isinstance(pid, int):
             state.pid = pid
+        state.wants_confirm = info.get("confirm") is True
         if self.policy.uses_credit:
             self._grant_credit()
         welcome = {
@@ -397,6 +441,8 @@ class ConsumerCore:
             return
         tally = dict.fromkeys(_DECISIONS, 0)
         admit = self._admit
+        if self.config.reject_cost > 0:
+            admit = self._admit_charging
         state.next_ordinal = first_ordinal
         if math.isinf(self.service.rate):
             # Zero service time: each message is done before the next one is looked at.
@@ -405,8 +451,13 @@ class ConsumerCore:
                 tally[admit(state, record, now)] += 1
                 run_worker(now)
         else:
+            buffer = self.buffer
             for record in records:
                 tally[admit(state, record, now)] += 1
+                if buffer.in_service is None:
+                    # An idle worker takes what just arrived before the next record is
+                    # judged (service.py's rule), so drop-oldest cannot evict it.
+                    self._run_worker(now)
             self._run_worker(now)
         count = len(records)
         if first_ordinal + count > state.received_ordinal:
@@ -443,10 +494,12 @@ class ConsumerCore:
         counts.accepted += count
         counts.processed += count
         accepted, confirmations = state.runs.add, state.confirmations.add
-        confirm = self.policy.uses_credit
+        confirm = self.policy.uses_credit or state.wants_confirm
         last = state.last_processed_seq
+        per_class = [0] * MAX_CLASSES
         for record in records:
             seq = record.seq
+            per_class[record.priority if record.priority < MAX_CLASSES else MAX_CLASSES - 1] += 1
             accepted(protocol.ACCEPTED, seq)
             if confirm:
                 confirmations(protocol.PROCESSED, seq)
@@ -455,6 +508,13 @@ class ConsumerCore:
             elif record.attempt == 0:
                 state.out_of_order += 1
         state.last_processed_seq = last
+        classes = self.classes
+        for cls, n in enumerate(per_class):
+            if n:
+                classes.received[cls] += n
+                classes.accepted[cls] += n
+                classes.processed[cls] += n
+                self.class_wait[cls].record(now, 0.0, n)
         if first_ordinal + count > state.received_ordinal:
             state.received_ordinal = first_ordinal + count
         self.worker.free_at = now
@@ -483,6 +543,9 @@ class ConsumerCore:
             decision = self._decide_with_credit(state, message, now)
         else:
             decision = self.policy.decide(message, self.buffer, now)
+        cls = record.priority if record.priority < MAX_CLASSES else MAX_CLASSES - 1
+        self.classes.received[cls] += 1
+        self._class_list_of[decision][cls] += 1
         if decision == DROP:
             counts.dropped += 1
             state.runs.add(protocol.DROPPED, seq)
@@ -501,6 +564,14 @@ class ConsumerCore:
             state.runs.add(protocol.SHED, seq, self.policy.retry_after_ms)
         else:
             raise ValueError(f"policy {self.policy.name} returned {decision!r}")
+        return decision
+
+    def _admit_charging(self, state: ProducerState, record: protocol.Record, now: float) -> str:
+        """``_admit``, and every refusal takes ``reject_cost`` of a service time from the
+        worker: reading a request only to say no is not free."""
+        decision = self._admit(state, record, now)
+        if decision in (DROP, SAMPLE_OUT, SHED) and not math.isinf(self.service.rate):
+            self.worker.charge(now, self.config.reject_cost / self.service.effective_rate)
         return decision
 
     def _decide_with_credit(self, state: ProducerState, message: Message, now: float) -> str:
@@ -531,6 +602,9 @@ class ConsumerCore:
         counts.depth -= 1
         counts.dropped += 1
         counts.evicted += 1
+        cls = min(victim.priority, MAX_CLASSES - 1)
+        self.classes.accepted[cls] -= 1
+        self.classes.dropped[cls] += 1
         self._rates["dropped"].add(now)
         if owner is not None:
             owner.runs.add(protocol.EVICTED, victim.seq)
@@ -548,8 +622,14 @@ class ConsumerCore:
         stamp, stamped = finished[0][1], 0
         processed_rate = self._rates["processed"]
         owner = None
+        class_processed = self.classes.processed
+        class_wait = self.class_wait
         for message, finished_at in finished:
-            record_wait(message.started_at, message.started_at - message.enqueued_at)
+            wait = message.started_at - message.enqueued_at
+            record_wait(message.started_at, wait)
+            cls = message.priority if message.priority < MAX_CLASSES else MAX_CLASSES - 1
+            class_processed[cls] += 1
+            class_wait[cls].record(message.started_at, wait)
             remaining -= 1
             depth_update(finished_at, remaining)
             if finished_at - stamp >= _RATE_STAMP_S:
@@ -571,7 +651,7 @@ class ConsumerCore:
                     owner.out_of_order += 1
             else:
                 owner.last_processed_seq = seq
-            if confirm:
+            if confirm or owner.wants_confirm:
                 owner.confirmations.add(protocol.PROCESSED, seq)
         processed_rate.add(stamp, stamped)
 
@@ -637,6 +717,13 @@ class ConsumerCore:
         if len(self.malformed_reasons) < 32 or reason in self.malformed_reasons:
             self.malformed_reasons[reason] = self.malformed_reasons.get(reason, 0) + 1
 
+    def _class_rows(self, now: float) -> List[Dict[str, Any]]:
+        rows = self.classes.rows()
+        for row in rows:
+            wait = self.class_wait[row["class"]].merged(now)
+            row["wait_p99_s"] = wait.percentile(99)
+        return rows
+
     def _producer_row(self, state: ProducerState, now: float) -> Dict[str, Any]:
         return {
             "name": state.name,
@@ -652,6 +739,13 @@ class ConsumerCore:
 
 _RATE_NAMES = ("received", "accepted", "processed", "dropped", "sampled_out", "shed")
 _DECISIONS = (ACCEPT, ACCEPT_EVICTING_OLDEST, DROP, SAMPLE_OUT, SHED)
+_DECISION_FIELD = {
+    ACCEPT: "accepted",
+    ACCEPT_EVICTING_OLDEST: "accepted",
+    DROP: "dropped",
+    SAMPLE_OUT: "sampled_out",
+    SHED: "shed",
+}
 _RATE_STAMP_S = 0.001  # completions closer than this share one stamp in the rate window
 
 
@@ -660,7 +754,22 @@ def _footprint(state: ProducerState) -> int:
 
 
 def _finite(value: float) -> Optional[float]:
-    return None if value is None or (isinstance(value, float) and math.isinf(value)) else value
+    """JSON-friendly: infinity, and the unbounded buffer's huge limit, become None."""
+    if value is None or (isinstance(value, float) and math.isinf(value)):
+        return None
+    return None if value >= UNBOUNDED_FREE_SLOTS else value
+
+
+def _by_unique_name(states) -> Dict[str, Dict[str, int]]:
+    """Counts per producer name; a name used twice gets a #2 suffix instead of overwriting."""
+    out: Dict[str, Dict[str, int]] = {}
+    for state in states:
+        name, n = state.name, 1
+        while name in out:
+            n += 1
+            name = f"{state.name}#{n}"
+        out[name] = state.counts.as_dict()
+    return out
 
 
 def _printable(peer: bytes) -> str:

@@ -18,6 +18,7 @@ still only one address to know. A bad request gets ``{"ok": false, "error": "...
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Dict, List, Optional
 
 import zmq
@@ -41,6 +42,8 @@ def handle_control_request(process: Any, frames: List[bytes], now: float) -> Opt
         reply = apply_command(process, request, now)
     except (ValueError, TypeError, UnicodeDecodeError) as error:
         reply = {"ok": False, "error": str(error)}
+    except RecursionError:  # "[[[[..." nested deeper than the parser goes
+        reply = {"ok": False, "error": "a control request is a JSON object"}
     return envelope + [json.dumps(reply).encode()]
 
 
@@ -101,8 +104,9 @@ def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if number < 0 or (number == 0 and not allow_zero) or number != number:
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    if number < 0 or (number == 0 and not allow_zero) or not math.isfinite(number):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
     return number
 
 

@@ -118,7 +118,7 @@ class LatencyHistogram:
         """Add ``count`` samples of value ``seconds``."""
         if seconds < 0:
             seconds = 0.0
-        value_us = int(seconds * 1e6)
+        value_us = int(seconds * 1e6 + 0.5)  # rounded: the 0.4% bound holds for every value
         if value_us < _EXACT_LIMIT:
             key = value_us
         else:
@@ -245,3 +245,56 @@ class TimeWeightedMean:
     def reset(self, now: float) -> None:
         self._start = self._last_time = now
         self._area = 0.0
+
+
+class RecoveryClock:
+    """How long a system takes to be normal again once a traffic spike is over.
+
+    Give it the spike's start and end, and the latency p99 that was normal before the
+    spike; then feed it, now and then, the last second's p99 and failure count. It is
+    *recovered* at the first moment after the spike's end when latency is back under
+    ``max(2 x baseline, baseline + 50 ms)`` and nothing failed in the last second.
+
+    >>> clock = RecoveryClock()
+    >>> clock.spike(start=5.0, end=10.0, baseline_p99=0.010)
+    >>> clock.update(11.0, recent_p99=0.900, recent_failures=3)   # still overloaded
+    >>> clock.update(13.5, recent_p99=0.015, recent_failures=0)
+    >>> clock.recovery_s
+    3.5
+    """
+
+    __slots__ = ("spike_start", "spike_end", "baseline_p99", "recovered_at")
+
+    def __init__(self) -> None:
+        self.spike_start: Optional[float] = None
+        self.spike_end: Optional[float] = None
+        self.baseline_p99 = 0.0
+        self.recovered_at: Optional[float] = None
+
+    def spike(self, start: float, end: float, baseline_p99: float) -> None:
+        self.spike_start, self.spike_end = start, end
+        self.baseline_p99 = baseline_p99
+        self.recovered_at = None
+
+    @property
+    def threshold_s(self) -> float:
+        return max(2 * self.baseline_p99, self.baseline_p99 + 0.05)
+
+    def update(self, now: float, recent_p99: float, recent_failures: int) -> None:
+        if self.spike_end is None or self.recovered_at is not None or now < self.spike_end:
+            return
+        if recent_p99 <= self.threshold_s and recent_failures == 0:
+            self.recovered_at = now
+
+    @property
+    def recovery_s(self) -> Optional[float]:
+        if self.recovered_at is None or self.spike_end is None:
+            return None
+        return self.recovered_at - self.spike_end
+
+    def state(self, now: float) -> str:
+        if self.spike_start is None or now < self.spike_start:
+            return "before spike"
+        if self.spike_end is not None and now < self.spike_end:
+            return "spike"
+        return "recovered" if self.recovered_at is not None else "recovering"

@@ -23,7 +23,7 @@ The table :data:`MODES` is the one place that knows which modes exist.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, NamedTuple, Optional
 
 from lab.buffer import Buffer, Message
 
@@ -53,6 +53,7 @@ class OverflowPolicy:
     name = "base"
     uses_credit = False
     retry_after_ms = 0
+    discipline = "fifo"  # which waiting message the worker serves next (see buffer.py)
 
     def decide(self, message: Message, buffer: Buffer, now: float) -> str:
         if buffer.depth < self.admission_limit(buffer):
@@ -67,6 +68,10 @@ class OverflowPolicy:
 
     def observe(self, signals: LoadSignals, now: float) -> None:
         """Hook for adaptive policies; the fixed ones ignore it."""
+
+    def status(self) -> Dict[str, Any]:
+        """What the dashboard should show about this policy's own state (JSON-able)."""
+        return {}
 
 
 class BlockPolicy(OverflowPolicy):
@@ -195,6 +200,36 @@ def _build_unbounded(**_: object) -> OverflowPolicy:
     return UnboundedPolicy()
 
 
+def _build_priority(**_: object) -> OverflowPolicy:
+    from lab.priority import PriorityDropPolicy
+
+    return PriorityDropPolicy()
+
+
+def _build_priority_shed(
+    shed_watermarks=(1.0, 0.8, 0.5), retry_after_ms: int = 200, **_: object
+) -> OverflowPolicy:
+    from lab.priority import PriorityShedPolicy
+
+    return PriorityShedPolicy(shed_watermarks, retry_after_ms)
+
+
+def _build_degrade(
+    degrade_high: float = 0.8, degrade_low: float = 0.3, degrade_hold_s: float = 1.0, **_: object
+) -> OverflowPolicy:
+    from lab.priority import DegradePolicy
+
+    return DegradePolicy(degrade_high, degrade_low, degrade_hold_s)
+
+
+def _build_admit(
+    admit_rate: float = 10.0, admit_burst: int = 10, retry_after_ms: int = 200, **_: object
+) -> OverflowPolicy:
+    from lab.ratelimit import AdmissionPolicy
+
+    return AdmissionPolicy(admit_rate, admit_burst, retry_after_ms)
+
+
 MODES: Dict[str, ModeInfo] = {
     info.name: info
     for info in (
@@ -217,6 +252,30 @@ MODES: Dict[str, ModeInfo] = {
             "accept everything: memory grows until the guard stops it",
             _build_unbounded,
             False,
+        ),
+        ModeInfo(
+            "priority",
+            "priority queue: critical served first; full buffer drops anyone",
+            _build_priority,
+            True,
+        ),
+        ModeInfo(
+            "priority-shed",
+            "shed optional, then normal traffic above watermarks; critical pushes lesser out",
+            _build_priority_shed,
+            True,
+        ),
+        ModeInfo(
+            "degrade",
+            "overloaded: optional features switched off, back on after calm (hysteresis)",
+            _build_degrade,
+            True,
+        ),
+        ModeInfo(
+            "admit",
+            "admission control: a token bucket; no token = shed with exact retry-after (429)",
+            _build_admit,
+            True,
         ),
     )
 }

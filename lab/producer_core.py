@@ -42,12 +42,16 @@ from dataclasses import dataclass, field
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from lab import protocol
-from lab.accounting import ProducerCounts
-from lab.metrics import RateWindow, RecentLatency
+from lab.accounting import MAX_CLASSES, ProducerCounts
+from lab.metrics import RateWindow, RecentLatency, RecoveryClock
 from lab.pacing import PacingSchedule
-from lab.retry import Backoff
+from lab.ratelimit import make_limiter
+from lab.retry import Backoff, CircuitBreaker
 
-RETRY_POLICIES = ("none", "immediate", "backoff")
+# none: give up at once; immediate: retry at once; exponential: base * 2**n (no jitter);
+# backoff: exponential with full jitter, the retry-after as a floor.
+RETRY_POLICIES = ("none", "immediate", "exponential", "backoff")
+TIMED_OUT_MEMORY = 100_000  # how many timed-out seqs we remember, to spot late completions
 DEFAULT_OUTBOX_WITHOUT_CREDIT = 10_000
 HANDSHAKE_RETRY_S = 0.05
 EVENT_LOG_LENGTH = 6
@@ -70,6 +74,15 @@ class ProducerConfig:
     backoff_base_s: float = 0.05
     backoff_cap_s: float = 2.0
     max_pending: Optional[int] = None
+    limit: str = "none"  # producer-side limiter: none, interval, token-bucket
+    limit_rate: float = 10.0
+    limit_burst: int = 10
+    timeout_s: Optional[float] = None  # wait this long for "processed", then retry
+    deadline_s: Optional[float] = None  # a request older than this (from its due time) is given up
+    breaker: bool = False
+    breaker_failures: int = 5
+    breaker_open_s: float = 2.0
+    breaker_probes: int = 3
     batch_max: int = 1000
     heartbeat_s: float = 0.5
     consumer_timeout_s: float = 2.0
@@ -82,14 +95,18 @@ class ProducerConfig:
 class Entry:
     """A message the producer is responsible for until it has a final verdict."""
 
-    __slots__ = ("seq", "due", "priority", "attempt", "resend")
+    __slots__ = ("seq", "due", "priority", "attempt", "resend", "origin", "sent_at")
 
-    def __init__(self, seq: int, due: float, priority: int = 0, attempt: int = 0) -> None:
+    def __init__(
+        self, seq: int, due: float, priority: int = 0, attempt: int = 0, origin: int = -1
+    ) -> None:
         self.seq = seq
         self.due = due
         self.priority = priority
         self.attempt = attempt
         self.resend = False
+        self.origin = seq if origin < 0 else origin  # the first attempt's seq
+        self.sent_at = 0.0
 
 
 class OutFrame:
@@ -127,7 +144,31 @@ class ProducerCore:
                 rng=random.Random(config.seed + 1),
             )
         )
-        self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, rng=self._rng)
+        self.backoff = Backoff(
+            config.backoff_base_s,
+            config.backoff_cap_s,
+            rng=self._rng,
+            jitter=config.retry == "backoff",
+        )
+        self.limiter = make_limiter(config.limit, config.limit_rate, config.limit_burst, now)
+        self.breaker = (
+            CircuitBreaker(config.breaker_failures, config.breaker_open_s, config.breaker_probes)
+            if config.breaker
+            else None
+        )
+        self.wants_confirm = config.timeout_s is not None
+        self._timeouts: List[Tuple[float, int]] = []  # (deadline, seq) of accepted messages
+        self._timed_out: Dict[int, None] = {}  # seqs that timed out (insertion-ordered)
+        self._open: Dict[int, float] = {}  # origin -> due, requests without a response yet
+        self.timed_out = 0
+        self.late_completions = 0
+        self.breaker_rejected = 0
+        self.rate_delayed = 0
+        self.response_recent = RecentLatency()
+        self.class_latency = [RecentLatency() for _ in range(MAX_CLASSES)]
+        self.recovery = RecoveryClock()
+        self._failures = RateWindow()
+        self._next_recovery_check = now
         self.payload = b"x" * config.payload_bytes
         self._classes = list(range(len(config.priority_mix)))
         self._weights = list(config.priority_mix)
@@ -158,6 +199,11 @@ class ProducerCore:
         self._socket_full = False  # the shell's last send attempt found the socket full
         self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
         self.log(now, f"{self.name} starting at {self.target_rate(now):g} msg/s")
+        if self.schedule is not None and config.profile == "spike":
+            start = now + config.spike_at
+            self._spike_planned = (start, start + config.spike_duration)
+        else:
+            self._spike_planned = None
 
     # -- time passing -------------------------------------------------------------------------
     def advance(self, now: float) -> None:
@@ -173,6 +219,8 @@ class ProducerCore:
                 now, f"consumer down: no answer for {self.config.consumer_timeout_s:g} s; retrying"
             )
         self._release_retries(now)
+        self._expire_timeouts(now)
+        self._track_recovery(now)
         if self.stopped_at is None:
             self._generate(now)
 
@@ -194,6 +242,10 @@ class ProducerCore:
                 deadline = min(deadline, self.schedule.next_due)
         if self._retry_heap:
             deadline = min(deadline, self._retry_heap[0][0])
+        if self._timeouts:
+            deadline = min(deadline, self._timeouts[0][0])
+        if self.limiter is not None and self.outbox and self.consumer_up:
+            deadline = min(deadline, now + self.limiter.time_until(now))
         return max(deadline, now)
 
     def stop(self, now: float) -> None:
@@ -221,10 +273,16 @@ class ProducerCore:
 
     def pull_frame(self, now: float) -> Optional[OutFrame]:
         n = self.sendable()
+        if n > 0 and self.limiter is not None:
+            n = self.limiter.take_up_to(now, n)
         if n <= 0:
             return None
         outbox = self.outbox
         entries = [outbox.popleft() for _ in range(n)]
+        if self.breaker is not None:
+            entries = self._through_breaker(entries, now)
+            if not entries:
+                return None
         to_epoch = self.config.epoch_offset
         sent = now + to_epoch
         payload = self.payload
@@ -238,8 +296,12 @@ class ProducerCore:
         counts = self.counts
         in_flight = self.in_flight
         new = 0
+        limited = self.limiter is not None
         for entry in frame.entries:
             in_flight[entry.seq] = entry
+            entry.sent_at = now
+            if limited and now - entry.due > 0.001:
+                self.rate_delayed += 1
             if entry.resend:
                 entry.resend = False
                 counts.resent += 1
@@ -251,9 +313,11 @@ class ProducerCore:
         counts.in_flight += new
         self.sent_total += len(frame.entries)
         self._rates["produced"].add(now, new)
+        self._socket_full = False
 
     def mark_unsent(self, frame: OutFrame) -> None:
         self.outbox.extendleft(reversed(frame.entries))
+        self._socket_full = True
 
     # -- receiving ----------------------------------------------------------------------------
     def on_frame(self, frame: bytes, now: float) -> None:
@@ -287,6 +351,7 @@ class ProducerCore:
         if self.schedule is None:
             raise ValueError("an unpaced producer cannot spike")
         self.schedule.start_spike(now, factor, duration)
+        self.recovery.spike(now, now + duration, self._recent_p99(now))
         self.log(now, f"spike: x{factor:g} for {duration:g} s")
 
     # -- reports ------------------------------------------------------------------------------
@@ -340,6 +405,20 @@ class ProducerCore:
             "skipped": self.skipped,
             "gave_up": self.gave_up,
             "retry": self.config.retry,
+            "classes": self._class_rows(now),
+            "limiter": self._limiter_state(now),
+            "breaker": self.breaker.state if self.breaker is not None else None,
+            "breaker_rejected": self.breaker_rejected,
+            "timed_out": self.timed_out,
+            "late_completions": self.late_completions,
+            "open_requests": len(self._open),
+            "response": self._response_summary(now),
+            "recovery": {
+                "state": self.recovery.state(now),
+                "recovery_s": self.recovery.recovery_s,
+                "threshold_s": self.recovery.threshold_s,
+            },
+            "retry_amplification": self._amplification(),
             "rss_mb": rss_mb,
             "cpu_pct": cpu_pct,
             "events": [[round(t - self.started_at, 2), text] for t, text in self.events],
@@ -371,7 +450,20 @@ class ProducerCore:
             "malformed": self.malformed,
             "target_mps": _finite(self.config.rate),
             "achieved_mps": counts.produced / elapsed,
-            "retry_amplification": counts.produced / unique if unique else 0.0,
+            "retry_amplification": self._amplification(),
+            "timed_out": self.timed_out,
+            "late_completions": self.late_completions,
+            "breaker_rejected": self.breaker_rejected,
+            "breaker_transitions": self.breaker.transitions if self.breaker else 0,
+            "rate_delayed": self.rate_delayed,
+            "recovery_s": self.recovery.recovery_s,
+            "response_p50_ms": self.response_recent.total().percentile(50) * 1e3,
+            "response_p99_ms": self.response_recent.total().percentile(99) * 1e3,
+            "classes": [
+                {"class": c, "latency_p99_ms": h.percentile(99) * 1e3, "count": h.count}
+                for c, h in enumerate(r.total() for r in self.class_latency)
+                if h.count
+            ],
             "latency_p50_ms": latency.percentile(50) * 1e3,
             "latency_p99_ms": latency.percentile(99) * 1e3,
             "latency_max_ms": latency.max * 1e3,
@@ -388,6 +480,7 @@ class ProducerCore:
                 "pid": self.config.extra.get("pid", 0),
                 "session": self.consumer_session,
                 "sent": self.sent_total,
+                "confirm": self.wants_confirm,
             },
         )
 
@@ -422,6 +515,9 @@ class ProducerCore:
         for due, priority in zip(dues, classes):
             append(Entry(seq, due, priority))
             seq += 1
+        if self.wants_confirm:
+            for offset, due in enumerate(dues):
+                self._open[self.next_seq + offset] = due
         self.next_seq = seq
 
     def _release_retries(self, now: float) -> None:
@@ -480,10 +576,15 @@ class ProducerCore:
     def _on_verdict(self, kind: int, seq: int, retry_after_ms: int, now: float) -> None:
         counts = self.counts
         if kind == protocol.PROCESSED:
-            if self.unconfirmed.pop(seq, None) is None:
-                self.duplicates += 1
-            else:
-                counts.processed += 1
+            entry = self.unconfirmed.pop(seq, None)
+            if entry is None:
+                if seq in self._timed_out:
+                    self.late_completions += 1  # work done for a caller who had given up
+                else:
+                    self.duplicates += 1
+                return
+            counts.processed += 1
+            self._completed(entry, now)
             return
         if kind == protocol.EVICTED:
             counts.accepted -= 1
@@ -500,31 +601,42 @@ class ProducerCore:
         if kind == protocol.ACCEPTED:
             counts.accepted += 1
             self._rates["accepted"].add(now)
-            if self.credit_limit is not None:
+            if self.credit_limit is not None or self.wants_confirm:
                 self.unconfirmed[seq] = entry
+                if self.wants_confirm:
+                    heapq.heappush(self._timeouts, (entry.sent_at + self.config.timeout_s, seq))
+            else:
+                self._completed(entry, now)
         elif kind == protocol.DROPPED:
             counts.dropped += 1
             self._rates["dropped"].add(now)
+            self._failed(entry, now, final=True)
         elif kind == protocol.SAMPLED_OUT:
             counts.sampled_out += 1
             self._rates["sampled_out"].add(now)
+            self._failed(entry, now, final=True)
         else:
             counts.shed += 1
             self._rates["shed"].add(now)
+            self._failed(entry, now, final=False)
             if self._retry(entry, retry_after_ms, now):
                 return
             self.gave_up += 1
+            self._open.pop(entry.origin, None)
         self._record_latency(now, entry)
 
     def _retry(self, entry: Entry, retry_after_ms: int, now: float) -> bool:
         policy = self.config.retry
         if policy == "none" or entry.attempt + 1 >= self.config.max_attempts:
             return False
-        entry.attempt += 1
         if policy == "immediate":
             delay = 0.0
         else:
-            delay = self.backoff.delay(entry.attempt, retry_after_ms / 1000.0)
+            delay = self.backoff.delay(entry.attempt + 1, retry_after_ms / 1000.0)
+        deadline = self.config.deadline_s
+        if deadline is not None and now + delay - entry.due > deadline:
+            return False  # the caller will have given up before the retry would go
+        entry.attempt += 1
         heapq.heappush(self._retry_heap, (now + delay, entry.seq, entry))
         return True
 
@@ -545,6 +657,106 @@ class ProducerCore:
     def _record_latency(self, now: float, entry: Entry) -> None:
         latency = now - entry.due
         self.latency_recent.record(now, latency)
+        self.class_latency[min(entry.priority, MAX_CLASSES - 1)].record(now, latency)
+
+    # -- requests, timeouts, the breaker, recovery (Module 15) -----------------------------
+    def _completed(self, entry: Entry, now: float) -> None:
+        """A success: processed (when we wait for that) or accepted (when we do not)."""
+        if self.breaker is not None:
+            self.breaker.record_success(now)
+        due = self._open.pop(entry.origin, None)
+        if self.wants_confirm:
+            if due is None:
+                self.late_completions += 1  # another attempt of this request finished first
+            else:
+                self.response_recent.record(now, now - due)
+
+    def _failed(self, entry: Entry, now: float, final: bool) -> None:
+        self._failures.add(now)
+        if self.breaker is not None:
+            self.breaker.record_failure(now)
+        if final:
+            self._open.pop(entry.origin, None)
+
+    def _expire_timeouts(self, now: float) -> None:
+        """Accepted messages with no "processed" in time: the caller gives up and retries."""
+        heap = self._timeouts
+        while heap and heap[0][0] <= now:
+            _, seq = heapq.heappop(heap)
+            entry = self.unconfirmed.pop(seq, None)
+            if entry is None:
+                continue  # it was processed in time
+            self.timed_out += 1
+            self._remember_timed_out(seq)
+            self._failed(entry, now, final=False)
+            again = Entry(self.next_seq, entry.due, entry.priority, entry.attempt, entry.origin)
+            self.next_seq += 1
+            if not self._retry(again, 0, now):
+                self.gave_up += 1
+                self._open.pop(entry.origin, None)
+
+    def _remember_timed_out(self, seq: int) -> None:
+        self._timed_out[seq] = None
+        if len(self._timed_out) > TIMED_OUT_MEMORY:
+            del self._timed_out[next(iter(self._timed_out))]
+
+    def _through_breaker(self, entries: List[Entry], now: float) -> List[Entry]:
+        """While the breaker is open, requests fail at once and never reach the consumer."""
+        allowed = []
+        for entry in entries:
+            if entry.resend or self.breaker.allow(now):  # type: ignore[union-attr]
+                allowed.append(entry)
+            else:
+                self.breaker_rejected += 1
+                self._open.pop(entry.origin, None)
+        return allowed
+
+    def _track_recovery(self, now: float) -> None:
+        if now < self._next_recovery_check:
+            return
+        self._next_recovery_check = now + 0.1
+        planned = self._spike_planned
+        if planned is not None and now >= planned[0] and self.recovery.spike_start is None:
+            self.recovery.spike(planned[0], planned[1], self._recent_p99(now))
+        recent = self._recent_window()
+        p99 = recent.merged(now).percentile(99) if recent is not None else 0.0
+        self.recovery.update(now, p99, self._failures.count(now))
+
+    def _recent_window(self) -> RecentLatency:
+        return self.response_recent if self.wants_confirm else self.latency_recent
+
+    def _recent_p99(self, now: float) -> float:
+        return self._recent_window().merged(now).percentile(99)
+
+    def _response_summary(self, now: float) -> Optional[Dict[str, float]]:
+        if not self.wants_confirm:
+            return None
+        summary = self.response_recent.summary(now)
+        return {"p50_s": summary["p50"], "p99_s": summary["p99"], "max_s": summary["max"]}
+
+    def _class_rows(self, now: float) -> List[Dict[str, Any]]:
+        rows = []
+        for cls, recent in enumerate(self.class_latency):
+            merged = recent.merged(now)
+            if merged.count:
+                rows.append({"class": cls, "p99_s": merged.percentile(99), "count": merged.count})
+        return rows
+
+    def _limiter_state(self, now: float) -> Optional[Dict[str, Any]]:
+        if self.limiter is None:
+            return None
+        return {
+            "kind": self.config.limit,
+            "tokens": round(self.limiter.tokens(now), 2),
+            "capacity": self.limiter.capacity,
+            "rate": self.limiter.rate,
+            "delayed": self.rate_delayed,
+        }
+
+    def _amplification(self) -> float:
+        """Attempts per request: 1.0 means no retries at all."""
+        unique = self.counts.produced - self.counts.retried
+        return self.counts.produced / unique if unique > 0 else 0.0
 
     def _credit_left(self) -> Optional[int]:
         if self.credit_limit is None:

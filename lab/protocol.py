@@ -67,6 +67,8 @@ MAX_JSON_BYTES = 16 * 1024
 MAX_RECORDS_PER_FRAME = 65_536
 MAX_DATA_FRAME_BYTES = 4 * 1024 * 1024
 NO_CREDIT_LIMIT = (1 << 64) - 1  # "no credit in use": the consumer is not in block mode
+MAX_ORDINAL = 1 << 63  # ordinals at or above this are malformed (room to add credit safely)
+MAX_RUNS_PER_FRAME = 20_000  # a VERDICTS frame stays far below any receiver's size limit
 
 TELEMETRY_TOPIC = b"bplab.v1"
 MAX_SNAPSHOT_BYTES = 256 * 1024
@@ -132,8 +134,8 @@ def decode_json(frame: bytes) -> Dict[str, Any]:
     if not body:
         return {}
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = _loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise ProtocolError(f"body is not JSON: {exc.__class__.__name__}") from None
     if not isinstance(value, dict):
         raise ProtocolError("JSON body must be an object")
@@ -171,6 +173,8 @@ def decode_data_frame(frame: bytes) -> Tuple[int, List[Record]]:
     if len(frame) < offset + DATA_HEAD.size:
         raise ProtocolError("DATA frame too short for its record count and ordinal")
     count, first_ordinal = DATA_HEAD.unpack_from(frame, offset)
+    if first_ordinal + count >= MAX_ORDINAL:
+        raise ProtocolError("DATA frame ordinal out of range (must stay below 2**63)")
     offset += DATA_HEAD.size
     if count > MAX_RECORDS_PER_FRAME:
         raise ProtocolError(f"DATA frame claims {count} records (limit {MAX_RECORDS_PER_FRAME})")
@@ -282,11 +286,84 @@ def decode_snapshot(frames: Sequence[bytes]) -> Dict[str, Any]:
     if len(body) > MAX_SNAPSHOT_BYTES:
         raise ProtocolError("telemetry snapshot too large")
     try:
-        snapshot = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        snapshot = _loads(body)
+    except (ValueError, RecursionError):
         raise ProtocolError("telemetry snapshot is not JSON") from None
     if not isinstance(snapshot, dict) or snapshot.get("role") not in ("consumer", "producer"):
         raise ProtocolError("telemetry snapshot lacks a known role")
     if not isinstance(snapshot.get("id"), str):
         raise ProtocolError("telemetry snapshot lacks an id")
+    _check_snapshot_types(snapshot)
     return snapshot
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number the lab sends")
+
+
+def _loads(body: bytes) -> Any:
+    """``json.loads`` that refuses NaN and Infinity (a dashboard cannot format them)."""
+    return json.loads(body, parse_constant=_reject_constant)
+
+
+# What a dashboard reads from a snapshot, by type. A snapshot whose known fields have the
+# wrong type is malformed (a drawing must never fail on what came off the network); fields
+# not listed here are free, so newer lab versions can add some.
+_NUMBER_FIELDS = (
+    "v", "module", "port", "t", "uptime_s", "depth", "capacity", "limit", "max_depth",
+    "oldest_age_s", "malformed", "service_rate", "slowdown", "credit_outstanding", "rss_mb",
+    "max_memory_mb", "cpu_pct", "target_mps", "base_mps", "pending", "retry_waiting",
+    "credit", "skipped", "gave_up",
+)  # fmt: skip
+_TEXT_FIELDS = ("mode", "session", "stopped_by", "name", "profile", "consumer_mode", "retry")
+_NUMBER_MAP_FIELDS = ("rates", "totals", "queue_wait", "latency")
+_MAX_NUMBER = 2.0**63  # beyond this a count or a time is nonsense (and breaks formatting)
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and -_MAX_NUMBER < value < _MAX_NUMBER
+    )
+
+
+def _check_snapshot_types(snapshot: Dict[str, Any]) -> None:
+    def wrong(field: str) -> ProtocolError:
+        return ProtocolError(f"telemetry snapshot field {field!r} has the wrong type")
+
+    for field in _NUMBER_FIELDS:
+        value = snapshot.get(field)
+        if value is not None and not _is_number(value):
+            raise wrong(field)
+    for field in _TEXT_FIELDS:
+        value = snapshot.get(field)
+        if value is not None and not isinstance(value, str):
+            raise wrong(field)
+    for field in _NUMBER_MAP_FIELDS:
+        value = snapshot.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            v is None or _is_number(v) for v in value.values()
+        ):
+            raise wrong(field)
+    events = snapshot.get("events")
+    if events is not None and not (
+        isinstance(events, list)
+        and all(
+            isinstance(e, list) and len(e) == 2 and _is_number(e[0]) and isinstance(e[1], str)
+            for e in events
+        )
+    ):
+        raise wrong("events")
+    producers = snapshot.get("producers")
+    if producers is not None and not (
+        isinstance(producers, list)
+        and all(
+            isinstance(row, dict)
+            and all(v is None or isinstance(v, (str, bool)) or _is_number(v) for v in row.values())
+            for row in producers
+        )
+    ):
+        raise wrong("producers")

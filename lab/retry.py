@@ -43,3 +43,81 @@ class Backoff:
         ceiling = min(self.cap_s, self.base_s * (2 ** max(attempt - 1, 0)))
         delay = self._rng.random() * ceiling if self.jitter else ceiling
         return max(delay, retry_after_s)
+
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+
+class CircuitBreaker:
+    """Stop calling a dependency that keeps failing, and test it gently before trusting it.
+
+    * **closed**: requests flow; ``failure_threshold`` failures in a row open the breaker.
+    * **open**: requests fail at once, without touching the overloaded consumer, for
+      ``open_s`` seconds: the consumer gets room to drain its backlog.
+    * **half-open**: ``probes`` requests may go; if they all succeed the breaker closes,
+      if one fails it opens again.
+
+    >>> breaker = CircuitBreaker(failure_threshold=2, open_s=1.0, probes=1)
+    >>> breaker.record_failure(0.0); breaker.record_failure(0.1); breaker.state
+    'open'
+    >>> breaker.allow(0.5), breaker.allow(1.2), breaker.allow(1.3)   # one probe after 1 s
+    (False, True, False)
+    >>> breaker.record_success(1.4); breaker.state
+    'closed'
+    """
+
+    __slots__ = (
+        "failure_threshold",
+        "open_s",
+        "probes",
+        "state",
+        "transitions",
+        "_failures",
+        "_opened_at",
+        "_probes_left",
+        "_probe_successes",
+    )
+
+    def __init__(self, failure_threshold: int = 5, open_s: float = 2.0, probes: int = 3) -> None:
+        if failure_threshold < 1 or probes < 1 or open_s <= 0:
+            raise ValueError("need failure_threshold >= 1, probes >= 1 and open_s > 0")
+        self.failure_threshold = failure_threshold
+        self.open_s = open_s
+        self.probes = probes
+        self.state = CLOSED
+        self.transitions = 0
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probes_left = 0
+        self._probe_successes = 0
+
+    def allow(self, now: float) -> bool:
+        if self.state == OPEN and now >= self._opened_at + self.open_s:
+            self._move(HALF_OPEN)
+            self._probes_left, self._probe_successes = self.probes, 0
+        if self.state == CLOSED:
+            return True
+        if self.state == HALF_OPEN and self._probes_left > 0:
+            self._probes_left -= 1
+            return True
+        return False
+
+    def record_success(self, now: float) -> None:
+        self._failures = 0
+        if self.state == HALF_OPEN:
+            self._probe_successes += 1
+            if self._probe_successes >= self.probes:
+                self._move(CLOSED)
+
+    def record_failure(self, now: float) -> None:
+        self._failures += 1
+        if self.state == HALF_OPEN or (
+            self.state == CLOSED and self._failures >= self.failure_threshold
+        ):
+            self._opened_at = now
+            self._move(OPEN)
+
+    def _move(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.transitions += 1

@@ -114,6 +114,16 @@ class Worker:
             return self.stalled_until
         return None
 
+    def charge(self, now: float, seconds: float) -> None:
+        """Spend ``seconds`` of the worker's time on something that is not a message in the
+        buffer (turning a request away costs work too): what runs now finishes later."""
+        if seconds <= 0:
+            return
+        if self.finish_at is not None:
+            self.finish_at += seconds
+        else:
+            self.free_at = max(self.free_at, now) + seconds
+
     def stall(self, now: float, seconds: float) -> None:
         """Freeze the worker: nothing new starts before ``now + seconds``, and the message in
         service (if any) finishes ``seconds`` later than planned."""

@@ -166,7 +166,10 @@ class TelemetryTap:
                 frames = self.sub.recv_multipart(self._zmq.NOBLOCK)
             except self._zmq.Again:
                 return
-            snapshot = protocol.decode_snapshot(frames)
+            try:
+                snapshot = protocol.decode_snapshot(frames)
+            except protocol.ProtocolError:
+                continue  # the relay forwards whatever is published; skip what is not ours
             self.latest[snapshot["id"]] = snapshot
 
     def consumer(self) -> Optional[Dict[str, Any]]:

@@ -112,7 +112,10 @@ def test_sample_mode_keeps_one_in_n_above_the_watermark(procs, base_port):
     kept = 100 * p["duration_s"] + 50
     assert c["sampled_out"] == pytest.approx(c["received"] - kept, rel=0.05)
     assert c["dropped"] == 0
-    assert 48 <= c["max_depth"] <= 55
+    # On average the buffer sits at the watermark; a late loop turn on a busy machine can
+    # let one batch overshoot it a little.
+    assert 44 <= c["mean_depth"] <= 56
+    assert 48 <= c["max_depth"] <= 75
 
 
 def test_shed_mode_rejects_with_retry_after_and_producer_backs_off(procs, base_port):
