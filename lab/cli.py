@@ -75,6 +75,25 @@ def _parse_rate_word(text: Optional[str], flag: str) -> Optional[float]:
     return value
 
 
+def _default(value, defaults, key: str, fallback):
+    """A flag's value, else the module's default, else the lab's."""
+    if value is not None:
+        return value
+    return defaults.get(key, fallback)
+
+
+def _parse_fractions(text: Optional[str], flag: str, count: int):
+    if text is None:
+        return None
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise FlagError(f"{flag} takes {count} comma-separated fractions, got {text!r}") from None
+    if len(values) != count or not all(0.0 < v <= 1.0 for v in values):
+        raise FlagError(f"{flag} takes {count} comma-separated fractions in (0, 1], got {text!r}")
+    return values
+
+
 def _choice(value: Optional[str], allowed, flag: str) -> Optional[str]:
     if value is not None and value not in allowed:
         raise FlagError(f"{flag} {value!r} is not allowed; choose one of: {', '.join(allowed)}")
@@ -96,8 +115,24 @@ def consumer(
     service_dist: str = typer.Option("fixed", help="Service times: fixed or exponential."),
     sample_every: int = typer.Option(10, help="sample mode: keep 1 in N above the watermark."),
     sample_watermark: float = typer.Option(0.5, help="sample mode: fraction of the buffer."),
-    retry_after_ms: int = typer.Option(200, help="shed mode: retry-after told to producers."),
+    retry_after_ms: Optional[int] = typer.Option(
+        None, help="shed modes: retry-after told to producers (default 200)."
+    ),
+    shed_watermarks: Optional[str] = typer.Option(
+        None, help="priority-shed: fill fractions where critical,normal,optional are shed."
+    ),
+    degrade_high: Optional[float] = typer.Option(None, help="degrade: switch optional off here."),
+    degrade_low: Optional[float] = typer.Option(None, help="degrade: ... back on below this."),
+    degrade_hold: Optional[float] = typer.Option(None, help="degrade: ... after this calm (s)."),
+    admit_rate: Optional[float] = typer.Option(None, help="admit: token bucket rate (msg/s)."),
+    admit_burst: Optional[int] = typer.Option(None, help="admit: token bucket capacity."),
+    reject_cost: Optional[float] = typer.Option(
+        None, help="Worker time a refusal costs, in service times (0 = free)."
+    ),
     max_memory_mb: float = typer.Option(512.0, help="Stop when RSS passes this (memory guard)."),
+    policy_file: Optional[str] = typer.Option(
+        None, help="Use the overflow policy class in FILE.py[:Class] (the exercises)."
+    ),
     port: Optional[int] = typer.Option(None, help="Base port (data; +1..+3 telemetry, control)."),
     bind: str = typer.Option("127.0.0.1", "--bind", "--host", help=BIND_HELP),
     duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
@@ -116,6 +151,7 @@ def consumer(
     from lab.consumer import ConsumerRun, run_consumer
     from lab.consumer_core import ConsumerConfig
     from lab.net import PortInUse
+    from lab.plugins import PluginError
 
     spec = _module_or_fail(module)
     defaults = spec.consumer
@@ -132,8 +168,29 @@ def consumer(
         raise FlagError(f"--sample-every must be at least 1, got {sample_every}")
     if not 0.0 <= sample_watermark <= 1.0:
         raise FlagError(f"--sample-watermark is a fraction between 0 and 1, got {sample_watermark}")
+    retry_after_ms = _default(retry_after_ms, defaults, "retry_after_ms", 200)
     if retry_after_ms < 0:
         raise FlagError(f"--retry-after-ms cannot be negative, got {retry_after_ms}")
+    watermarks = _parse_fractions(shed_watermarks, "--shed-watermarks", 3) or tuple(
+        defaults.get("shed_watermarks", (1.0, 0.8, 0.5))
+    )
+    degrade = (
+        _default(degrade_high, defaults, "degrade_high", 0.8),
+        _default(degrade_low, defaults, "degrade_low", 0.3),
+        _default(degrade_hold, defaults, "degrade_hold_s", 1.0),
+    )
+    if not 0.0 <= degrade[1] < degrade[0] <= 1.0:
+        raise FlagError("--degrade-low must be below --degrade-high, both between 0 and 1")
+    _check_positive(degrade[2], "--degrade-hold", allow_zero=True)
+    admit = (
+        _default(admit_rate, defaults, "admit_rate", 10.0),
+        _default(admit_burst, defaults, "admit_burst", 10),
+    )
+    _check_positive(admit[0], "--admit-rate")
+    if admit[1] < 1:
+        raise FlagError(f"--admit-burst must be at least 1, got {admit[1]}")
+    reject_cost = _default(reject_cost, defaults, "reject_cost", 0.0)
+    _check_positive(reject_cost, "--reject-cost", allow_zero=True)
     _check_positive(max_memory_mb, "--max-memory-mb")
     _check_positive(duration, "--duration")
     _check_positive(slowdown_at, "--slowdown-at", allow_zero=True)
@@ -150,7 +207,14 @@ def consumer(
         sample_every=sample_every,
         sample_watermark=sample_watermark,
         retry_after_ms=retry_after_ms,
-        discipline=defaults.get("discipline", "fifo"),
+        discipline=defaults.get("discipline"),
+        shed_watermarks=watermarks,
+        degrade_high=degrade[0],
+        degrade_low=degrade[1],
+        degrade_hold_s=degrade[2],
+        admit_rate=admit[0],
+        admit_burst=admit[1],
+        reject_cost=reject_cost,
         max_memory_mb=max_memory_mb,
         seed=seed,
     )
@@ -167,10 +231,11 @@ def consumer(
         slowdown_for=slowdown_for,
         stall_at=stall_at,
         stall_for=stall_for,
+        policy_file=policy_file,
     )
     try:
         code = run_consumer(config, run)
-    except PortInUse as error:
+    except (PortInUse, PluginError) as error:
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
 
@@ -185,12 +250,44 @@ def producer(
     mps: Optional[str] = typer.Option(
         None, "--mps", help="Messages per second instead of --rate; 'max' = unpaced."
     ),
-    profile: str = typer.Option("steady", help="steady, poisson, or spike (10x for a window)."),
-    spike_at: float = typer.Option(5.0, help="spike profile: seconds after start."),
-    spike_duration: float = typer.Option(5.0, help="spike profile: how long it lasts."),
-    spike_factor: float = typer.Option(10.0, help="spike profile: rate multiplier."),
-    retry: str = typer.Option("none", help="After a shed: none, immediate or backoff."),
-    max_attempts: int = typer.Option(5, help="Attempts per message, first one included."),
+    profile: Optional[str] = typer.Option(
+        None, help="steady, poisson, or spike (10x for a window). Default: the module's."
+    ),
+    spike_at: Optional[float] = typer.Option(None, help="spike profile: seconds after start."),
+    spike_duration: Optional[float] = typer.Option(None, help="spike profile: its length (s)."),
+    spike_factor: Optional[float] = typer.Option(None, help="spike profile: rate multiplier."),
+    retry: Optional[str] = typer.Option(
+        None,
+        help="After a shed or timeout: none, immediate, exponential, or backoff "
+        "(exponential with full jitter). Default: none.",
+    ),
+    max_attempts: Optional[int] = typer.Option(
+        None, help="Attempts per message, first one included (default 5)."
+    ),
+    backoff_base_ms: Optional[float] = typer.Option(None, help="First retry delay (ms)."),
+    backoff_cap_ms: Optional[float] = typer.Option(None, help="Longest retry delay (ms)."),
+    timeout_ms: Optional[float] = typer.Option(
+        None, help="Wait this long for 'processed', then retry (a request timeout)."
+    ),
+    deadline_ms: Optional[float] = typer.Option(
+        None, help="Give a request up once it is this old (the caller left)."
+    ),
+    breaker: Optional[bool] = typer.Option(
+        None, "--breaker/--no-breaker", help="Circuit breaker in front of the consumer."
+    ),
+    breaker_failures: int = typer.Option(5, help="Failures in a row that open the breaker."),
+    breaker_open_ms: float = typer.Option(2000, help="How long the breaker stays open."),
+    limit: Optional[str] = typer.Option(
+        None, help="Producer-side rate limiter: none, interval, token-bucket."
+    ),
+    limit_rate: Optional[float] = typer.Option(None, help="Limiter rate (msg/s)."),
+    limit_burst: Optional[int] = typer.Option(None, help="token-bucket capacity (burst)."),
+    retry_file: Optional[str] = typer.Option(
+        None, help="Use the retry policy class in FILE.py[:Class] (the exercises)."
+    ),
+    limiter_file: Optional[str] = typer.Option(
+        None, help="Use the rate limiter class in FILE.py[:Class] (the exercises)."
+    ),
     payload_bytes: int = typer.Option(0, help="Payload size of each message."),
     max_pending: Optional[int] = typer.Option(
         None, help="Outbox size (default: the consumer's window in block mode, else 10000)."
@@ -210,8 +307,10 @@ def producer(
     parent_pid: Optional[int] = typer.Option(None, hidden=True),
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
+    from lab import plugins
     from lab.producer import ProducerRun, run_producer
     from lab.producer_core import RETRY_POLICIES, ProducerConfig
+    from lab.ratelimit import LIMITERS
 
     spec = _module_or_fail(module)
     defaults = spec.producer
@@ -223,8 +322,37 @@ def producer(
         per_second = 1.0 / rate
     if per_second is None:
         per_second = defaults.get("rate", 20.0)
-    _choice(profile, ("steady", "poisson", "spike"), "--profile")
-    _choice(retry, RETRY_POLICIES, "--retry")
+    profile = _choice(
+        _default(profile, defaults, "profile", "steady"),
+        ("steady", "poisson", "spike"),
+        "--profile",
+    )
+    spike_at = _default(spike_at, defaults, "spike_at", 5.0)
+    spike_duration = _default(spike_duration, defaults, "spike_duration", 5.0)
+    spike_factor = _default(spike_factor, defaults, "spike_factor", 10.0)
+    retry = _choice(_default(retry, defaults, "retry", "none"), RETRY_POLICIES, "--retry")
+    max_attempts = _default(max_attempts, defaults, "max_attempts", 5)
+    backoff = (
+        _default(backoff_base_ms, defaults, "backoff_base_ms", 50.0),
+        _default(backoff_cap_ms, defaults, "backoff_cap_ms", 2000.0),
+    )
+    _check_positive(backoff[0], "--backoff-base-ms", allow_zero=True)
+    if backoff[1] < backoff[0]:
+        raise FlagError("--backoff-cap-ms must be at least --backoff-base-ms")
+    timeout_ms = _default(timeout_ms, defaults, "timeout_ms", None)
+    deadline_ms = _default(deadline_ms, defaults, "deadline_ms", None)
+    _check_positive(timeout_ms, "--timeout-ms")
+    _check_positive(deadline_ms, "--deadline-ms")
+    use_breaker = _default(breaker, defaults, "breaker", False)
+    if breaker_failures < 1:
+        raise FlagError(f"--breaker-failures must be at least 1, got {breaker_failures}")
+    _check_positive(breaker_open_ms, "--breaker-open-ms")
+    limiter = _choice(_default(limit, defaults, "limit", "none"), LIMITERS, "--limit")
+    limiter_rate = _default(limit_rate, defaults, "limit_rate", 10.0)
+    limiter_burst = _default(limit_burst, defaults, "limit_burst", 10)
+    _check_positive(limiter_rate, "--limit-rate")
+    if limiter_burst < 1:
+        raise FlagError(f"--limit-burst must be at least 1, got {limiter_burst}")
     _check_positive(spike_at, "--spike-at", allow_zero=True)
     _check_positive(spike_duration, "--spike-duration")
     _check_positive(spike_factor, "--spike-factor")
@@ -248,6 +376,16 @@ def producer(
         priority_mix=mix,
         payload_bytes=payload_bytes,
         retry=retry,
+        backoff_base_s=backoff[0] / 1000.0,
+        backoff_cap_s=backoff[1] / 1000.0,
+        timeout_s=None if timeout_ms is None else timeout_ms / 1000.0,
+        deadline_s=None if deadline_ms is None else deadline_ms / 1000.0,
+        breaker=bool(use_breaker),
+        breaker_failures=breaker_failures,
+        breaker_open_s=breaker_open_ms / 1000.0,
+        limit=limiter,
+        limit_rate=limiter_rate,
+        limit_burst=limiter_burst,
         max_attempts=max_attempts,
         max_pending=max_pending,
         batch_max=batch,
@@ -263,6 +401,13 @@ def producer(
         parent_pid=parent_pid,
         quiet=quiet,
     )
+    try:
+        if retry_file:
+            config.retry_plugin = plugins.load(retry_file, "retry", {"seed": seed})
+        if limiter_file:
+            config.limiter_plugin = plugins.load(limiter_file, "limiter", {"now": 0.0})
+    except plugins.PluginError as error:
+        raise FlagError(str(error)) from None
     raise typer.Exit(run_producer(config, run))
 
 
@@ -380,8 +525,11 @@ def modules() -> None:
     from rich.table import Table
 
     table = Table(title="Backpressure Lab modules")
-    for column in ("module", "title", "port", "teaches", "start"):
-        table.add_column(column)
+    table.add_column("module", no_wrap=True)
+    table.add_column("title")
+    table.add_column("port", no_wrap=True)
+    table.add_column("teaches", ratio=1)
+    table.add_column("start", no_wrap=True)
     for spec in all_modules():
         table.add_row(
             spec.folder, spec.title, str(spec.port), spec.teaches, f"bplab demo {spec.number}"

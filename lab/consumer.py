@@ -43,6 +43,7 @@ class ConsumerRun:
     slowdown_for: Optional[float] = None
     stall_at: Optional[float] = None
     stall_for: float = 3.0
+    policy_file: Optional[str] = None
 
 
 class ConsumerProcess:
@@ -63,9 +64,26 @@ class ConsumerProcess:
             raise
         now = self.clock.now()
         self.core = ConsumerCore(config, now)
+        if run.policy_file:
+            self._install_policy_file(run.policy_file, now)
         self.recorder = Recorder(run.record)
         self.control_handler: Optional[Callable[[Dict[str, Any], float], Dict[str, Any]]] = None
         self._timed_faults_done: set = set()
+        self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
+
+    def _install_policy_file(self, spec: str, now: float) -> None:
+        from dataclasses import asdict
+
+        from lab import plugins
+
+        try:
+            policy = plugins.load(spec, "policy", asdict(self.config))
+        except plugins.PluginError:
+            self.close()
+            raise
+        if policy.name == "base":
+            policy.name = type(policy).__name__
+        self.core.set_policy(policy, now)
 
     def _open_sockets(self) -> None:
         run = self.run_options
@@ -155,6 +173,9 @@ class ConsumerProcess:
             frames = net.recv_nowait(self.telemetry_in)
             if frames is None:
                 return
+            if len(frames) != 2 or frames[0] != protocol.TELEMETRY_TOPIC:
+                self.telemetry_malformed += 1  # not a snapshot: visualizers never see it
+                continue
             try:
                 self.telemetry_out.send_multipart(frames, zmq.NOBLOCK)
             except zmq.Again:
@@ -190,6 +211,7 @@ class ConsumerProcess:
         snapshot["id"] = f"consumer-{self.run_options.port}"
         snapshot["port"] = self.run_options.port
         snapshot["t"] = self.clock.to_epoch(now)
+        snapshot["telemetry_malformed"] = self.telemetry_malformed
         try:
             self.telemetry_out.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
         except zmq.Again:
@@ -228,6 +250,7 @@ class ConsumerProcess:
         summary["port"] = self.run_options.port
         summary["rss_mb_max"] = round(self.stats.rss_mb_max, 1)
         summary["stop_reason"] = self.stop.reason
+        summary["telemetry_malformed"] = self.telemetry_malformed
         if self.core.stopped_by is None and self.stop.reason == "memory_guard":
             summary["stopped_by"] = "memory_guard"
         return summary

@@ -83,6 +83,8 @@ class ProducerConfig:
     breaker_failures: int = 5
     breaker_open_s: float = 2.0
     breaker_probes: int = 3
+    retry_plugin: Any = None  # an object with delay(attempt, retry_after_s, now) (exercises)
+    limiter_plugin: Any = None  # an object with take_up_to(now, n) and time_until(now)
     batch_max: int = 1000
     heartbeat_s: float = 0.5
     consumer_timeout_s: float = 2.0
@@ -150,7 +152,9 @@ class ProducerCore:
             rng=self._rng,
             jitter=config.retry == "backoff",
         )
-        self.limiter = make_limiter(config.limit, config.limit_rate, config.limit_burst, now)
+        self.limiter = config.limiter_plugin or make_limiter(
+            config.limit, config.limit_rate, config.limit_burst, now
+        )
         self.breaker = (
             CircuitBreaker(config.breaker_failures, config.breaker_open_s, config.breaker_probes)
             if config.breaker
@@ -170,6 +174,12 @@ class ProducerCore:
         self._failures = RateWindow()
         self._next_recovery_check = now
         self.payload = b"x" * config.payload_bytes
+        # Records per DATA frame: --batch, and never more bytes than a consumer accepts (a
+        # bigger message would make ZeroMQ drop the connection, and its records with it).
+        room = protocol.MAX_DATA_FRAME_BYTES - protocol.HEADER.size - protocol.DATA_HEAD.size
+        self.frame_records = max(
+            1, min(config.batch_max, room // (protocol.RECORD.size + config.payload_bytes))
+        )
         self._classes = list(range(len(config.priority_mix)))
         self._weights = list(config.priority_mix)
         self.counts = ProducerCounts()
@@ -224,6 +234,19 @@ class ProducerCore:
         if self.stopped_at is None:
             self._generate(now)
 
+    def on_disconnect(self, now: float) -> None:
+        """The shell saw the connection close (the consumer process died, most likely): the
+        consumer is down now, without waiting ``consumer_timeout_s``. Knock at once, and on
+        every reconnect; a WELCOME with a new session brings the resend (``_on_welcome``)."""
+        if self.consumer_up:
+            self.consumer_up = False
+            self.log(now, "consumer down: connection lost; retrying")
+        self._next_hello = now
+
+    def drained(self) -> bool:
+        """Nothing waits for a verdict or for a processed confirmation: safe to leave."""
+        return not self.in_flight and not self.unconfirmed
+
     def next_deadline(self, now: float) -> float:
         """The latest time the shell may wait before calling ``advance`` again.
 
@@ -269,7 +292,7 @@ class ProducerCore:
         n = len(self.outbox)
         if self.credit_limit is not None:
             n = min(n, self.credit_limit - self.sent_total)
-        return max(0, min(n, self.config.batch_max))
+        return max(0, min(n, self.frame_records))
 
     def pull_frame(self, now: float) -> Optional[OutFrame]:
         n = self.sendable()
@@ -626,10 +649,15 @@ class ProducerCore:
         self._record_latency(now, entry)
 
     def _retry(self, entry: Entry, retry_after_ms: int, now: float) -> bool:
-        policy = self.config.retry
-        if policy == "none" or entry.attempt + 1 >= self.config.max_attempts:
+        policy, plugin = self.config.retry, self.config.retry_plugin
+        if entry.attempt + 1 >= self.config.max_attempts or (policy == "none" and not plugin):
             return False
-        if policy == "immediate":
+        if plugin is not None:
+            delay = plugin.delay(entry.attempt + 1, retry_after_ms / 1000.0, now)
+            if delay is None:
+                return False
+            delay = max(0.0, float(delay))
+        elif policy == "immediate":
             delay = 0.0
         else:
             delay = self.backoff.delay(entry.attempt + 1, retry_after_ms / 1000.0)
@@ -664,6 +692,9 @@ class ProducerCore:
         """A success: processed (when we wait for that) or accepted (when we do not)."""
         if self.breaker is not None:
             self.breaker.record_success(now)
+        hook = getattr(self.config.retry_plugin, "on_success", None)
+        if hook is not None:
+            hook(now)
         due = self._open.pop(entry.origin, None)
         if self.wants_confirm:
             if due is None:
@@ -675,6 +706,9 @@ class ProducerCore:
         self._failures.add(now)
         if self.breaker is not None:
             self.breaker.record_failure(now)
+        hook = getattr(self.config.retry_plugin, "on_failure", None)
+        if hook is not None:
+            hook(now)
         if final:
             self._open.pop(entry.origin, None)
 
@@ -745,11 +779,13 @@ class ProducerCore:
     def _limiter_state(self, now: float) -> Optional[Dict[str, Any]]:
         if self.limiter is None:
             return None
+        limiter = self.limiter
+        tokens = getattr(limiter, "tokens", None)
         return {
-            "kind": self.config.limit,
-            "tokens": round(self.limiter.tokens(now), 2),
-            "capacity": self.limiter.capacity,
-            "rate": self.limiter.rate,
+            "kind": "custom" if self.config.limiter_plugin else self.config.limit,
+            "tokens": round(tokens(now), 2) if callable(tokens) else None,
+            "capacity": getattr(limiter, "capacity", None),
+            "rate": getattr(limiter, "rate", None),
             "delayed": self.rate_delayed,
         }
 
