@@ -38,6 +38,11 @@ class FlagError(UsageError):
     """A flag value that parses but makes no sense (reported as one line, exit 2)."""
 
 
+MAX_BUFFER = 1_000_000_000  # credit and windows stay far inside the wire's 64-bit fields
+MAX_RETRY_AFTER_MS = 3_600_000  # the wire carries it in 32 bits; an hour is plenty
+MAX_PACED_RATE = 1e9  # msg/s a paced schedule can represent (spikes included)
+
+
 def _module_or_fail(number: int):
     try:
         return get_module(number)
@@ -94,6 +99,24 @@ def _parse_fractions(text: Optional[str], flag: str, count: int):
     return values
 
 
+def _check_record(path: Optional[str]) -> Optional[str]:
+    """``--record FILE`` must be a file this process can append to: say so now, in one line."""
+    if path is None:
+        return None
+    import os
+
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise FlagError(
+            f"--record {path!r} cannot be written ({error.strerror or error}); give the path "
+            "of a file in a folder you can write to"
+        ) from None
+    return path
+
+
 def _choice(value: Optional[str], allowed, flag: str) -> Optional[str]:
     if value is not None and value not in allowed:
         raise FlagError(f"{flag} {value!r} is not allowed; choose one of: {', '.join(allowed)}")
@@ -130,6 +153,9 @@ def consumer(
         None, help="Worker time a refusal costs, in service times (0 = free)."
     ),
     max_memory_mb: float = typer.Option(512.0, help="Stop when RSS passes this (memory guard)."),
+    wait_target_ms: Optional[float] = typer.Option(
+        None, help="Latency target: count queue waits longer than this (the exercises)."
+    ),
     policy_file: Optional[str] = typer.Option(
         None, help="Use the overflow policy class in FILE.py[:Class] (the exercises)."
     ),
@@ -160,8 +186,11 @@ def consumer(
         raise FlagError(f"--backpressure means --mode block; it contradicts --mode {mode}")
     chosen_mode = "block" if backpressure else (mode or defaults.get("mode", "drop"))
     capacity = buffer if buffer is not None else defaults.get("capacity", 50)
-    if capacity < 1:
-        raise FlagError(f"--buffer must be at least 1, got {capacity}")
+    if not 1 <= capacity <= MAX_BUFFER:
+        raise FlagError(
+            f"--buffer must be at least 1 and at most {MAX_BUFFER:,} (--mode unbounded has no "
+            f"limit), got {capacity}"
+        )
     rate = _parse_rate_word(process_rate, "--process-rate")
     _choice(service_dist, ("fixed", "exponential"), "--service-dist")
     if sample_every < 1:
@@ -169,8 +198,11 @@ def consumer(
     if not 0.0 <= sample_watermark <= 1.0:
         raise FlagError(f"--sample-watermark is a fraction between 0 and 1, got {sample_watermark}")
     retry_after_ms = _default(retry_after_ms, defaults, "retry_after_ms", 200)
-    if retry_after_ms < 0:
-        raise FlagError(f"--retry-after-ms cannot be negative, got {retry_after_ms}")
+    if not 0 <= retry_after_ms <= MAX_RETRY_AFTER_MS:
+        raise FlagError(
+            f"--retry-after-ms must be between 0 and {MAX_RETRY_AFTER_MS} (one hour), "
+            f"got {retry_after_ms}"
+        )
     watermarks = _parse_fractions(shed_watermarks, "--shed-watermarks", 3) or tuple(
         defaults.get("shed_watermarks", (1.0, 0.8, 0.5))
     )
@@ -192,6 +224,7 @@ def consumer(
     reject_cost = _default(reject_cost, defaults, "reject_cost", 0.0)
     _check_positive(reject_cost, "--reject-cost", allow_zero=True)
     _check_positive(max_memory_mb, "--max-memory-mb")
+    _check_positive(wait_target_ms, "--wait-target-ms")
     _check_positive(duration, "--duration")
     _check_positive(slowdown_at, "--slowdown-at", allow_zero=True)
     _check_positive(slowdown_factor, "--slowdown-factor")
@@ -216,6 +249,7 @@ def consumer(
         admit_burst=admit[1],
         reject_cost=reject_cost,
         max_memory_mb=max_memory_mb,
+        wait_target_s=None if wait_target_ms is None else wait_target_ms / 1000.0,
         seed=seed,
     )
     run = ConsumerRun(
@@ -223,7 +257,7 @@ def consumer(
         bind=bind,
         duration=duration,
         json_out=json_out,
-        record=record,
+        record=_check_record(record),
         parent_pid=parent_pid,
         quiet=quiet,
         slowdown_at=slowdown_at,
@@ -356,9 +390,17 @@ def producer(
     _check_positive(spike_at, "--spike-at", allow_zero=True)
     _check_positive(spike_duration, "--spike-duration")
     _check_positive(spike_factor, "--spike-factor")
+    if math.isfinite(per_second) and per_second * spike_factor > MAX_PACED_RATE:
+        raise FlagError(
+            f"--spike-factor {spike_factor:g} x {per_second:g} msg/s is more than "
+            f"{MAX_PACED_RATE:g} msg/s; use a smaller factor, or --mps max for as fast as possible"
+        )
     _check_positive(duration, "--duration")
-    if max_attempts < 1:
-        raise FlagError(f"--max-attempts must be at least 1, got {max_attempts}")
+    if not 1 <= max_attempts <= 255:
+        raise FlagError(
+            f"--max-attempts must be between 1 and 255 (the attempt number is one byte on "
+            f"the wire), got {max_attempts}"
+        )
     if not 0 <= payload_bytes <= 1_000_000:
         raise FlagError(f"--payload-bytes must be between 0 and 1000000, got {payload_bytes}")
     if max_pending is not None and max_pending < 1:
@@ -397,7 +439,7 @@ def producer(
         host=host,
         duration=duration,
         json_out=json_out,
-        record=record,
+        record=_check_record(record),
         parent_pid=parent_pid,
         quiet=quiet,
     )
@@ -445,7 +487,7 @@ def visualize(
         host=host,
         port=_check_port(port if port is not None else spec.port),
         duration=duration,
-        record=record,
+        record=_check_record(record),
         plain=plain,
         refresh=refresh,
         json_out=json_out,
@@ -464,23 +506,45 @@ def demo(
     record: Optional[str] = typer.Option(None, help="Record the dashboard's view to FILE.jsonl."),
     plain: bool = typer.Option(False, help="Plain lines instead of the live dashboard."),
     json_out: bool = typer.Option(False, "--json", help="Print the children's summaries as JSON."),
+    slowdown_at: Optional[float] = typer.Option(None, help="Slow the worker at this second."),
+    slowdown_factor: float = typer.Option(4.0, help="How many times slower (this, or key s)."),
+    slowdown_for: Optional[float] = typer.Option(None, help="Restore speed after this long."),
+    stall_at: Optional[float] = typer.Option(None, help="Stall the worker at this second."),
+    stall_for: float = typer.Option(3.0, help="Stall length in seconds (this, or key x)."),
 ) -> None:
-    """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all."""
+    """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
+
+    On a terminal, keys inject faults: s slows the consumer down, r restores it, x stalls
+    it, q quits."""
     from lab.demo import DemoRun, run_demo
 
     spec = _module_or_fail(module)
     _choice(mode, list(MODES), "--mode")
     _check_positive(duration, "--duration")
     rate = _parse_rate_word(mps, "--mps")
+    faults: List[str] = []
+    for flag, value, allow_zero in (
+        ("--slowdown-at", slowdown_at, True),
+        ("--slowdown-factor", slowdown_factor, False),
+        ("--slowdown-for", slowdown_for, False),
+        ("--stall-at", stall_at, True),
+        ("--stall-for", stall_for, False),
+    ):
+        _check_positive(value, flag, allow_zero=allow_zero)
+        if value is not None:
+            faults += [flag, repr(float(value))]
     run = DemoRun(
         module=spec.number,
         mode=mode,
         duration=duration,
         mps=rate,
         port=_check_port(port if port is not None else spec.port),
-        record=record,
+        record=_check_record(record),
         plain=plain,
         json_out=json_out,
+        extra_consumer_args=faults,
+        slowdown_factor=slowdown_factor,
+        stall_for=stall_for,
     )
     raise typer.Exit(run_demo(run))
 
@@ -554,7 +618,11 @@ def ctl(
     _choice(command, COMMANDS, "command")
     _check_port(port)
     request = {"cmd": command}
+    if command == "mode" and value is not None:
+        _choice(value, list(MODES), "mode")
     if command == "spike":
+        _check_positive(factor, "--factor")
+        _check_positive(spike_duration, "--for")
         request.update(factor=factor, duration=spike_duration)
     elif value is not None:
         request["value"] = value if command == "mode" else _number(value, command)
@@ -568,9 +636,40 @@ def ctl(
 
 def _number(text: str, command: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise FlagError(f"{command} takes a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise FlagError(f"{command} takes a finite number >= 0, got {text!r}")
+    return value
+
+
+# -- graded challenges -------------------------------------------------------------------------
+@app.command()
+def check(
+    challenge: Optional[str] = typer.Argument(
+        None, help="A challenge: its folder name or number, e.g. 12_adaptive_backpressure."
+    ),
+    file: Optional[str] = typer.Option(
+        None, "--file", help="Your solution (default: exercises/NAME/starter.py)."
+    ),
+    list_all: bool = typer.Option(False, "--list", help="List the challenges and exit."),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as one JSON object."),
+) -> None:
+    """Grade a micro-challenge: run its scenario with your class, compare with the targets.
+
+    Exit status 0 if every check passes, 1 if one fails, 2 for a usage error."""
+    from lab.grading.command import CheckUsageError, list_challenges, run_check
+
+    if list_all:
+        raise typer.Exit(list_challenges())
+    if challenge is None:
+        raise FlagError("name a challenge (bplab check --list shows them)")
+    try:
+        code = run_check(challenge, file, json_out)
+    except CheckUsageError as error:
+        raise FlagError(str(error)) from None
+    raise typer.Exit(code)
 
 
 # -- entry points ------------------------------------------------------------------------------

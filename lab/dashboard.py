@@ -53,6 +53,8 @@ class DashboardState:
         self.snapshots = 0
         self.malformed = 0
         self.sessions_seen: List[str] = []
+        self.key_legend: Optional[str] = None  # set by the demo when keys work
+        self.disconnected_at: Optional[float] = None  # the telemetry connection closed
 
     # -- input -------------------------------------------------------------------------------
     def update(self, snapshot: Dict[str, Any], now: float) -> None:
@@ -74,11 +76,17 @@ class DashboardState:
     def count_malformed(self) -> None:
         self.malformed += 1
 
+    def connection_lost(self, now: float) -> None:
+        """The visualizer saw its connection to the consumer close: down now, not in 2 s."""
+        self.disconnected_at = now
+
     # -- derived -----------------------------------------------------------------------------
     def consumer_status(self, now: float) -> str:
         """``waiting`` (never seen), ``up``, or ``down`` (seen, then silent)."""
         if self.consumer_seen_at is None:
             return "waiting"
+        if self.disconnected_at is not None and self.disconnected_at >= self.consumer_seen_at:
+            return "down"
         return "up" if now - self.consumer_seen_at <= STALE_AFTER_S else "down"
 
     def live_producers(self, now: float) -> List[Dict[str, Any]]:
@@ -145,7 +153,7 @@ def gauge(depth: int, capacity: Optional[int], width: int) -> Text:
         text = Text("unbounded ", style="bold magenta")
         text.append(f"{depth:,} queued", style="bold")
         return text
-    fill = min(1.0, depth / capacity) if capacity else 0.0
+    fill = max(0.0, min(1.0, depth / capacity)) if capacity and capacity > 0 else 0.0
     filled = round(fill * width)
     color = gauge_color(fill)
     bar = Text("█" * filled, style=f"bold {color}")
@@ -159,7 +167,7 @@ def memory_gauge(snap: Dict[str, Any], width: int) -> Text:
     rss, guard = float(snap.get("rss_mb", 0.0)), snap.get("max_memory_mb")
     if not guard:
         return Text(f"{rss:.0f} MB")
-    fill = min(1.0, rss / guard)
+    fill = max(0.0, min(1.0, rss / guard)) if guard > 0 else 0.0
     filled = round(fill * width)
     color = gauge_color(fill)
     bar = Text("█" * filled, style=f"bold {color}")
@@ -250,6 +258,8 @@ def render(state: DashboardState, now: float, width: int = 80, height: int = 24)
             if events is not None and height >= 22:
                 parts.append(events)
     parts.append(Text(message, style=style))
+    if state.key_legend and height >= 20:
+        parts.append(Text(state.key_legend, style="dim"))
     return Panel(
         Group(*parts),
         title=_title(state, snap, now),

@@ -6,6 +6,12 @@ or SIGTERM stops the producer first (so its last verdicts arrive), then the cons
 prints one summary. Children get their own process group, so a terminal's Ctrl-C reaches
 only the demo, which stops them in order; and each child watches the demo's pid and exits
 by itself if the demo is killed outright. Nothing is left running.
+
+On a terminal, keys change the running module for the room to watch (through the consumer's
+control socket, like ``bplab ctl``): ``1``..``9`` switch to the module's live modes, ``+``
+and ``-`` double or halve the producer rate, ``k`` starts a spike, ``s`` slows the worker
+down (``--slowdown-factor``), ``r`` restores it, ``x`` stalls it (``--stall-for`` seconds),
+``q`` quits. The dashboard shows the legend (``lab/keys.py`` has the table).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from lab.keys import KeyReader, key_actions, legend
 from lab.modules import get_module
 from lab.runtime import print_json, say
 from lab.visualizer import Visualizer, VisualizerRun
@@ -38,6 +45,8 @@ class DemoRun:
     json_out: bool = False
     extra_consumer_args: List[str] = field(default_factory=list)
     extra_producer_args: List[str] = field(default_factory=list)
+    slowdown_factor: float = 4.0  # the s key
+    stall_for: float = 3.0  # the x key
 
 
 class Child:
@@ -133,13 +142,21 @@ def run_demo(run: DemoRun) -> int:
     )
     visualizer.stop.install()
     children: List[Child] = []
+    keys = KeyReader()
     try:
         consumer = Child("consumer", child_argv("consumer", run))
         children.append(consumer)
         producer = Child("producer", child_argv("producer", run))
         children.append(producer)
+        if keys.enabled:
+            visualizer.state.key_legend = legend(spec.live_modes)
+        actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for)
 
         def watch(now: float) -> Optional[str]:
+            for key in keys.read():
+                reason = on_key(key, run, actions, visualizer.state, now)
+                if reason:
+                    return reason
             for child in children:
                 if not child.running():
                     return f"{child.role} exited"
@@ -148,6 +165,7 @@ def run_demo(run: DemoRun) -> int:
         visualizer.on_tick = watch
         visualizer.serve()
     finally:
+        keys.close()
         for child in reversed(children):  # producer first: its last verdicts still arrive
             child.stop()
         visualizer.close()
@@ -156,6 +174,34 @@ def run_demo(run: DemoRun) -> int:
     finally:
         for child in children:
             child.close()
+
+
+def on_key(
+    key: str, run: DemoRun, actions: Dict[str, Dict[str, Any]], state: Any, now: float
+) -> Optional[str]:
+    """Carry out one key press (see ``lab/keys.py``); returns a stop reason for ``q``."""
+    key = key.lower()
+    if key == "q":
+        return "q pressed"
+    request = actions.get(key)
+    if request is None:
+        return None
+    request = dict(request)
+    if request["cmd"] == "rate":
+        current = sum(p.get("target_mps") or 0.0 for p in state.live_producers(now))
+        if current <= 0:
+            return None
+        request["value"] = max(0.1, current * request.pop("factor"))
+    from lab.control import send_command
+
+    try:
+        reply = send_command("127.0.0.1", run.port, request, timeout=1.0)
+    except TimeoutError as error:
+        say(f"demo: {error}")
+        return None
+    if not reply.get("ok"):
+        say(f"demo: {reply.get('error')}")
+    return None
 
 
 def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[str]) -> int:

@@ -8,7 +8,7 @@ scripts all read their defaults from here, so a flag's default can never differ 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class ModuleSpec:
     consumer: Dict[str, Any] = field(default_factory=dict)
     producer: Dict[str, Any] = field(default_factory=dict)
     demo: Dict[str, Any] = field(default_factory=dict)
+    # the modes an instructor can switch to live, in key order (1, 2, 3, ...)
+    live_modes: Tuple[str, ...] = ("drop", "block", "drop-oldest", "sample", "shed", "unbounded")
 
     @property
     def port(self) -> int:
@@ -45,6 +47,7 @@ MODULES: Dict[int, ModuleSpec] = {
         ModuleSpec(
             number=13,
             slug="load_shedding",
+            live_modes=("drop", "priority", "priority-shed", "degrade", "block"),
             title="Load shedding: the flash sale",
             teaches="a 10x spike: keep checkouts fast by shedding and degrading the optional",
             consumer={"mode": "drop", "capacity": 50, "process_rate": 100.0},
@@ -61,6 +64,7 @@ MODULES: Dict[int, ModuleSpec] = {
         ModuleSpec(
             number=14,
             slug="rate_limiting",
+            live_modes=("admit", "drop", "shed", "block"),
             title="Rate limiting: token bucket and 429",
             teaches="bursts allowed, average bounded: token buckets and admission control",
             consumer={
@@ -85,6 +89,7 @@ MODULES: Dict[int, ModuleSpec] = {
         ModuleSpec(
             number=15,
             slug="retry_storms",
+            live_modes=("shed", "drop", "block", "degrade"),
             title="Retry storms: backoff, jitter, circuit breaker",
             teaches="retries that outlive a spike keep a system down; breakers let it recover",
             consumer={

@@ -32,6 +32,7 @@ PORTS_PER_MODULE = 4
 MAX_DATA_MESSAGE = 4 * 1024 * 1024 + 1024
 MAX_TELEMETRY_MESSAGE = 256 * 1024 + 64
 MAX_CONTROL_MESSAGE = 16 * 1024
+MAX_SUBSCRIPTION_MESSAGE = 1024
 
 SOCKET_ROLES = {
     DATA_OFFSET: "data",
@@ -39,6 +40,10 @@ SOCKET_ROLES = {
     TELEMETRY_IN_OFFSET: "telemetry (producers)",
     CONTROL_OFFSET: "control",
 }
+
+
+# What libzmq says for an address that is not this machine's or is not an address at all.
+_BAD_ADDRESS = (errno.EADDRNOTAVAIL, errno.ENODEV, errno.EINVAL)
 
 
 class PortInUse(Exception):
@@ -66,9 +71,10 @@ def bind(sock: zmq.Socket, address: str, base_port: int, offset: int) -> None:
                 f"port {port}{extra} is already in use, needed for the {what} socket; "
                 f"is another consumer running? Stop it or choose another base port with --port"
             ) from None
-        if error.errno == errno.EADDRNOTAVAIL or "resolve" in str(error).lower():
+        if error.errno in _BAD_ADDRESS or "resolve" in str(error).lower():
             raise PortInUse(
-                f"cannot bind to address {address!r}: not an address of this machine (--bind)"
+                f"cannot bind to address {address!r}: not an address of this machine (--bind "
+                "takes an IP address of this machine, e.g. 127.0.0.1, or 0.0.0.0 for all)"
             ) from None
         raise
 
@@ -87,6 +93,8 @@ def telemetry_publisher(ctx: zmq.Context) -> zmq.Socket:
     pub = ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)
     pub.setsockopt(zmq.SNDHWM, 50)
+    # A PUB receives subscriptions (a few bytes); anything bigger is an attack or a mistake.
+    pub.setsockopt(zmq.MAXMSGSIZE, MAX_SUBSCRIPTION_MESSAGE)
     return pub
 
 

@@ -63,6 +63,9 @@ class ProducerProcess:
         self.dealer.setsockopt(zmq.RECONNECT_IVL, 100)
         self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
         self.dealer.connect(net.endpoint(run.host, run.port + net.DATA_OFFSET))
+        # A closed connection means the consumer is gone (killed, most likely): notice it at
+        # once instead of after consumer_timeout_s of silence.
+        self.monitor = self.dealer.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.pub = net.telemetry_publisher(self.ctx)
         self.pub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_IN_OFFSET))
         self._said_down = False
@@ -76,6 +79,7 @@ class ProducerProcess:
         watch = ParentWatch(run.parent_pid, started)
         drain_until = math.inf
         poller = zmq.Poller()
+        poller.register(self.monitor, zmq.POLLIN)
         if not run.quiet:
             rate = core.target_rate(started)
             pace = "as fast as possible" if math.isinf(rate) else f"{rate:g} msg/s"
@@ -93,10 +97,11 @@ class ProducerProcess:
             core.advance(now)
             blocked = self._send(now)
             self._receive(now)
+            self._watch_connection(now)
             if telemetry.due(now):
                 self._publish(now)
             self._report_connection(now)
-            if core.stopped_at is not None and (not core.in_flight or now >= drain_until):
+            if core.stopped_at is not None and (core.drained() or now >= drain_until):
                 break
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
@@ -144,6 +149,11 @@ class ProducerProcess:
                 return
             core.on_frame(frame, now)
 
+    def _watch_connection(self, now: float) -> None:
+        """Frames already received were read first: they came before the disconnect."""
+        while net.recv_nowait(self.monitor) is not None:
+            self.core.on_disconnect(now)
+
     def _publish(self, now: float) -> None:
         self.stats.refresh()
         snapshot = self.core.snapshot(now, self.stats.rss_mb, self.stats.cpu_pct)
@@ -164,14 +174,16 @@ class ProducerProcess:
             self._said_down = True
             where = net.endpoint(self.run_options.host, self.run_options.port)
             say(
-                f"producer: consumer down -- nothing from {where} for 2 s; "
-                "still trying (start it, or check --host/--port)"
+                f"producer: consumer down -- no answer from {where}; still trying, with "
+                "backoff (start it, or check --host/--port)"
             )
         elif core.consumer_up and self._said_down:
             self._said_down = False
             say("producer: consumer is back")
 
     def close(self) -> None:
+        self.dealer.disable_monitor()
+        self.monitor.close(linger=0)
         self.dealer.close(linger=0)
         self.pub.close(linger=0)
         self.ctx.term()

@@ -54,6 +54,7 @@ RETRY_POLICIES = ("none", "immediate", "exponential", "backoff")
 TIMED_OUT_MEMORY = 100_000  # how many timed-out seqs we remember, to spot late completions
 DEFAULT_OUTBOX_WITHOUT_CREDIT = 10_000
 HANDSHAKE_RETRY_S = 0.05
+MAX_CONTROL_RATE = 1e9  # msg/s: a CONTROL asking for more is malformed (pacing cannot do it)
 EVENT_LOG_LENGTH = 6
 
 
@@ -199,6 +200,7 @@ class ProducerCore:
         self.skipped = 0
         self.gave_up = 0
         self.duplicates = 0
+        self._untracked_below = 0  # seqs below: accepted with no confirmation awaited
         self.stale_verdicts = 0
         self.malformed = 0
         self.evicted = 0
@@ -286,8 +288,9 @@ class ProducerCore:
 
     # -- sending ------------------------------------------------------------------------------
     def sendable(self) -> int:
-        """How many outbox messages may go now (handshake done, credit allows)."""
-        if not self.consumer_up or not self.outbox:
+        """How many outbox messages may go now (handshake done, credit allows, not stopped:
+        a stopped producer only waits for verdicts; what never left stays ``pending``)."""
+        if not self.consumer_up or not self.outbox or self.stopped_at is not None:
             return 0
         n = len(self.outbox)
         if self.credit_limit is not None:
@@ -570,8 +573,12 @@ class ProducerCore:
         self._set_credit(limit if isinstance(limit, int) else None)
 
     def _set_credit(self, limit: Optional[int]) -> None:
-        if limit is None and self.credit_limit is not None:
+        if limit is None and self.credit_limit is not None and not self.wants_confirm:
             self.unconfirmed.clear()  # no more processed confirmations will come
+        if limit is not None and self.credit_limit is None and not self.wants_confirm:
+            # Switched into block mode: what was accepted before was not kept for a
+            # confirmation, so a "processed" for it is expected, not a duplicate.
+            self._untracked_below = self.next_seq
         self.credit_limit = limit
 
     def _resend_all(self) -> None:
@@ -591,6 +598,10 @@ class ProducerCore:
 
     def _on_verdicts(self, verdicts: protocol.Verdicts, now: float) -> None:
         limit = verdicts.credit_limit
+        made = self.next_seq
+        if any(run.first_seq + run.count > made for run in verdicts.runs):
+            self.malformed += 1  # verdicts for messages never made: ignore the whole frame
+            return
         self._set_credit(None if limit == protocol.NO_CREDIT_LIMIT else limit)
         for kind, first, count, retry_after_ms in verdicts.runs:
             for seq in range(first, first + count):
@@ -603,7 +614,7 @@ class ProducerCore:
             if entry is None:
                 if seq in self._timed_out:
                     self.late_completions += 1  # work done for a caller who had given up
-                else:
+                elif seq >= self._untracked_below:
                     self.duplicates += 1
                 return
             counts.processed += 1
@@ -672,14 +683,19 @@ class ProducerCore:
         """A live change relayed by the consumer from ``bplab ctl`` or the demo's keys."""
         try:
             if "rate" in info:
-                self.set_rate(float(info["rate"]), now)
+                rate = float(info["rate"])
+                if not 0 <= rate <= MAX_CONTROL_RATE:
+                    raise ValueError("rate out of range")
+                self.set_rate(rate, now)
             spike = info.get("spike")
             if isinstance(spike, dict):
                 factor = float(spike.get("factor", 10.0))
                 duration = float(spike.get("duration", 5.0))
+                if not factor * self.target_rate(now) <= MAX_CONTROL_RATE:
+                    raise ValueError("spike rate out of range")
                 if factor > 0 and duration > 0:
                     self.start_spike(now, factor, duration)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             self.malformed += 1
 
     def _record_latency(self, now: float, entry: Entry) -> None:

@@ -344,9 +344,7 @@ def _check_snapshot_types(snapshot: Dict[str, Any]) -> None:
         value = snapshot.get(field)
         if value is None:
             continue
-        if not isinstance(value, dict) or not all(
-            v is None or _is_number(v) for v in value.values()
-        ):
+        if not isinstance(value, dict) or not all(_is_number(v) for v in value.values()):
             raise wrong(field)
     events = snapshot.get("events")
     if events is not None and not (

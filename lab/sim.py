@@ -18,7 +18,7 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from lab.consumer_core import ConsumerConfig, ConsumerCore
 from lab.producer_core import ProducerConfig, ProducerCore
@@ -29,6 +29,7 @@ class SimResult(NamedTuple):
     producers: List[Dict[str, Any]]
     consumer_core: ConsumerCore
     producer_cores: List[ProducerCore]
+    dead_consumers: Tuple[Dict[str, Any], ...] = ()  # summaries of consumers killed mid-run
 
 
 def simulate(
@@ -40,14 +41,21 @@ def simulate(
     max_step: float = 0.05,
     start: float = 0.0,
     stop_times: Optional[Sequence[float]] = None,
+    consumer_restarts: Sequence[Tuple[float, float]] = (),
 ) -> SimResult:
     """Run for ``duration`` seconds of simulated time, then let verdicts drain for ``drain``.
 
     ``latency`` delays every frame in both directions (a one-way network delay).
     ``stop_times`` optionally stops each producer at its own time (default: ``duration``).
+    ``consumer_restarts`` are ``(time, downtime)`` pairs: the consumer process is killed at
+    ``time`` (frames on the wire to or from it are lost, producers see the connection
+    close) and a fresh one, with a new session, starts ``downtime`` seconds later.
     """
     now = start
-    consumer = ConsumerCore(consumer_config, now, session="sim")
+    consumer: Optional[ConsumerCore] = ConsumerCore(consumer_config, now, session="sim")
+    kills = sorted((start + at, down) for at, down in consumer_restarts)
+    dead: List[Dict[str, Any]] = []
+    back_at = 0.0
     producers = [
         ProducerCore(_named(config, index), now) for index, config in enumerate(producer_configs)
     ]
@@ -55,6 +63,16 @@ def simulate(
     wire: List[tuple] = []  # (arrival time, direction, producer index, frame)
     end = start + duration + drain
     while now <= end:
+        if kills and now >= kills[0][0]:
+            back_at = now + kills.pop(0)[1]
+            if consumer is not None:
+                dead.append(consumer.summary(now))
+            consumer = None
+            wire.clear()
+            for producer in producers:
+                producer.on_disconnect(now)
+        if consumer is None and now >= back_at:
+            consumer = ConsumerCore(consumer_config, now, session=f"sim-{len(dead)}")
         for index, producer in enumerate(producers):
             if producer.stopped_at is None and now >= start + stops[index]:
                 producer.stop(now)
@@ -69,20 +87,26 @@ def simulate(
                     wire.append((now + latency, "up", index, out.data))
                     out = producer.pull_frame(now)
             _deliver(wire, now, consumer, producers)
-            consumer.advance(now)
-            for peer, frame in consumer.take_outgoing():
-                wire.append((now + latency, "down", int(peer.decode().split("-")[-1]), frame))
+            if consumer is not None:
+                consumer.advance(now)
+                for peer, frame in consumer.take_outgoing():
+                    index = int(peer.decode().split("-")[-1])
+                    wire.append((now + latency, "down", index, frame))
             _deliver(wire, now, consumer, producers)
             # A WELCOME or fresh credit that arrived just now is used at once, as a real
             # producer would; each pass empties some of a finite outbox, so this ends.
             if not any(p.sendable() for p in producers):
                 break
-        now = _next_time(now, consumer, producers, wire, max_step, end)
+        wakes = [at for at, _ in kills[:1]] + ([back_at] if consumer is None else [])
+        now = _next_time(now, consumer, producers, wire, max_step, end, wakes)
+    if consumer is None:  # killed and not back by the end: an empty one reports
+        consumer = ConsumerCore(consumer_config, now, session=f"sim-{len(dead)}")
     return SimResult(
         consumer.summary(now),
         [p.summary(now) for p in producers],
         consumer,
         producers,
+        tuple(dead),
     )
 
 
@@ -92,20 +116,21 @@ def _named(config: ProducerConfig, index: int) -> ProducerConfig:
     return replace(config, name=f"sim-{index}")
 
 
-def _deliver(wire: List[tuple], now: float, consumer: ConsumerCore, producers) -> None:
+def _deliver(wire: List[tuple], now: float, consumer: Optional[ConsumerCore], producers) -> None:
     due = [item for item in wire if item[0] <= now]
     if not due:
         return
     wire[:] = [item for item in wire if item[0] > now]
     for _, direction, index, frame in due:
         if direction == "up":
-            consumer.on_frame(f"sim-{index}".encode(), frame, now)
+            if consumer is not None:  # a dead consumer receives nothing
+                consumer.on_frame(f"sim-{index}".encode(), frame, now)
         else:
             producers[index].on_frame(frame, now)
 
 
-def _next_time(now, consumer, producers, wire, max_step, end) -> float:
-    candidates = [consumer.next_deadline(now)]
+def _next_time(now, consumer, producers, wire, max_step, end, wakes=()) -> float:
+    candidates = list(wakes) + ([consumer.next_deadline(now)] if consumer is not None else [])
     candidates += [p.next_deadline(now) for p in producers]
     candidates += [item[0] for item in wire]
     later = [t for t in candidates if t > now]

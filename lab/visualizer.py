@@ -54,6 +54,10 @@ class Visualizer:
         self.sub.setsockopt(zmq.RECONNECT_IVL, 200)
         self.sub.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         self.sub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_OUT_OFFSET))
+        self.monitor = self.sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sub, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
         self.refreshes = 0
         # Called once per loop turn; returning a reason stops the dashboard (the demo uses it
         # to notice a child process that ended).
@@ -102,8 +106,12 @@ class Visualizer:
         while not self.stop:
             now = self.clock.now()
             timeout = max(0.0, min(ticker.next_at, deadline) - now)
-            if self.sub.poll(timeout * 1000.0):
+            ready = dict(self.poller.poll(timeout * 1000.0))
+            if self.sub in ready:
                 self._read(self.clock.now())
+            if self.monitor in ready:
+                while net.recv_nowait(self.monitor) is not None:
+                    self.state.connection_lost(self.clock.now())
             now = self.clock.now()
             if ticker.due(now):
                 draw(now)
@@ -138,6 +146,8 @@ class Visualizer:
         sys.stdout.flush()
 
     def close(self) -> None:
+        self.sub.disable_monitor()
+        self.monitor.close(linger=0)
         self.sub.close(linger=0)
         self.ctx.term()
         self.recorder.close()

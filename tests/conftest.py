@@ -202,3 +202,103 @@ def tap_factory():
     finally:
         for tap in taps:
             tap.close()
+
+
+class PtyProcess:
+    """A lab process whose stdin, stdout and stderr are a pseudo-terminal of a chosen size
+    (POSIX only): rich draws its live dashboard there, and keys can be typed into it."""
+
+    def __init__(self, argv: List[str], rows: int = 24, cols: int = 80) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.argv = argv
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        env.update(PYTHONUNBUFFERED="1", TERM="xterm-256color")
+        self.popen = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=str(REPO)
+        )
+        os.close(slave)
+        self.output = ""
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def read(self) -> str:
+        """Everything the process has written so far (also keeps its terminal from filling)."""
+        import select
+
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            self.output += chunk.decode(errors="replace")
+        return self.output
+
+    def text(self) -> str:
+        """The output without terminal escape sequences."""
+        import re
+
+        return re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\r", "", self.read())
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def signal(self, signum: int) -> None:
+        if self.running():
+            self.popen.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for exit, reading the terminal meanwhile; killed if it overstays."""
+        deadline = time.monotonic() + timeout
+        while self.running():
+            self.read()
+            if time.monotonic() > deadline:
+                self.popen.kill()
+                self.popen.wait(5)
+                raise AssertionError(f"{self.argv} did not exit within {timeout:g} s")
+            time.sleep(0.02)
+        self.read()
+        return self.popen.returncode
+
+    def close(self) -> None:
+        if self.running():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.wait(5)
+            except AssertionError:
+                pass
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def ptys():
+    """Start processes on pseudo-terminals (``ptys(argv, rows, cols)``); all gone at the end."""
+    if os.name == "nt":
+        pytest.skip("pseudo-terminals are POSIX only")
+    started: List[PtyProcess] = []
+
+    def start(argv: List[str], rows: int = 24, cols: int = 80) -> PtyProcess:
+        process = PtyProcess(argv, rows, cols)
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in reversed(started):
+            process.close()

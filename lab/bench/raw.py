@@ -125,7 +125,7 @@ def credit_receiver(
             return None
         peer, _hello = sock.recv_multipart()
         sock.send_multipart([peer, CREDIT.pack(window)])
-        recv, send, clock = sock.recv_multipart, sock.send_multipart, time.perf_counter
+        recv, send, clock = sock.recv, sock.send_multipart, time.perf_counter
         received = 0
         since_tick = 0
         while clock() < give_up:
@@ -134,7 +134,8 @@ def credit_receiver(
             batch = 0
             try:
                 while batch < window:
-                    recv(zmq.NOBLOCK)
+                    recv(zmq.NOBLOCK)  # the sender's routing id
+                    recv()  # the message, always in the same ZeroMQ message as its id
                     batch += 1
             except zmq.Again:
                 pass
@@ -155,6 +156,7 @@ def credit_receiver(
 def credit_sender(port: int, deadline: float) -> None:
     ctx = zmq.Context()
     sock = _connect(ctx, zmq.DEALER, port)
+    sock.setsockopt(zmq.SNDTIMEO, 1000)  # a receiver that left ends the loop
     give_up = time.perf_counter() + deadline
     send, recv, message = sock.send, sock.recv, MESSAGE
     unpack = CREDIT.unpack
@@ -173,6 +175,8 @@ def credit_sender(port: int, deadline: float) -> None:
                     limit = max(limit, unpack(recv(zmq.NOBLOCK))[0])
             except zmq.Again:
                 pass
+    except zmq.Again:
+        pass  # a send timed out: the receiver is gone
     finally:
         sock.close(0)
         ctx.term()
