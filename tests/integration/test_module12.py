@@ -46,7 +46,9 @@ def run_pair(procs, base_port, consumer_args, producer_args, producer_seconds=4.
 
 
 def test_drop_mode_drops_the_excess(procs, base_port):
-    lam, mu, capacity, seconds = 400.0, 200.0, 50, 4.0
+    # The buffer holds 2 s of work, so a process that a busy machine starves for a moment
+    # does not idle the worker (which would add drops that are the machine's, not the lab's).
+    lam, mu, capacity, seconds = 400.0, 200.0, 400, 4.0
     c, p = run_pair(
         procs,
         base_port,
@@ -60,13 +62,13 @@ def test_drop_mode_drops_the_excess(procs, base_port):
     assert (c["dropped"], c["accepted"]) == (p["dropped"], p["accepted"])
     # (lambda - mu) * t arrive more than the worker can take; the buffer keeps K of them.
     expected = (lam - mu) * p["duration_s"] - capacity
-    assert c["dropped"] == pytest.approx(expected, rel=0.08)
+    assert c["dropped"] == pytest.approx(expected, abs=0.1 * mu)
     assert c["max_depth"] == capacity
     assert p["achieved_mps"] == pytest.approx(lam, rel=0.02)
 
 
 def test_block_mode_moves_the_wait_to_the_producer(procs, base_port):
-    mu, capacity, seconds = 100.0, 50, 5.0
+    mu, capacity, seconds = 100.0, 100, 5.0
     c, p = run_pair(
         procs,
         base_port,
@@ -81,6 +83,7 @@ def test_block_mode_moves_the_wait_to_the_producer(procs, base_port):
     assert p["lost"] == 0 and c["out_of_order"] == 0
     # The producer is slowed to the consumer's speed (plus the initial credit window) ...
     assert p["produced"] == pytest.approx(mu * p["duration_s"] + capacity, rel=0.12)
+    assert (p["produced"] - capacity) / p["duration_s"] == pytest.approx(mu, rel=0.15)
     # ... and its latency climbs towards capacity / mu (its outbox is the consumer's size).
     assert 0.6 * capacity / mu <= p["latency_p99_ms"] / 1e3 <= 1.4 * capacity / mu
     assert p["skipped"] > 0
