@@ -160,6 +160,7 @@ class ConsumerCore:
         self._outgoing: List[Tuple[bytes, bytes]] = []
         self._rates = {name: RateWindow() for name in _RATE_NAMES}
         self.queue_wait_recent = RecentLatency()
+        self.service_seconds = 0.0  # summed service times of finished messages (Little's W)
         self.classes = ClassCounts()
         self.class_wait = [RecentLatency() for _ in range(MAX_CLASSES)]
         self._class_list_of = {d: getattr(self.classes, f) for d, f in _DECISION_FIELD.items()}
@@ -268,7 +269,7 @@ class ConsumerCore:
             self.stopped_by = "memory_guard"
             self.log(
                 now,
-                f"memory guard: RSS {rss_mb:.0f} MB > {self.config.max_memory_mb:.0f} MB"
+                f"memory guard: RSS {rss_mb:.1f} MB > {self.config.max_memory_mb:g} MB"
                 " -- this is where a real service would be OOM-killed",
             )
             return self.stopped_by
@@ -367,6 +368,11 @@ class ConsumerCore:
             "queue_wait_p99_ms": wait.percentile(99) * 1e3,
             "queue_wait_mean_ms": wait.mean * 1e3,
             "queue_wait_max_ms": wait.max * 1e3,
+            # W of Little's law for mean_depth (which counts the message in service too)
+            "service_mean_ms": self.service_seconds / wait.count * 1e3 if wait.count else 0.0,
+            "time_in_system_mean_ms": (wait.sum + self.service_seconds) / wait.count * 1e3
+            if wait.count
+            else 0.0,
             "out_of_order": sum(s.out_of_order for s in self.producers.values()),
             "wait_target_ms": None if self.wait_target_s is None else self.wait_target_s * 1e3,
             "waited_past_target": self.waited_past_target,
@@ -634,8 +640,10 @@ class ConsumerCore:
         owner = None
         class_processed = self.classes.processed
         class_wait = self.class_wait
+        service_seconds = 0.0
         for message, finished_at in finished:
             wait = message.started_at - message.enqueued_at
+            service_seconds += finished_at - message.started_at
             record_wait(message.started_at, wait)
             cls = message.priority if message.priority < MAX_CLASSES else MAX_CLASSES - 1
             class_processed[cls] += 1
@@ -666,6 +674,7 @@ class ConsumerCore:
             if confirm or owner.wants_confirm:
                 owner.confirmations.add(protocol.PROCESSED, seq)
         processed_rate.add(stamp, stamped)
+        self.service_seconds += service_seconds
 
     def _admission_limit(self) -> int:
         return min(

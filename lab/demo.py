@@ -210,7 +210,8 @@ def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[st
     for child in children:
         _, err = child.output()
         if child.popen.returncode not in (0, -15) and err.strip():
-            say(f"{child.role}: {err.strip().splitlines()[-1]}")
+            line = err.strip().splitlines()[-1]
+            say(line if line.startswith(f"{child.role}:") else f"{child.role}: {line}")
     say(f"demo of module {run.module} ({title}) stopped: {reason or 'done'}")
     consumer, producer = summaries.get("consumer"), summaries.get("producer")
     if consumer:

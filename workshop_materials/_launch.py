@@ -37,7 +37,10 @@ def _lab_importable() -> bool:
 def launch(module: int, role: str) -> None:
     if not _lab_importable():
         candidate = _venv_python()
-        if candidate.exists() and Path(sys.executable).resolve() != candidate.resolve():
+        # Compare environments, not binaries: a venv's python is a link to the very
+        # interpreter that made it, so the two executables resolve to the same file.
+        in_venv = Path(sys.prefix).resolve() == (REPO / ".venv").resolve()
+        if candidate.exists() and not in_venv:
             argv = [str(candidate), os.path.abspath(sys.argv[0]), *sys.argv[1:]]
             if os.name == "nt":
                 sys.exit(subprocess.call(argv))
