@@ -148,18 +148,24 @@ def gauge_color(fill: float) -> str:
     return "green"
 
 
+def bar(value: float, ceiling: float, width: int, label: str) -> Text:
+    """A horizontal bar of ``value`` out of ``ceiling``, coloured by how full it is."""
+    fill = max(0.0, min(1.0, value / ceiling)) if ceiling > 0 else 0.0
+    filled = round(fill * width)
+    color = gauge_color(fill)
+    text = Text("█" * filled, style=f"bold {color}")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {label}", style=f"bold {color}")
+    return text
+
+
 def gauge(depth: int, capacity: Optional[int], width: int) -> Text:
     if capacity is None:
         text = Text("unbounded ", style="bold magenta")
         text.append(f"{depth:,} queued", style="bold")
         return text
-    fill = max(0.0, min(1.0, depth / capacity)) if capacity and capacity > 0 else 0.0
-    filled = round(fill * width)
-    color = gauge_color(fill)
-    bar = Text("█" * filled, style=f"bold {color}")
-    bar.append("░" * (width - filled), style="dim")
-    bar.append(f" {depth:,}/{capacity:,} ({fill:.0%})", style=f"bold {color}")
-    return bar
+    fill = depth / capacity if capacity > 0 else 0.0
+    return bar(depth, capacity, width, f"{depth:,}/{capacity:,} ({min(fill, 1.0):.0%})")
 
 
 def memory_gauge(snap: Dict[str, Any], width: int) -> Text:
@@ -167,13 +173,7 @@ def memory_gauge(snap: Dict[str, Any], width: int) -> Text:
     rss, guard = float(snap.get("rss_mb", 0.0)), snap.get("max_memory_mb")
     if not guard:
         return Text(f"{rss:.0f} MB")
-    fill = max(0.0, min(1.0, rss / guard)) if guard > 0 else 0.0
-    filled = round(fill * width)
-    color = gauge_color(fill)
-    bar = Text("█" * filled, style=f"bold {color}")
-    bar.append("░" * (width - filled), style="dim")
-    bar.append(f" {rss:.0f}/{guard:.0f} MB", style=f"bold {color}")
-    return bar
+    return bar(rss, guard, width, f"{rss:.0f}/{guard:.0f} MB")
 
 
 # -- insight -----------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
         )
     if mode == "sample" and rates.get("sampled_out", 0) > 0:
         return (f"SAMPLING: {fmt_rate(rates['sampled_out'])} sampled out to keep up", "bold yellow")
-    if mode == "shed" and rates.get("shed", 0) > 0:
+    if rates.get("shed", 0) > 0 and dropped == 0:  # shed, priority-shed, admit, ...
         return (
             f"SHEDDING: {fmt_rate(rates['shed'])} rejected back with retry-after",
             "bold yellow",
@@ -255,7 +255,8 @@ def render(state: DashboardState, now: float, width: int = 80, height: int = 24)
             if extra is not None:
                 parts.append(extra)
             events = _events(snap, producers)
-            if events is not None and height >= 22:
+            # A module's own panel comes first; the event lines fit beside it from 30 rows.
+            if events is not None and height >= (30 if extra is not None else 22):
                 parts.append(events)
     parts.append(Text(message, style=style))
     if state.key_legend and height >= 20:
@@ -399,3 +400,7 @@ def plain_line(state: DashboardState, now: float) -> str:
         f"shed={totals.get('shed', 0)} latency_p99={fmt_seconds(worst.get('p99_s'))} "
         f"rss={snap.get('rss_mb', 0):.0f}MB | {message}"
     )
+
+
+# The panels of Modules 13-15 register themselves in MODULE_PANELS (lab/panels.py).
+import lab.panels  # noqa: E402,F401

@@ -12,8 +12,8 @@ import lab
 
 LAB = Path(lab.__file__).resolve().parent
 MODULES = sorted(
-    path.stem
-    for path in LAB.glob("*.py")
+    ".".join(path.relative_to(LAB).with_suffix("").parts)
+    for path in LAB.rglob("*.py")
     if path.stem != "__main__" and ">>>" in path.read_text(encoding="utf-8")
 )
 
