@@ -458,8 +458,11 @@ def _parse_mix(text: str):
         weights = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise FlagError(f"--priority-mix takes comma-separated weights, got {text!r}") from None
-    if not weights or any(w < 0 for w in weights) or sum(weights) <= 0 or len(weights) > 8:
-        raise FlagError("--priority-mix needs 1 to 8 non-negative weights with a positive sum")
+    total = sum(weights)
+    if not weights or any(w < 0 for w in weights) or not 0 < total < math.inf or len(weights) > 8:
+        raise FlagError(
+            "--priority-mix needs 1 to 8 non-negative weights with a positive, finite sum"
+        )
     return weights
 
 
@@ -511,6 +514,15 @@ def demo(
     slowdown_for: Optional[float] = typer.Option(None, help="Restore speed after this long."),
     stall_at: Optional[float] = typer.Option(None, help="Stall the worker at this second."),
     stall_for: float = typer.Option(3.0, help="Stall length in seconds (this, or key x)."),
+    retry: Optional[str] = typer.Option(
+        None, help="Producer retry policy: none, immediate, exponential, backoff (Module 15)."
+    ),
+    breaker: Optional[bool] = typer.Option(
+        None, "--breaker/--no-breaker", help="Producer circuit breaker (Module 15)."
+    ),
+    limit: Optional[str] = typer.Option(
+        None, help="Producer rate limiter: none, interval, token-bucket (Module 14)."
+    ),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 
@@ -533,6 +545,16 @@ def demo(
         _check_positive(value, flag, allow_zero=allow_zero)
         if value is not None:
             faults += [flag, repr(float(value))]
+    from lab.producer_core import RETRY_POLICIES
+    from lab.ratelimit import LIMITERS
+
+    producer_args: List[str] = []
+    if _choice(retry, RETRY_POLICIES, "--retry") is not None:
+        producer_args += ["--retry", retry]
+    if breaker is not None:
+        producer_args.append("--breaker" if breaker else "--no-breaker")
+    if _choice(limit, LIMITERS, "--limit") is not None:
+        producer_args += ["--limit", limit]
     run = DemoRun(
         module=spec.number,
         mode=mode,
@@ -543,6 +565,7 @@ def demo(
         plain=plain,
         json_out=json_out,
         extra_consumer_args=faults,
+        extra_producer_args=producer_args,
         slowdown_factor=slowdown_factor,
         stall_for=stall_for,
     )
@@ -670,6 +693,29 @@ def check(
     except CheckUsageError as error:
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
+
+
+# -- measurements ------------------------------------------------------------------------------
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="A shortened run, under a minute."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Measure the lab against raw ZeroMQ on this machine (docs/performance.md)."""
+    from lab.bench.perf import main as run_bench
+
+    raise typer.Exit(run_bench(quick=quick, as_json=json_out))
+
+
+@app.command()
+def validate(
+    quick: bool = typer.Option(False, "--quick", help="Short runs, wider tolerances."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Check real runs against queueing theory: measured and theory side by side."""
+    from lab.bench.validate import main as run_validate
+
+    raise typer.Exit(run_validate(quick=quick, as_json=json_out))
 
 
 # -- entry points ------------------------------------------------------------------------------

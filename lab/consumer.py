@@ -6,7 +6,9 @@ returns, publish a snapshot ten times a second. The data path never waits on tel
 PUB socket drops snapshots when no one keeps up (the lesson of the seed's incident).
 
 It also hosts the telemetry relay: producers publish to port P+2, the consumer forwards to
-P+1, where every visualizer listens. One address to watch, whatever starts first.
+P+1, where every visualizer listens. One address to watch, whatever starts first. Only
+two-part messages on the lab's topic are passed on; anything else is counted
+(``telemetry_malformed``) and dropped.
 """
 
 from __future__ import annotations

@@ -576,7 +576,8 @@ class ConsumerCore:
             state.runs.add(protocol.SAMPLED_OUT, seq)
         elif decision == SHED:
             counts.shed += 1
-            state.runs.add(protocol.SHED, seq, self.policy.retry_after_ms)
+            retry_ms = self.policy.retry_after_ms  # any policy's: keep it to what the wire holds
+            state.runs.add(protocol.SHED, seq, min(max(0, int(retry_ms)), protocol.MAX_RETRY_MS))
         else:
             raise ValueError(f"policy {self.policy.name} returned {decision!r}")
         return decision
@@ -630,7 +631,6 @@ class ConsumerCore:
         if not finished:
             return
         confirm = self.policy.uses_credit
-        record_wait = self.queue_wait_recent.record
         wait_target = math.inf if self.wait_target_s is None else self.wait_target_s
         depth_update = self.depth_mean.update
         producers = self.producers
@@ -639,15 +639,16 @@ class ConsumerCore:
         processed_rate = self._rates["processed"]
         owner = None
         class_processed = self.classes.processed
-        class_wait = self.class_wait
         service_seconds = 0.0
+        waits: List[float] = []
+        wait_classes: List[int] = []
         for message, finished_at in finished:
             wait = message.started_at - message.enqueued_at
             service_seconds += finished_at - message.started_at
-            record_wait(message.started_at, wait)
+            waits.append(wait)
             cls = message.priority if message.priority < MAX_CLASSES else MAX_CLASSES - 1
+            wait_classes.append(cls)
             class_processed[cls] += 1
-            class_wait[cls].record(message.started_at, wait)
             if wait > wait_target:
                 self._count_late(message)
             remaining -= 1
@@ -675,6 +676,26 @@ class ConsumerCore:
                 owner.confirmations.add(protocol.PROCESSED, seq)
         processed_rate.add(stamp, stamped)
         self.service_seconds += service_seconds
+        self._record_waits(finished, waits, wait_classes)
+
+    def _record_waits(
+        self, finished: List[Tuple[Message, float]], waits: List[float], classes: List[int]
+    ) -> None:
+        """Queue waits into the recent histograms, stamped with the start of service (as
+        ``record(message.started_at, wait)`` would). Starts are in order (one worker), so
+        a batch that starts within one whole second goes in with one call per histogram."""
+        first, last = finished[0][0].started_at, finished[-1][0].started_at
+        if int(first // 1) != int(last // 1):
+            for (message, _), wait, cls in zip(finished, waits, classes):
+                self.queue_wait_recent.record(message.started_at, wait)
+                self.class_wait[cls].record(message.started_at, wait)
+            return
+        self.queue_wait_recent.record_many(first, waits)
+        if not any(classes):
+            self.class_wait[0].record_many(first, waits)
+        else:
+            for wait, cls in zip(waits, classes):
+                self.class_wait[cls].record(first, wait)
 
     def _admission_limit(self) -> int:
         return min(
