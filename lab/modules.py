@@ -48,8 +48,8 @@ MODULES: Dict[int, ModuleSpec] = {
             number=13,
             slug="load_shedding",
             live_modes=("drop", "priority", "priority-shed", "degrade", "block"),
-            title="Load shedding: the flash sale",
-            teaches="a 10x spike: keep checkouts fast by shedding and degrading the optional",
+            title="Load shedding",
+            teaches="the flash sale, a 10x spike: keep checkouts fast by shedding the optional",
             consumer={"mode": "drop", "capacity": 50, "process_rate": 100.0},
             producer={
                 "rate": 60.0,
@@ -65,14 +65,14 @@ MODULES: Dict[int, ModuleSpec] = {
             number=14,
             slug="rate_limiting",
             live_modes=("admit", "drop", "shed", "block"),
-            title="Rate limiting: token bucket and 429",
-            teaches="bursts allowed, average bounded: token buckets and admission control",
+            title="Rate limiting",
+            teaches="token buckets and 429s: bursts allowed, the average bounded",
             consumer={
                 "mode": "admit",
                 "capacity": 50,
                 "process_rate": 100.0,
-                "admit_rate": 100.0,
-                "admit_burst": 50,
+                "admit_rate": 80.0,
+                "admit_burst": 20,
                 "retry_after_ms": 100,
             },
             producer={
@@ -84,20 +84,23 @@ MODULES: Dict[int, ModuleSpec] = {
                 "retry": "backoff",
                 "backoff_base_ms": 50.0,
                 "backoff_cap_ms": 1000.0,
+                "limit": "none",  # --limit token-bucket / interval use the two below
+                "limit_rate": 75.0,  # a little under the consumer's 80/s: clocks jitter
+                "limit_burst": 15,
             },
         ),
         ModuleSpec(
             number=15,
             slug="retry_storms",
             live_modes=("shed", "drop", "block", "degrade"),
-            title="Retry storms: backoff, jitter, circuit breaker",
-            teaches="retries that outlive a spike keep a system down; breakers let it recover",
+            title="Retry storms",
+            teaches="backoff, jitter, breakers: retries that outlive a spike keep it down",
             consumer={
                 "mode": "shed",
                 "capacity": 100,
                 "process_rate": 100.0,
                 "retry_after_ms": 100,
-                "reject_cost": 0.2,
+                "reject_cost": 0.4,
             },
             producer={
                 "rate": 50.0,

@@ -95,7 +95,7 @@ def simulate(
             _deliver(wire, now, consumer, producers)
             # A WELCOME or fresh credit that arrived just now is used at once, as a real
             # producer would; each pass empties some of a finite outbox, so this ends.
-            if not any(p.sendable() for p in producers):
+            if not any(p.ready(now) for p in producers):
                 break
         wakes = [at for at, _ in kills[:1]] + ([back_at] if consumer is None else [])
         now = _next_time(now, consumer, producers, wire, max_step, end, wakes)
@@ -135,6 +135,6 @@ def _next_time(now, consumer, producers, wire, max_step, end, wakes=()) -> float
     candidates += [item[0] for item in wire]
     later = [t for t in candidates if t > now]
     step_to = min(later) if later else now + max_step
-    if wire or any(p.sendable() for p in producers):
+    if wire or any(p.ready(now) for p in producers):
         step_to = min(step_to, now + 1e-6) if any(t <= now for t in candidates) else step_to
     return min(max(step_to, now + 1e-9), now + max_step) if step_to <= end else end + 1e-9

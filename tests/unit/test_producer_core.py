@@ -623,3 +623,14 @@ def test_a_producer_restarted_under_the_same_name_loses_nothing_in_block_mode():
     assert theirs["received"] == old.counts.produced + new.counts.produced
     assert new.counts.accepted == new.counts.produced - new.counts.in_flight
     assert new.counts.produced >= 25
+
+
+def test_a_producer_waiting_for_its_limiter_sleeps_until_the_next_token():
+    """With messages waiting and no token, the next deadline is the next token, not now
+    (a producer that said "now" would spin a CPU at 100% until the token came)."""
+    producer = connected(rate=100.0, limit="token-bucket", limit_rate=10.0, limit_burst=2)
+    producer.advance(0.05)  # five messages due, two tokens
+    assert len(send(producer, 0.05)) == 2
+    assert producer.sendable() > 0 and not producer.ready(0.05)
+    assert 0.05 < producer.next_deadline(0.05) <= 0.15  # next message due, or next token
+    assert producer.ready(0.16) and len(send(producer, 0.16)) == 1

@@ -1,0 +1,247 @@
+"""The dashboards of Modules 13-15, rendered from snapshots the real cores produced.
+
+Each scenario runs ConsumerCore and ProducerCore together in simulated time (``lab/sim.py``)
+to two moments one second apart; the two snapshots feed a DashboardState the way the
+visualizer does, so the panels read exactly the schema the cores publish, and their
+per-second rates come from a real pair of snapshots.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import io
+import re
+from typing import Any, Dict, List, Tuple
+
+import pytest
+from rich.console import Console
+
+from lab.consumer_core import ConsumerConfig
+from lab.dashboard import MODULE_PANELS, DashboardState, render
+from lab.keys import legend
+from lab.modules import get_module
+from lab.producer_core import ProducerConfig
+from lab.sim import simulate
+
+Snapshots = Tuple[Dict[str, Any], Dict[str, Any]]
+
+
+def snapshots_at(consumer: ConsumerConfig, producer: ProducerConfig, at: float) -> Snapshots:
+    """The consumer's and the producer's snapshot at ``at`` s, as their shells publish them."""
+    result = simulate(consumer, [producer], duration=at, drain=0.0, stop_times=[1e9], latency=0.001)
+    snap = result.consumer_core.snapshot(at, rss_mb=40.0, cpu_pct=5.0)
+    snap["id"] = f"consumer-{consumer.module}000"
+    prod = result.producer_cores[0].snapshot(at, rss_mb=30.0, cpu_pct=3.0)
+    prod["id"] = prod["name"]
+    return snap, prod
+
+
+def dashboard(module: int, runs: List[Tuple[float, Snapshots]]) -> DashboardState:
+    spec = get_module(module)
+    state = DashboardState(module, spec.title, spec.port)
+    for at, (snap, prod) in runs:
+        state.update(snap, at)
+        state.update(prod, at)
+        render(state, at)  # the panels see every redraw, as in the visualizer
+    return state
+
+
+@functools.cache
+def scenario(module: int, name: str) -> DashboardState:
+    """A dashboard one second after an earlier snapshot, in the middle of the lesson."""
+    if module == 13:
+        consumer = ConsumerConfig(module=13, mode=name, capacity=50, process_rate=100.0)
+        producer = ProducerConfig(
+            module=13,
+            rate=60.0,
+            profile="spike",
+            spike_at=1.0,
+            spike_duration=5.0,
+            spike_factor=10.0,
+            priority_mix=(0.1, 0.6, 0.3),
+        )
+        times = (3.0, 4.0)
+    elif module == 14:
+        consumer = ConsumerConfig(
+            module=14, mode="admit", capacity=50, process_rate=100.0, admit_rate=80, admit_burst=20
+        )
+        producer = ProducerConfig(
+            module=14,
+            rate=60.0,
+            profile="spike",
+            spike_at=1.0,
+            spike_duration=3.0,
+            spike_factor=4.0,
+            retry="backoff",
+            limit=name,
+            limit_rate=75.0,
+            limit_burst=15,
+        )
+        times = (2.0, 3.0)
+    else:
+        retry, breaker = name.split("+") if "+" in name else (name, "")
+        consumer = ConsumerConfig(
+            module=15,
+            mode="shed",
+            capacity=100,
+            process_rate=100.0,
+            retry_after_ms=100,
+            reject_cost=0.4,
+        )
+        producer = ProducerConfig(
+            module=15,
+            rate=50.0,
+            profile="spike",
+            spike_at=1.0,
+            spike_duration=2.0,
+            spike_factor=4.0,
+            retry=retry,
+            breaker=breaker == "breaker",
+            max_attempts=4,
+            timeout_s=1.0,
+            deadline_s=3.0,
+            backoff_base_s=0.5,
+            backoff_cap_s=10.0,
+        )
+        times = (2.0, 4.0, 5.0)  # during the spike (1-3 s), then a second apart after it
+    return dashboard(module, [(at, snapshots_at(consumer, producer, at)) for at in times])
+
+
+def screen(state: DashboardState, now: float, width: int = 80, height: int = 24) -> str:
+    console = Console(width=width, height=height, record=True, force_terminal=False)
+    console.print(render(state, now, width, height))
+    return console.export_text()
+
+
+def test_the_three_modules_have_panels():
+    assert {13, 14, 15} <= set(MODULE_PANELS)
+
+
+# -- Module 13 -------------------------------------------------------------------------------
+def test_flash_sale_in_drop_mode_loses_checkouts():
+    text = screen(scenario(13, "drop"), 4.0)
+    for label in ("0 checkout", "1 browse", "2 optional", "in/s", "wait p99", "latency p99"):
+        assert label in text
+    assert "CHECKOUTS LOST" in text
+    assert re.search(r"0 checkout\s+\d+(\.\d)?/s\s+\d+(\.\d)?/s", text)  # rates, not "-"
+
+
+def test_priority_shedding_keeps_every_checkout():
+    state = scenario(13, "priority-shed")
+    text = screen(state, 4.0)
+    assert "checkouts safe: 0 lost" in text
+    critical = next(row for row in state.consumer["classes"] if row["class"] == 0)
+    optional = next(row for row in state.consumer["classes"] if row["class"] == 2)
+    assert critical["dropped"] + critical["shed"] == 0 and optional["shed"] > 0
+
+
+def test_degrade_mode_says_that_optional_features_are_off():
+    text = screen(scenario(13, "degrade"), 4.0)
+    assert "DEGRADED: optional features off" in text
+
+
+# -- Module 14 -------------------------------------------------------------------------------
+def test_rate_limiting_panel_shows_both_buckets_and_the_load():
+    text = screen(scenario(14, "token-bucket"), 3.0)
+    assert "limiter" in text and "token-bucket" in text and "/15 tokens +75.0/s" in text
+    assert "admission" in text and "/20 tokens +80.0/s" in text and "limited" in text
+    assert "offered" in text and "of 100/s capacity" in text
+    assert "admitted" in text and "refused" in text
+
+
+def test_rate_limiting_panel_without_a_producer_limiter():
+    text = screen(scenario(14, "none"), 3.0)
+    assert "none: the producer sends as it likes" in text
+    state = scenario(14, "none")
+    assert state.consumer["policy_state"]["limited"] > 0  # the spike met the 429s
+
+
+# -- Module 15 -------------------------------------------------------------------------------
+def test_retry_storm_panel_during_a_storm():
+    text = screen(scenario(15, "immediate"), 5.0)
+    assert "immediate" in text and "amplification" in text
+    assert "none (--breaker adds one)" in text
+    assert "timed out" in text and "late completions" in text and "(wasted work)" in text
+    assert ("p99" in text or "none completed lately" in text) and "s after the spike" in text
+
+
+def test_retry_storm_panel_shows_the_breaker_state_in_words():
+    state = copy.deepcopy(scenario(15, "backoff+breaker"))
+    text = screen(state, 5.0)
+    assert "backoff" in text
+    producer = next(iter(state.producers.values()))
+    assert producer["breaker"] in ("closed", "open", "half-open")
+    assert producer["breaker"].upper() in text
+    for phase in ("open", "half-open", "closed"):
+        shown = dict(producer, breaker=phase)
+        state.update(shown, 5.0)
+        assert phase.upper() in screen(state, 5.0)
+
+
+def test_recovery_is_reported_with_its_time():
+    state = copy.deepcopy(scenario(15, "backoff+breaker"))
+    producer = next(iter(state.producers.values()))
+    recovered = dict(producer, recovery={"state": "recovered", "recovery_s": 4.2})
+    state.update(recovered, 5.0)
+    assert "recovered 4.2 s after the spike" in screen(state, 5.0)
+
+
+# -- every module ----------------------------------------------------------------------------
+CASES = [(13, "priority-shed", 4.0), (14, "token-bucket", 3.0), (15, "immediate", 5.0)]
+
+
+@pytest.mark.parametrize("module, name, now", CASES)
+def test_the_whole_dashboard_fits_80_by_24(module, name, now):
+    state = copy.deepcopy(scenario(module, name))
+    state.key_legend = legend(get_module(module).live_modes)  # as in the demo
+    lines = screen(state, now).splitlines()
+    assert len(lines) <= 24
+    assert all(len(line) <= 80 for line in lines)
+    assert f"Module {module}" in lines[0] and f"port {module}000" in lines[0]
+    assert lines[-1].startswith("╰")  # nothing cropped: the insight line is drawn
+
+
+@pytest.mark.parametrize("module, name, now", CASES)
+def test_a_big_terminal_shows_the_panel_and_the_events(module, name, now):
+    small, big = screen(scenario(module, name), now), screen(scenario(module, name), now, 120, 40)
+    label = {13: "0 checkout", 14: "admission", 15: "breaker"}[module]
+    assert label in small and label in big
+    assert "· consumer up" in big and "· consumer up" not in small  # events need the room
+
+
+@pytest.mark.parametrize("module, name, now", CASES)
+def test_no_color_means_no_colour_codes(monkeypatch, module, name, now):
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    Console(file=out, width=80, height=24, force_terminal=True).print(
+        render(scenario(module, name), now)
+    )
+    codes = re.findall(r"\x1b\[([0-9;]*)m", out.getvalue())
+    assert codes  # bold and reverse stay: the terminal is still styled ...
+    colours = [c for c in codes if re.search(r"(^|;)(3[0-9]|4[0-9]|9[0-7]|10[0-7])(;|$)", c)]
+    assert colours == []  # ... but without a single colour
+
+
+def test_a_dashboard_started_after_the_spike_does_not_claim_when_it_ended():
+    state = copy.deepcopy(scenario(15, "immediate"))
+    producer = next(iter(state.producers.values()))
+    late = DashboardState(15, "Retry storms", 15000)
+    late.update(state.consumer, 5.0)
+    late.update(dict(producer, recovery={"state": "recovering"}), 5.0)
+    assert "recovering, 0 s (at least)" in screen(late, 5.0)
+
+
+@pytest.mark.parametrize("module", [13, 14, 15])
+def test_missing_fields_show_dashes_not_errors(module):
+    state = DashboardState(module, get_module(module).title, module * 1000)
+    state.update({"role": "consumer", "module": module, "mode": "shed", "uptime_s": 1.0}, 1.0)
+    state.update({"role": "producer", "id": "p", "name": "p"}, 1.0)
+    state.update({"role": "consumer", "module": module, "mode": "shed", "uptime_s": 2.0}, 2.0)
+    text = screen(state, 2.0)
+    assert f"Module {module}" in text
+    old = {"role": "consumer", "module": module, "mode": "shed", "uptime_s": 3.0, "classes": []}
+    old["classes"] = [{"class": 0, "received": 5}]  # an older consumer: fewer fields
+    state.update(old, 3.0)
+    state.update({"role": "producer", "id": "p", "limiter": {}, "recovery": {}}, 3.0)
+    assert f"Module {module}" in screen(state, 3.0)
