@@ -62,7 +62,9 @@ def test_drop_mode_drops_the_excess(procs, base_port):
     assert (c["dropped"], c["accepted"]) == (p["dropped"], p["accepted"])
     # (lambda - mu) * t arrive more than the worker can take; the buffer keeps K of them.
     expected = (lam - mu) * p["duration_s"] - capacity
-    assert c["dropped"] == pytest.approx(expected, abs=0.1 * mu)
+    # A busy machine can only add drops (a late handshake or a starved consumer costs worker
+    # time, never adds any), so the bound above is looser than the one below.
+    assert expected - 0.1 * mu <= c["dropped"] <= expected + 0.5 * mu
     assert c["max_depth"] == capacity
     assert p["achieved_mps"] == pytest.approx(lam, rel=0.02)
 
