@@ -199,9 +199,7 @@ class Buffer:
             return
         if discipline not in ("fifo", "priority"):
             raise ValueError(f"unknown discipline {discipline!r}")
-        waiting = sorted(
-            (m for queue in self._queues for m in queue), key=lambda m: m.enqueued_at
-        )
+        waiting = sorted((m for queue in self._queues for m in queue), key=lambda m: m.enqueued_at)
         self.discipline = discipline
         self._queues = [deque() for _ in range(self._classes if discipline == "priority" else 1)]
         for message in waiting:

@@ -198,9 +198,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     elif args.role == "push":
         push_sender(args.port, args.deadline)
     elif args.role == "credit-receiver":
-        result = credit_receiver(
-            args.port, args.window, args.warmup, args.seconds, args.deadline
-        )
+        result = credit_receiver(args.port, args.window, args.warmup, args.seconds, args.deadline)
     else:
         credit_sender(args.port, args.deadline)
     if args.role in ("pull", "credit-receiver"):

@@ -10,6 +10,7 @@ included (the lab's ``--buffer``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 Point = Tuple[float, float]  # (time in seconds, a cumulative count)
@@ -91,7 +92,7 @@ def fit_rate(points: Sequence[Point]) -> float:
     A count sampled ten times a second is a staircase; the two-point rate of a short window
     is off by up to one event at each end, the slope through every sample is not.
 
-    >>> fit_rate([(0.0, 0), (0.1, 10), (0.2, 20), (0.3, 30)])
+    >>> round(fit_rate([(0.0, 0), (0.1, 10), (0.2, 20), (0.3, 30)]), 9)
     100.0
     """
     n = len(points)
@@ -110,6 +111,81 @@ def delta_ratio(first: Tuple[float, float], last: Tuple[float, float]) -> Option
     """``Δa / Δb`` between two samples of a pair of counters, e.g. (dropped, received)."""
     da, db = last[0] - first[0], last[1] - first[1]
     return da / db if db > 0 else None
+
+
+# -- theory checks --------------------------------------------------------------------------------
+@dataclass
+class Check:
+    """One measured quantity against its theoretical value.
+
+    ``unit`` says how the two are compared: ``"pp"`` for fractions (the difference in
+    percentage points) or ``"%"`` for anything else (the error relative to theory).
+
+    >>> check = Check("drop", "λ=2μ", "drop fraction", 0.512, 0.5, 2.0, "pp")
+    >>> round(check.difference, 6), check.ok
+    (1.2, True)
+    """
+
+    experiment: str
+    parameters: str
+    quantity: str
+    measured: float
+    theory: float
+    tolerance: float
+    unit: str = "pp"
+
+    @property
+    def difference(self) -> float:
+        if self.unit == "pp":
+            return pp_difference(self.measured, self.theory)
+        return pct_error(self.measured, self.theory)
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.difference) <= self.tolerance
+
+    def as_dict(self) -> dict:
+        return {
+            "experiment": self.experiment,
+            "parameters": self.parameters,
+            "quantity": self.quantity,
+            "measured": self.measured,
+            "theory": self.theory,
+            "difference": self.difference,
+            "unit": self.unit,
+            "tolerance": self.tolerance,
+            "ok": self.ok,
+        }
+
+
+def checks_table(checks: Sequence[Check]) -> str:
+    """Measured and theory side by side, one row per check."""
+    rows = []
+    for c in checks:
+        digits = 4 if c.unit == "pp" else 3
+        rows.append(
+            [
+                c.experiment,
+                c.parameters,
+                c.quantity,
+                fmt(c.measured, digits),
+                fmt(c.theory, digits),
+                f"{c.difference:+.2f} {c.unit}",
+                f"±{c.tolerance:g} {c.unit}",
+                "yes" if c.ok else "NO",
+            ]
+        )
+    headers = [
+        "experiment",
+        "parameters",
+        "quantity",
+        "measured",
+        "theory",
+        "difference",
+        "tolerance",
+        "ok",
+    ]
+    return markdown_table(headers, rows)
 
 
 # -- tables ---------------------------------------------------------------------------------------
@@ -153,7 +229,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
         parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)]
         return "| " + " | ".join(parts) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else "-" * (w + 2) for w, num in zip(widths, numeric)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if num else "-" * (w + 2) for w, num in zip(widths, numeric)
+        )
+        + "|"
+    )
     return "\n".join([line(list(headers)), rule] + [line(row) for row in cells])
 
 

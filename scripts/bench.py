@@ -1,0 +1,8 @@
+"""``python scripts/bench.py [--quick] [--json]``: the same as ``bplab bench``."""
+
+import sys
+
+from lab.cli import main
+
+if __name__ == "__main__":
+    main(["bench", *sys.argv[1:]])

@@ -1,0 +1,48 @@
+"""``bplab validate --quick`` end to end, and a smoke run of the bench's measurements.
+
+Real processes on loopback, short runs. The tolerances are the quick plan's, wide enough
+for a busy 2-core CI machine; no timing figure is a pass/fail criterion here (those live in
+``bplab bench`` and ``docs/performance.md``). The bench smoke test only checks that each
+kind of measurement runs and reports something sane.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lab.bench import perf
+from lab.bench.harness import run_raw_pair
+from lab.bench.validate import ValidatePlan
+
+pytestmark = pytest.mark.integration
+
+
+def test_quick_validation_reproduces_the_theory(procs):
+    run = procs.lab("validate", "--quick", "--json")
+    code = run.wait(timeout=150)
+    assert run.stdout.strip(), run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    checks = result["checks"]
+    by_quantity = {(c["experiment"], c["quantity"], c["parameters"]): c for c in checks}
+    plan = ValidatePlan.quick_plan()
+    assert len(checks) == len(plan.overload) + 2 * len(plan.mm1k_rhos) + 2
+    blocking = [c for c in checks if c["quantity"] == "blocking probability"]
+    assert [c["parameters"].split()[0] for c in blocking] == ["ρ=0.5", "ρ=3"]
+    assert all(c["unit"] == "pp" and c["tolerance"] == plan.tolerance_pp for c in blocking)
+    failed = [c for c in checks if not c["ok"]]
+    assert not failed, json.dumps(failed, indent=1)
+    assert result["ok"] is True and code == 0
+    assert any(key[0] == "Little's law" for key in by_quantity)
+
+
+def test_bench_measurements_run_and_report(tmp_path):
+    plan = perf.BenchPlan(warmup_s=0.3, throughput_s=1.0)
+    raw = run_raw_pair("pull", "push", seconds=1.0, warmup=0.3)
+    assert raw["mps"] > 0 and raw["count"] > 0
+    ingest = perf.measure_ingest("drop", plan, 1000, visualizers=1)
+    assert ingest["mps"] > 0
+    assert set(ingest["cpu_us_per_msg"]) == {"consumer", "producer"}
+    assert len(ingest["visualizer_cpu_pct"]) == 1
+    assert ingest["visualizer_refresh_per_s"][0] > 0  # the dashboard drew under a terminal
