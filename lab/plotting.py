@@ -30,22 +30,15 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from lab.accounting import CONSUMER_FIELDS
+
 NAN = float("nan")
 RUN_GAP_S = 30.0  # this much silence in a file means a new run was appended
 UNLIMITED = 2.0**31  # an admission limit this large is "no limit"
 PRODUCER_STALE_S = 2.0  # a producer silent this long no longer counts for the "worst" line
 ROLES = ("consumer", "producer")
 RATE_NAMES = ("received", "processed", "dropped", "sampled_out", "shed")
-TOTAL_NAMES = (
-    "received",
-    "accepted",
-    "processed",
-    "dropped",
-    "sampled_out",
-    "shed",
-    "evicted",
-    "over_credit",
-)
+TOTAL_NAMES = tuple(name for name in CONSUMER_FIELDS if name != "depth")
 DISCARD_NAMES = ("dropped", "sampled_out", "shed")
 HOW_TO_RECORD = (
     "record one with --record FILE.jsonl "

@@ -62,6 +62,19 @@ class LabProcess:
     def running(self) -> bool:
         return self.popen.poll() is None
 
+    def peek(self, stream: str = "stdout") -> str:
+        """What the process has printed so far on ``stream``, without waiting for it to exit
+        (POSIX: select on the pipe)."""
+        import select
+
+        pipe = getattr(self.popen, stream)
+        while select.select([pipe], [], [], 0)[0]:
+            chunk = os.read(pipe.fileno(), 65536).decode(errors="replace")
+            if not chunk:
+                break
+            setattr(self, stream, getattr(self, stream) + chunk)
+        return getattr(self, stream)
+
     def signal(self, signum: int) -> None:
         if self.running():
             self.popen.send_signal(signum)

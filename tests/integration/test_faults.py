@@ -9,9 +9,7 @@ two-core machine; tight timing lives in ``bplab bench`` and ``scripts/soak.py``.
 
 from __future__ import annotations
 
-import os
 import re
-import select
 import signal
 import sys
 import time
@@ -30,15 +28,6 @@ VERDICTS = ("accepted", "dropped", "sampled_out", "shed")
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _peek(process, stream: str = "stdout") -> str:
-    """What a process has printed so far on ``stream``, without waiting for it to exit."""
-    pipe = getattr(process.popen, stream)
-    while select.select([pipe], [], [], 0)[0]:
-        chunk = os.read(pipe.fileno(), 65536).decode(errors="replace")
-        if not chunk:
-            break
-        setattr(process, stream, getattr(process, stream) + chunk)
-    return getattr(process, stream)
 
 
 class SnapshotLog:
@@ -158,16 +147,16 @@ def test_consumer_killed_and_restarted_loses_nothing(procs, base_port, log_facto
 
     first.popen.kill()
     killed_at = time.monotonic()
-    wait_for(lambda: "consumer down" in _peek(producer, "stderr"), 2.0, "the producer to notice")
-    wait_for(lambda: "consumer down" in _peek(visualizer), 2.0 - (time.monotonic() - killed_at),
+    wait_for(lambda: "consumer down" in producer.peek("stderr"), 2.0, "the producer to notice")
+    wait_for(lambda: "consumer down" in visualizer.peek(), 2.0 - (time.monotonic() - killed_at),
              "the dashboard to say so")  # fmt: skip
     assert producer.running()
 
     second = procs.lab(*consumer_args, "--json")
-    wait_for(lambda: "consumer is back" in _peek(producer, "stderr"), 15, "the reconnect")
+    wait_for(lambda: "consumer is back" in producer.peek("stderr"), 15, "the reconnect")
     wait_for(lambda: log.row("p").get("processed", 0) >= 300, 20, "the new consumer to work")
-    shown = len(_peek(visualizer))
-    wait_for(lambda: "mode=block" in _peek(visualizer)[shown:], 10, "the dashboard to recover")
+    shown = len(visualizer.peek())
+    wait_for(lambda: "mode=block" in visualizer.peek()[shown:], 10, "the dashboard to recover")
     producer.signal(signal.SIGINT)
     assert producer.wait(20) == 0, producer.stderr
     second.signal(signal.SIGINT)
@@ -245,7 +234,7 @@ def test_visualizers_killed_and_restarted_leave_the_data_path_alone(procs, base_
     restarts = 0
     while producer.running() and restarts < 5:
         visualizer = procs.lab("visualize", "--port", port, "--plain")
-        wait_for(lambda v=visualizer: "mode=drop" in _peek(v), 15, "the dashboard's first line")
+        wait_for(lambda v=visualizer: "mode=drop" in v.peek(), 15, "the dashboard's first line")
         visualizer.popen.kill()
         visualizer.wait(10)
         restarts += 1
@@ -266,14 +255,14 @@ def test_visualizer_first_then_producer_then_consumer(procs, base_port):
     trying; when the consumer comes, everything it made is delivered."""
     port = str(base_port)
     visualizer = procs.lab("visualize", "--port", port, "--plain", "--duration", "60")
-    wait_for(lambda: "waiting for the consumer" in _peek(visualizer), 15, "the waiting line")
+    wait_for(lambda: "waiting for the consumer" in visualizer.peek(), 15, "the waiting line")
     producer = procs.lab("producer", "--port", port, "--mps", "100", "--json")
-    line = wait_for(lambda: "consumer down" in _peek(producer, "stderr"), 8, "the producer")
+    line = wait_for(lambda: "consumer down" in producer.peek("stderr"), 8, "the producer")
     assert line and producer.running()
     assert f"127.0.0.1:{port}" in producer.stderr and "still trying" in producer.stderr
     consumer = procs.lab("consumer", "--port", port, "--process-rate", "max", "--json", "--quiet")
-    wait_for(lambda: "consumer is back" in _peek(producer, "stderr"), 15, "the connection")
-    wait_for(lambda: "healthy" in _peek(visualizer), 15, "the dashboard to show the flow")
+    wait_for(lambda: "consumer is back" in producer.peek("stderr"), 15, "the connection")
+    wait_for(lambda: "healthy" in visualizer.peek(), 15, "the dashboard to show the flow")
     producer.signal(signal.SIGINT)
     assert producer.wait(20) == 0, producer.stderr
     consumer.signal(signal.SIGINT)
@@ -414,7 +403,7 @@ def test_producers_and_visualizers_stop_cleanly_on_sigint_and_sigterm(
     visualizers = [procs.lab("visualize", "--port", port, "--plain", "--json") for _ in "ab"]
     wait_for(lambda: log.row("one") and log.row("two"), 20, "both producers")
     for process in visualizers:
-        wait_for(lambda v=process: "mode=" in _peek(v), 15, "a dashboard line")
+        wait_for(lambda v=process: "mode=" in v.peek(), 15, "a dashboard line")
     for process, signum in zip(producers + visualizers, (first, second) * 2):
         process.signal(signum)
     for process, signum in zip(producers + visualizers, (first, second) * 2):

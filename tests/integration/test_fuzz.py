@@ -26,20 +26,6 @@ FUZZER = "scripts/fuzz_consumer.py"
 FRAMES = 100_000
 
 
-def _peek(process) -> str:
-    """What a process printed on stdout so far, without waiting for it to exit."""
-    import os
-    import select
-
-    stream = process.popen.stdout
-    while select.select([stream], [], [], 0)[0]:
-        chunk = os.read(stream.fileno(), 65536).decode(errors="replace")
-        if not chunk:
-            break
-        process.stdout += chunk
-    return process.stdout
-
-
 def _producer_row(tap, name):
     snapshot = tap.consumer() or {}
     return next((row for row in snapshot.get("producers", []) if row["name"] == name), None)
@@ -134,11 +120,11 @@ def test_visualizers_count_every_bad_snapshot_and_keep_drawing(procs, ptys, base
         FUZZER, "visualizer", "--port", port, "--frames", str(FRAMES), "--subscribers", "2"
     )
     # The fuzzer prints its report once all is sent, then stays until the visualizers leave.
-    line = wait_for(lambda: _peek(fuzzer).strip(), 60, "the fuzzer to send everything")
+    line = wait_for(lambda: fuzzer.peek().strip(), 60, "the fuzzer to send everything")
     report = json.loads(line.splitlines()[0])
     assert report["malformed"] == FRAMES
     # The marker is the last message: once it is on screen, everything before it was read.
-    wait_for(lambda: "9999.0s]" in _peek(plain), 30, "the plain visualizer to draw the marker")
+    wait_for(lambda: "9999.0s]" in plain.peek(), 30, "the plain visualizer to draw the marker")
     wait_for(lambda: "up 9999 s" in live.text(), 30, "the dashboard to draw the marker")
     plain.signal(signal.SIGINT)
     live.signal(signal.SIGINT)

@@ -27,7 +27,7 @@ def test_demo_stops_everything_and_leaves_no_process(procs, base_port, signum):
         return kids if {"consumer", "producer"} <= roles else None
 
     kids = wait_for(children_up, 20, "the demo's consumer and producer")
-    wait_for(lambda: "DROPPING" in _peek(demo), 20, "the dashboard to show drops")
+    wait_for(lambda: "DROPPING" in demo.peek(), 20, "the dashboard to show drops")
     demo.signal(signum)
     assert demo.wait(30) == 0, demo.stderr
     gone, alive = psutil.wait_procs(kids, timeout=10)
@@ -36,20 +36,6 @@ def test_demo_stops_everything_and_leaves_no_process(procs, base_port, signum):
     assert summary["consumer"]["dropped"] > 0
     assert summary["producer"]["produced"] > 0
     assert "demo of module 12" in demo.stderr
-
-
-def _peek(process) -> str:
-    """Read what a plain-mode process printed so far, without waiting for it to exit."""
-    import os
-    import select
-
-    stream = process.popen.stdout
-    while select.select([stream], [], [], 0)[0]:
-        chunk = os.read(stream.fileno(), 65536).decode(errors="replace")
-        if not chunk:
-            break
-        process.stdout += chunk
-    return process.stdout
 
 
 def test_demo_children_exit_when_the_demo_is_killed(procs, base_port):
@@ -102,12 +88,12 @@ def test_bad_flags_exit_2_with_one_clear_line(procs, argv, words):
 
 def test_visualizer_waits_for_the_consumer_then_shows_it(procs, base_port):
     visualizer = procs.lab("visualize", "--port", str(base_port), "--duration", "30")
-    wait_for(lambda: "waiting for the consumer on port" in _peek(visualizer), 15, "waiting line")
+    wait_for(lambda: "waiting for the consumer on port" in visualizer.peek(), 15, "waiting line")
     procs.lab("consumer", "--port", str(base_port), "--quiet")
     procs.lab("producer", "--port", str(base_port), "--mps", "50", "--quiet")
-    wait_for(lambda: "DROPPING" in _peek(visualizer), 20, "the dashboard to see drops")
+    wait_for(lambda: "DROPPING" in visualizer.peek(), 20, "the dashboard to see drops")
     second = procs.lab("visualize", "--port", str(base_port), "--duration", "30")
-    wait_for(lambda: "DROPPING" in _peek(second), 20, "a second dashboard at the same time")
+    wait_for(lambda: "DROPPING" in second.peek(), 20, "a second dashboard at the same time")
     visualizer.signal(signal.SIGINT)
     assert visualizer.wait(15) == 0
 
