@@ -11,6 +11,7 @@ a second instead. ``NO_COLOR`` is honoured (rich reads it).
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
@@ -66,6 +67,7 @@ class Visualizer:
 
     def serve(self) -> Dict[str, Any]:
         run = self.run_options
+        yield_cpu_to_data_path()
         started = self.clock.now()
         deadline = started + run.duration if run.duration else math.inf
         plain = run.plain or not self.console.is_terminal
@@ -152,6 +154,24 @@ class Visualizer:
         self.sub.close(linger=0)
         self.ctx.term()
         self.recorder.close()
+
+
+def yield_cpu_to_data_path() -> None:
+    """Run the dashboard at a lower scheduling priority than the consumer and producers.
+
+    Watching must never slow down what is watched: when the cores are saturated, the
+    scheduler now gives the data path the CPU first and the dashboard redraws a little
+    later. (Called after the demo has started its children, so they keep normal priority.)
+    """
+    try:
+        if hasattr(os, "nice"):
+            os.nice(5)
+        else:  # Windows
+            import psutil
+
+            psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+    except (OSError, AttributeError):
+        pass  # not allowed here: the dashboard still works, at normal priority
 
 
 def run_visualizer(run: VisualizerRun) -> int:
