@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Optional
+from typing import Any, Dict, Iterator, Optional
 
 import zmq
+
+from lab import protocol
 
 DATA_OFFSET = 0
 TELEMETRY_OUT_OFFSET = 1
@@ -127,6 +129,19 @@ def _is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def waiting_snapshots(sub: zmq.Socket, limit: int = 10_000) -> Iterator[Optional[Dict[str, Any]]]:
+    """Every telemetry snapshot already waiting on ``sub`` (at most ``limit``), decoded;
+    ``None`` stands for a message that is not a valid snapshot (the caller counts it)."""
+    for _ in range(limit):
+        frames = recv_nowait(sub)
+        if frames is None:
+            return
+        try:
+            yield protocol.decode_snapshot(frames)
+        except protocol.ProtocolError:
+            yield None
 
 
 def recv_nowait(sock: zmq.Socket) -> Optional[list]:

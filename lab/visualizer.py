@@ -20,7 +20,7 @@ import zmq
 from rich.console import Console
 from rich.live import Live
 
-from lab import net, protocol
+from lab import net
 from lab.clock import MonotonicClock
 from lab.dashboard import DashboardState, plain_line, render
 from lab.modules import get_module
@@ -128,13 +128,8 @@ class Visualizer:
                     self.stop.set(reason)
 
     def _read(self, now: float) -> None:
-        for _ in range(1000):
-            frames = net.recv_nowait(self.sub)
-            if frames is None:
-                return
-            try:
-                snapshot = protocol.decode_snapshot(frames)
-            except protocol.ProtocolError:
+        for snapshot in net.waiting_snapshots(self.sub, limit=1000):
+            if snapshot is None:
                 self.state.count_malformed()
                 continue
             self.state.update(snapshot, now)

@@ -39,7 +39,7 @@ import zmq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lab import net, protocol  # noqa: E402
+from lab import net  # noqa: E402
 
 BOUNDED_MODES = ("block", "drop", "drop-oldest", "sample", "shed")
 
@@ -133,11 +133,9 @@ def soak_mode(mode: str, args: argparse.Namespace) -> Dict[str, Any]:
             if consumer.popen.poll() is not None or producer.popen.poll() is not None:
                 break
             if sub.poll(200):
-                for _ in range(1000):
-                    frames = net.recv_nowait(sub)
-                    if frames is None:
-                        break
-                    snap = protocol.decode_snapshot(frames)
+                for snap in net.waiting_snapshots(sub, limit=1000):
+                    if snap is None:
+                        continue
                     snapshots[snap["role"]] += 1
                     if not snap.get("identity_ok", True) and len(bad_snapshots) < 20:
                         bad_snapshots.append(f"{snap['role']} at {snap.get('uptime_s')} s")

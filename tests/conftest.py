@@ -172,18 +172,12 @@ class TelemetryTap:
         self.latest: Dict[str, Dict[str, Any]] = {}
 
     def pump(self) -> None:
-        from lab import protocol
+        from lab import net
 
-        while True:
-            try:
-                frames = self.sub.recv_multipart(self._zmq.NOBLOCK)
-            except self._zmq.Again:
-                return
-            try:
-                snapshot = protocol.decode_snapshot(frames)
-            except protocol.ProtocolError:
-                continue  # the relay forwards whatever is published; skip what is not ours
-            self.latest[snapshot["id"]] = snapshot
+        # the relay forwards whatever is published: skip what is not a snapshot
+        for snapshot in net.waiting_snapshots(self.sub):
+            if snapshot is not None:
+                self.latest[snapshot["id"]] = snapshot
 
     def consumer(self) -> Optional[Dict[str, Any]]:
         self.pump()

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import psutil
 import zmq
 
-from lab import net, protocol
+from lab import net
 from lab.bench.theory import Point, fit_rate, in_window
 from lab.demo import Child
 
@@ -174,17 +174,11 @@ class Tap:
         """Read everything waiting (after waiting up to ``timeout_s`` for the first one)."""
         if not self.sub.poll(timeout_s * 1000.0):
             return
-        while True:
-            frames = net.recv_nowait(self.sub)
-            if frames is None:
-                return
-            try:
-                snapshot = protocol.decode_snapshot(frames)
-            except protocol.ProtocolError:
-                continue
-            key = snapshot["id"]
-            self.roles[key] = snapshot["role"]
-            self.snapshots.setdefault(key, []).append(snapshot)
+        for snapshot in net.waiting_snapshots(self.sub, limit=1_000_000):
+            if snapshot is not None:
+                key = snapshot["id"]
+                self.roles[key] = snapshot["role"]
+                self.snapshots.setdefault(key, []).append(snapshot)
 
     def ids(self, role: str) -> List[str]:
         return [key for key, r in self.roles.items() if r == role]

@@ -48,17 +48,10 @@ class SnapshotLog:
         self.snapshots: List[Dict[str, Any]] = []
 
     def pump(self) -> SnapshotLog:
-        from lab import protocol
+        from lab import net
 
-        while True:
-            try:
-                frames = self.sub.recv_multipart(self._zmq.NOBLOCK)
-            except self._zmq.Again:
-                return self
-            try:
-                self.snapshots.append(protocol.decode_snapshot(frames))
-            except protocol.ProtocolError:
-                continue
+        self.snapshots.extend(s for s in net.waiting_snapshots(self.sub) if s is not None)
+        return self
 
     def consumer(self) -> Optional[Dict[str, Any]]:
         self.pump()
