@@ -23,8 +23,9 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
+
+from lab.textgrid import Cell, beside, grid, line, width_of
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 HISTORY_SECONDS = 60
@@ -238,26 +239,30 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
 
 # -- the screen --------------------------------------------------------------------------------
 def render(state: DashboardState, now: float, width: int = 80, height: int = 24) -> RenderableType:
-    """The whole dashboard for a terminal of ``width`` x ``height``."""
+    """The whole dashboard for a terminal of ``width`` x ``height``.
+
+    Everything but the insight and the key legend is a line that never wraps
+    (``lab.textgrid``): cheap to draw, and a table keeps its shape in a narrow terminal.
+    """
     message, style = insight(state, now)
     parts: List[RenderableType] = []
     snap = state.consumer if state.consumer_status(now) != "waiting" else None
     if snap is not None:
-        bar_width = max(10, width - 34)
-        parts.append(_buffer_section(state, snap, now, bar_width))
-        parts.append(_tables(state, snap, now, width))
+        inner = width - 4  # the panel's border and padding
+        parts.extend(_buffer_section(state, snap, max(10, width - 34)))
+        parts.extend(_tables(state, snap, now, inner, height))
         if height >= 24:
             producers = state.live_producers(now)
             if len(producers) > 1:
-                parts.append(_producer_table(producers))
+                parts.extend(_producer_table(producers))
             panel = MODULE_PANELS.get(state.module)
             extra = panel(state, now) if panel else None
             if extra is not None:
                 parts.append(extra)
             events = _events(snap, producers)
             # A module's own panel comes first; the event lines fit beside it from 30 rows.
-            if events is not None and height >= (30 if extra is not None else 22):
-                parts.append(events)
+            if events and height >= (30 if extra is not None else 22):
+                parts.extend(events)
     parts.append(Text(message, style=style))
     if state.key_legend and height >= 20:
         parts.append(Text(state.key_legend, style="dim"))
@@ -278,75 +283,103 @@ def _title(state: DashboardState, snap: Optional[Dict[str, Any]], now: float) ->
     return title
 
 
-def _buffer_section(state, snap, now, bar_width: int) -> RenderableType:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", width=10)
-    grid.add_column()
+def labelled(label: str, content: Text) -> Text:
+    """A row of the buffer section: a bold label in a 10-column gutter, then the content."""
+    return line((f"{label:<10} ", "bold"), content)
+
+
+def _buffer_section(state: DashboardState, snap: Dict[str, Any], bar_width: int) -> List[Text]:
     capacity = snap.get("capacity")
-    grid.add_row("BUFFER", gauge(int(snap.get("depth", 0)), capacity, bar_width))
+    rows = [labelled("BUFFER", gauge(int(snap.get("depth", 0)), capacity, bar_width))]
     if capacity is None:
-        grid.add_row("MEMORY", memory_gauge(snap, bar_width))
+        rows.append(labelled("MEMORY", memory_gauge(snap, bar_width)))
     limit = snap.get("limit")
     extra = f"  limit {limit:,}" if capacity and limit and limit < capacity else ""
-    grid.add_row("oldest", Text(f"waiting {fmt_seconds(snap.get('oldest_age_s', 0.0))}{extra}"))
+    oldest = f"waiting {fmt_seconds(snap.get('oldest_age_s', 0.0))}{extra}"
+    rows.append(labelled("oldest", Text(oldest)))
     ceiling = capacity or (max(state.depth_history) if state.depth_history else 1)
-    grid.add_row("depth", Text(sparkline(state.depth_history, bar_width, ceiling), style="yellow"))
+    depth = sparkline(state.depth_history, bar_width, ceiling)
     top = max(list(state.received_history) + list(state.processed_history) + [1.0])
-    grid.add_row("in/s", Text(sparkline(state.received_history, bar_width, top), style="cyan"))
-    grid.add_row("done/s", Text(sparkline(state.processed_history, bar_width, top), style="green"))
-    return grid
+    received = sparkline(state.received_history, bar_width, top)
+    processed = sparkline(state.processed_history, bar_width, top)
+    rows.append(labelled("depth", Text(depth, style="yellow")))
+    rows.append(labelled("in/s", Text(received, style="cyan")))
+    rows.append(labelled("done/s", Text(processed, style="green")))
+    return rows
 
 
-def _tables(state, snap, now, width: int) -> RenderableType:
+COUNTER_ROWS = (
+    ("received", "received", ""),
+    ("accepted", "accepted", ""),
+    ("processed", "processed", "green"),
+    ("Dropped", "dropped", "red"),
+    ("sampled out", "sampled_out", "yellow"),
+    ("shed", "shed", "yellow"),
+)
+
+
+def _tables(state, snap, now, width: int, height: int) -> List[Text]:
+    """The consumer's counters beside the producer's latency. In a narrow terminal the
+    least important latency rows go first; if it still does not fit, the two blocks are
+    stacked when the terminal is tall enough, and cut at the right edge when not."""
+    counters = _counter_lines(snap)
+    rows = _latency_rows(state, snap, now)
+    latency = _latency_lines(rows)
+    for label in EXTRA_LATENCY_ROWS:
+        if width_of(counters) + 3 + width_of(latency) <= width:
+            break
+        rows = [row for row in rows if row[0] != label]
+        latency = _latency_lines(rows)
+    if width_of(counters) + 3 + width_of(latency) <= width or height < 30:
+        return beside(counters, latency, gap=3)
+    return counters + latency
+
+
+def _counter_lines(snap: Dict[str, Any]) -> List[Text]:
     rates, totals = snap.get("rates", {}), snap.get("totals", {})
-    counters = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-    counters.add_column("consumer", style="bold")
-    counters.add_column("total", justify="right")
-    counters.add_column("rate", justify="right")
-    for label, key, style in (
-        ("received", "received", ""),
-        ("accepted", "accepted", ""),
-        ("processed", "processed", "green"),
-        ("Dropped", "dropped", "red"),
-        ("sampled out", "sampled_out", "yellow"),
-        ("shed", "shed", "yellow"),
-    ):
-        counters.add_row(
-            Text(label, style=style),
-            Text(fmt_count(totals.get(key, 0)), style=style if totals.get(key) else ""),
-            fmt_rate(rates.get(key, 0.0)),
+    rows: List[List[Cell]] = []
+    for label, key, style in COUNTER_ROWS:
+        rows.append(
+            [
+                Text(label, style=f"bold {style}".strip()),
+                Text(fmt_count(totals.get(key, 0)), style=style if totals.get(key) else ""),
+                fmt_rate(rates.get(key, 0.0)),
+            ]
         )
-    counters.add_row("malformed", fmt_count(snap.get("malformed", 0)), "")
-    latency = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-    latency.add_column("producer latency", style="bold")
-    latency.add_column("", justify="right")
+    rows.append([Text("malformed", style="bold"), fmt_count(snap.get("malformed", 0)), ""])
+    return grid(rows, "lrr", header=("consumer", "total", "rate"))
+
+
+# The rows of the latency block a narrow terminal drops first, least important first.
+EXTRA_LATENCY_ROWS = ("CPU", "memory", "sent", "waiting upstream")
+
+
+def _latency_rows(state: DashboardState, snap: Dict[str, Any], now: float) -> List[Tuple[str, str]]:
     producers = state.live_producers(now)
     worst = _worst_latency(producers)
-    for key in ("p50_s", "p95_s", "p99_s", "max_s"):
-        latency.add_row(key.split("_")[0], fmt_seconds(worst.get(key)) if worst else "-")
-    wait = snap.get("queue_wait", {})
-    latency.add_row("queue wait p99", fmt_seconds(wait.get("p99_s")))
+    rows: List[Tuple[str, str]] = [
+        (key.split("_")[0], fmt_seconds(worst.get(key)) if worst else "-")
+        for key in ("p50_s", "p95_s", "p99_s", "max_s")
+    ]
+    rows.append(("queue wait p99", fmt_seconds(snap.get("queue_wait", {}).get("p99_s"))))
     if producers and snap.get("mode") == "block":
         waiting = sum(int(p.get("pending", 0)) for p in producers)
-        latency.add_row("waiting upstream", f"{waiting:,} msgs")
+        rows.append(("waiting upstream", f"{waiting:,} msgs"))
     if producers:
         target = sum(p.get("target_mps") or 0 for p in producers)
         sent = sum(p.get("rates", {}).get("produced", 0.0) for p in producers)
-        latency.add_row("sent", f"{fmt_rate(sent)} of {fmt_rate(target)}")
-        latency.add_row(
-            "memory",
-            f"C {snap.get('rss_mb', 0):.0f} MB · P "
-            f"{max(p.get('rss_mb', 0) for p in producers):.0f} MB",
-        )
+        rows.append(("sent", f"{fmt_rate(sent)} of {fmt_rate(target)}"))
+        producer_rss = max(p.get("rss_mb", 0) for p in producers)
+        rows.append(("memory", f"C {snap.get('rss_mb', 0):.0f} MB · P {producer_rss:.0f} MB"))
     else:
-        latency.add_row("sent", "no producer")
-        latency.add_row("memory", f"C {snap.get('rss_mb', 0):.0f} MB")
-    latency.add_row("CPU", f"C {snap.get('cpu_pct', 0):.0f}%")
-    row = Table.grid(padding=(0, 3))
-    row.add_column()
-    row.add_column()
-    row.add_row(counters, latency)
-    return row
+        rows.append(("sent", "no producer"))
+        rows.append(("memory", f"C {snap.get('rss_mb', 0):.0f} MB"))
+    rows.append(("CPU", f"C {snap.get('cpu_pct', 0):.0f}%"))
+    return rows
+
+
+def _latency_lines(rows: List[Tuple[str, str]]) -> List[Text]:
+    return grid(rows, "lr", header=("producer latency", ""), styles=("bold",))
 
 
 def _worst_latency(producers: List[Dict[str, Any]]) -> Dict[str, float]:
@@ -355,31 +388,32 @@ def _worst_latency(producers: List[Dict[str, Any]]) -> Dict[str, float]:
     return max((p.get("latency", {}) for p in producers), key=lambda lat: lat.get("p99_s", 0.0))
 
 
-def _producer_table(producers: List[Dict[str, Any]]) -> RenderableType:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("producer", "sent/s", "accepted", "dropped", "shed", "p99", "credit"):
-        table.add_column(column, justify="left" if column == "producer" else "right")
+PRODUCER_COLUMNS = ("producer", "sent/s", "accepted", "dropped", "shed", "p99", "credit")
+
+
+def _producer_table(producers: List[Dict[str, Any]]) -> List[Text]:
+    rows = []
     for p in producers:
         totals = p.get("totals", {})
-        table.add_row(
-            str(p.get("name", p.get("id")))[:18],
-            fmt_rate(p.get("rates", {}).get("produced", 0.0)),
-            fmt_count(totals.get("accepted", 0)),
-            fmt_count(totals.get("dropped", 0)),
-            fmt_count(totals.get("shed", 0)),
-            fmt_seconds(p.get("latency", {}).get("p99_s")),
-            "-" if p.get("credit") is None else fmt_count(p["credit"]),
+        rows.append(
+            [
+                str(p.get("name", p.get("id")))[:18],
+                fmt_rate(p.get("rates", {}).get("produced", 0.0)),
+                fmt_count(totals.get("accepted", 0)),
+                fmt_count(totals.get("dropped", 0)),
+                fmt_count(totals.get("shed", 0)),
+                fmt_seconds(p.get("latency", {}).get("p99_s")),
+                "-" if p.get("credit") is None else fmt_count(p["credit"]),
+            ]
         )
-    return table
+    return grid(rows, "lrrrrrr", header=PRODUCER_COLUMNS)
 
 
-def _events(snap, producers) -> Optional[RenderableType]:
+def _events(snap, producers) -> List[Text]:
     lines = [text for _, text in (snap.get("events") or [])[-2:]]
     for producer in producers:
         lines.extend(text for _, text in (producer.get("events") or [])[-1:])
-    if not lines:
-        return None
-    return Text("\n".join(f"· {line}" for line in lines[-3:]), style="dim")
+    return [line((f"· {text}", "dim")) for text in lines[-3:]]
 
 
 # -- plain output ------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from lab.dashboard import (
@@ -36,10 +35,12 @@ from lab.dashboard import (
     fmt_rate,
     fmt_seconds,
 )
+from lab.textgrid import grid
 
 RATE_WINDOW_S = 1.0
 HISTORY_KEEP_S = 3.0
 CLASS_LABELS = {0: "0 checkout", 1: "1 browse", 2: "2 optional"}
+CLASS_COLUMNS = ("class", "in/s", "done/s", "lost/s", "lost", "wait p99", "latency p99")
 BAR_WIDTH = 22
 
 
@@ -147,11 +148,9 @@ def _first_producer(state: DashboardState, now: float) -> Tuple[Optional[Dict[st
     return (producers[0] if producers else None), len(producers)
 
 
-def _grid() -> Table:
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", min_width=9, no_wrap=True)
-    grid.add_column(no_wrap=True, overflow="ellipsis")
-    return grid
+def _labelled(rows: List[Tuple[str, Text]]) -> RenderableType:
+    """Rows of a bold label (at least 9 columns) and its text, as lines that never wrap."""
+    return Group(*grid(rows, "ll", gap=1, styles=("bold",), min_widths=(9,)))
 
 
 # -- Module 13: the flash sale ----------------------------------------------------------------
@@ -168,52 +167,53 @@ def load_shedding_panel(state: DashboardState, now: float) -> Optional[Renderabl
     producer_p99 = {
         row.get("class"): row.get("p99_s") for row in (producer or {}).get("classes") or []
     }
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
-    for name in ("class", "in/s", "done/s", "lost/s", "lost", "wait p99", "latency p99"):
-        table.add_column(name, justify="left" if name == "class" else "right", no_wrap=True)
+    lines = []
     for row in rows[:3]:
         cls = row.get("class")
         rate = rates.get(cls)
         lost = sum(int(row.get(key, 0) or 0) for key in ("dropped", "shed", "sampled_out"))
         lost_rate = None if rate is None else rate["dropped"] + rate["shed"] + rate["sampled_out"]
         style = "red" if cls == 0 and lost else ""
-        table.add_row(
-            Text(CLASS_LABELS.get(cls, str(cls)), style="bold"),
-            fmt_rate(rate["received"]) if rate else "-",
-            fmt_rate(rate["processed"]) if rate else "-",
-            Text(fmt_rate(lost_rate) if rate else "-", style=style),
-            Text(fmt_count(lost), style=style),
-            "-"
-            if rate is not None and rate["processed"] == 0
-            else fmt_seconds(row.get("wait_p99_s")),
-            fmt_seconds(producer_p99.get(cls)),
+        lines.append(
+            [
+                Text(CLASS_LABELS.get(cls, str(cls)), style="bold"),
+                fmt_rate(rate["received"]) if rate else "-",
+                fmt_rate(rate["processed"]) if rate else "-",
+                Text(fmt_rate(lost_rate) if rate else "-", style=style),
+                Text(fmt_count(lost), style=style),
+                "-"
+                if rate is not None and rate["processed"] == 0
+                else fmt_seconds(row.get("wait_p99_s")),
+                fmt_seconds(producer_p99.get(cls)),
+            ]
         )
-    return Group(table, _class_verdict(snap, rows))
+    table = grid(lines, "lrrrrrr", header=CLASS_COLUMNS)
+    return Group(*table, _class_verdict(snap, rows))
 
 
 def _class_verdict(snap: Dict[str, Any], rows: List[Dict[str, Any]]) -> Text:
     policy = snap.get("policy_state") or {}
-    line = Text()
+    verdict = Text()
     if "degraded" in policy:
         switches = fmt_count(policy.get("switches", 0))
         if policy.get("degraded"):
-            line.append("DEGRADED: optional features off", style="bold yellow")
+            verdict.append("DEGRADED: optional features off", style="bold yellow")
         else:
-            line.append("normal: all features on", style="bold green")
-        line.append(f" ({switches} switches) · ")
+            verdict.append("normal: all features on", style="bold green")
+        verdict.append(f" ({switches} switches) · ")
     critical = next((row for row in rows if row.get("class") == 0), None)
     if critical is None:
-        line.append("no checkouts yet", style="dim")
-        return line
+        verdict.append("no checkouts yet", style="dim")
+        return verdict
     lost = sum(int(critical.get(key, 0) or 0) for key in ("dropped", "shed", "sampled_out"))
     wait = fmt_seconds(critical.get("wait_p99_s"))
     received = fmt_count(critical.get("received", 0))
     if lost:
-        line.append(f"CHECKOUTS LOST: {fmt_count(lost)} of {received}", style="bold red")
+        verdict.append(f"CHECKOUTS LOST: {fmt_count(lost)} of {received}", style="bold red")
     else:
-        line.append(f"checkouts safe: 0 lost of {received}", style="bold green")
-    line.append(f", wait p99 {wait}")
-    return line
+        verdict.append(f"checkouts safe: 0 lost of {received}", style="bold green")
+    verdict.append(f", wait p99 {wait}")
+    return verdict
 
 
 # -- Module 14: rate limiting -----------------------------------------------------------------
@@ -223,9 +223,9 @@ def rate_limiting_panel(state: DashboardState, now: float) -> Optional[Renderabl
         return None
     history = history_of(state)
     producer, _ = _first_producer(state, now)
-    grid = _grid()
-    grid.add_row("limiter", _limiter_text(producer))
-    grid.add_row("admission", _admission_text(snap, history))
+    rows: List[Tuple[str, Text]] = []
+    rows.append(("limiter", _limiter_text(producer)))
+    rows.append(("admission", _admission_text(snap, history)))
     rates = snap.get("rates") or {}
     capacity = _number(snap.get("service_rate"))
     offered = _number(rates.get("received"))
@@ -233,15 +233,15 @@ def rate_limiting_panel(state: DashboardState, now: float) -> Optional[Renderabl
     refused = _number(rates.get("shed"))
     if offered is not None and capacity:
         label = f"{fmt_rate(offered)} of {fmt_rate(capacity)} capacity ({offered / capacity:.0%})"
-        grid.add_row("offered", bar(offered, capacity, BAR_WIDTH, label))
+        rows.append(("offered", bar(offered, capacity, BAR_WIDTH, label)))
     else:
-        grid.add_row("offered", Text(f"{fmt_rate(offered)} (capacity unlimited)"))
+        rows.append(("offered", Text(f"{fmt_rate(offered)} (capacity unlimited)")))
     label = f"{fmt_rate(admitted)} admitted · {fmt_rate(refused)} refused"
     if admitted is not None and capacity:
-        grid.add_row("admitted", bar(admitted, capacity, BAR_WIDTH, label))
+        rows.append(("admitted", bar(admitted, capacity, BAR_WIDTH, label)))
     else:
-        grid.add_row("admitted", Text(label))
-    return grid
+        rows.append(("admitted", Text(label)))
+    return _labelled(rows)
 
 
 def _limiter_text(producer: Optional[Dict[str, Any]]) -> Text:
@@ -295,7 +295,7 @@ def retry_storm_panel(state: DashboardState, now: float) -> Optional[RenderableT
     if producer is None:
         return Text("retries: no producer yet", style="dim")
     history = history_of(state)
-    grid = _grid()
+    rows: List[Tuple[str, Text]] = []
     policy = Text(str(producer.get("retry", "?")), style="bold cyan")
     breaker = producer.get("breaker")
     amplification = _number(producer.get("retry_amplification"))
@@ -306,27 +306,27 @@ def retry_storm_panel(state: DashboardState, now: float) -> Optional[RenderableT
         policy.append(" attempts per request")
     if count > 1:
         policy.append(f" (1 of {count} producers)", style="dim")
-    grid.add_row("retry", policy)
+    rows.append(("retry", policy))
     if breaker is None:
-        grid.add_row("breaker", Text("none (--breaker adds one)", style="dim"))
+        rows.append(("breaker", Text("none (--breaker adds one)", style="dim")))
     else:
         text = Text(f" {str(breaker).upper()} ", style=BREAKER_STYLES.get(breaker, "bold"))
         text.append(f" · {fmt_count(producer.get('breaker_rejected', 0))} failed fast")
-        grid.add_row("breaker", text)
+        rows.append(("breaker", text))
     waste = Text(f"timed out {fmt_count(producer.get('timed_out', 0))} · ")
     late = producer.get("late_completions", 0)
     waste.append(f"late completions {fmt_count(late)}", style="yellow" if late else "")
     waste.append(f" (wasted work) · gave up {fmt_count(producer.get('gave_up', 0))}")
-    grid.add_row("timeouts", waste)
+    rows.append(("timeouts", waste))
     response = producer.get("response")
     response = response if isinstance(response, dict) else {}
     if response.get("max_s") == 0:  # no request completed in the last few seconds
-        line = Text("none completed lately · ", style="bold red")
+        response_line = Text("none completed lately · ", style="bold red")
     else:
-        line = Text(f"p99 {fmt_seconds(response.get('p99_s'))} · ")
-    line.append_text(_recovery_text(producer, history))
-    grid.add_row("response", line)
-    return grid
+        response_line = Text(f"p99 {fmt_seconds(response.get('p99_s'))} · ")
+    response_line.append_text(_recovery_text(producer, history))
+    rows.append(("response", response_line))
+    return _labelled(rows)
 
 
 def _recovery_text(producer: Dict[str, Any], history: History) -> Text:
