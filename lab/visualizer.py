@@ -27,6 +27,8 @@ from lab.modules import get_module
 from lab.procstats import ProcessStats
 from lab.runtime import Periodic, Recorder, StopSignal, print_json
 
+TICK_INTERVAL_S = 0.05  # how often ``on_tick`` runs (the demo reads its keys there)
+
 
 @dataclass
 class VisualizerRun:
@@ -58,8 +60,7 @@ class Visualizer:
         self.sub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_OUT_OFFSET))
         self.monitor = self.sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.poller = zmq.Poller()
-        self.poller.register(self.sub, zmq.POLLIN)
-        self.poller.register(self.monitor, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)  # snapshots wait for the next redraw
         self.refreshes = 0
         # Called once per loop turn; returning a reason stops the dashboard (the demo uses it
         # to notice a child process that ended).
@@ -106,17 +107,24 @@ class Visualizer:
         }
 
     def _loop(self, ticker: Periodic, deadline: float, draw) -> None:
+        """Sleep until the next redraw, then read every snapshot that came meanwhile, and draw.
+
+        Waking once per redraw rather than once per snapshot (a consumer and a producer
+        send 20 a second) keeps a dashboard's CPU, which it takes from the data path on a
+        busy machine, low. The socket monitor still wakes the loop at once, so a closed
+        connection is noticed without waiting for the next snapshot.
+        """
         while not self.stop:
             now = self.clock.now()
-            timeout = max(0.0, min(ticker.next_at, deadline) - now)
-            ready = dict(self.poller.poll(timeout * 1000.0))
-            if self.sub in ready:
-                self._read(self.clock.now())
-            if self.monitor in ready:
-                while net.recv_nowait(self.monitor) is not None:
-                    self.state.connection_lost(self.clock.now())
+            wake = min(ticker.next_at, deadline)
+            if self.on_tick is not None:
+                wake = min(wake, now + TICK_INTERVAL_S)
+            ready = dict(self.poller.poll(max(0.0, wake - now) * 1000.0))
             now = self.clock.now()
+            if self.monitor in ready:
+                self._read(now)  # what came before the close, then the close
             if ticker.due(now):
+                self._read(now)
                 draw(now)
                 self.refreshes += 1
             if now >= deadline:
@@ -124,16 +132,20 @@ class Visualizer:
             if self.on_tick is not None:
                 reason = self.on_tick(now)
                 if reason:
+                    self._read(now)
                     draw(now)
                     self.stop.set(reason)
 
     def _read(self, now: float) -> None:
-        for snapshot in net.waiting_snapshots(self.sub, limit=1000):
+        """Every snapshot waiting, then the monitor: frames that arrived came before a close."""
+        for snapshot in net.waiting_snapshots(self.sub, limit=net.TELEMETRY_RCVHWM):
             if snapshot is None:
                 self.state.count_malformed()
                 continue
             self.state.update(snapshot, now)
             self.recorder.write(snapshot)
+        while net.recv_nowait(self.monitor) is not None:
+            self.state.connection_lost(now)
 
     def _screen(self, now: float):
         size = self.console.size

@@ -246,6 +246,15 @@ class Session:
         self.visualizers.append(child)
         return child
 
+    def remove_visualizer(self, child: Any) -> Optional[Dict[str, Any]]:
+        """Stop one visualizer while the rest of the session goes on; its ``--json`` summary."""
+        self.visualizers.remove(child)
+        child.stop()
+        try:
+            return child.summary()
+        finally:
+            child.close()
+
     def wait_for_traffic(self, producers: int = 1, timeout: float = STARTUP_TIMEOUT_S) -> float:
         """Wait until the consumer has heard from ``producers`` producers and has received
         messages; returns the consumer's time stamp of that snapshot."""

@@ -11,8 +11,10 @@ the targets, and records results. In short:
   slope of the consumer's ``received`` counter over a window after a warm-up;
 * **pacing**: a producer at 10 ... 100,000 msg/s, its ``produced`` slope against the target;
   **processing**: a consumer at 10 ... 100,000 msg/s fed 1.5x that, its ``processed`` slope;
-* **telemetry**: the drop-mode data path again with three visualizers (each under a
-  pseudo-terminal, so rich really draws), their CPU from outside, their refresh rate;
+* **telemetry**: one drop-mode data path whose windows alternate without and with three
+  visualizers (each under a pseudo-terminal, so rich really draws); the cost of each window
+  with them against its neighbours without, the same comparison between windows without
+  them as the noise floor, the visualizers' CPU from outside, their refresh rate;
 * **sustained**: a 100k msg/s producer against a 10k msg/s consumer with a dashboard live;
 * **memory**: the consumer's RSS at the start and the end of a run at 10k msg/s, per bounded
   mode.
@@ -27,9 +29,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import zmq
@@ -42,7 +45,16 @@ from lab.bench.harness import (
     run_raw_pair,
     run_together,
 )
-from lab.bench.theory import cost_pct, fmt, in_window, markdown_table, pct_error, ratio_pct
+from lab.bench.theory import (
+    cost_pct,
+    fmt,
+    in_window,
+    interleaved_costs,
+    markdown_table,
+    neighbour_costs,
+    pct_error,
+    ratio_pct,
+)
 from lab.policies import MODES
 
 PACING_RATES = (10, 100, 1_000, 10_000, 100_000)
@@ -66,11 +78,11 @@ class BenchPlan:
     warmup_s: float = 1.0
     throughput_s: float = 4.0
     repeats: int = 2
-    telemetry_repeats: int = 4  # the cost is a few percent: more windows against the noise
     credit_windows: Tuple[int, ...] = (1000, 50)  # block buffers = raw credit windows
     pacing_s: float = 10.0
     pacing_rates: Tuple[int, ...] = PACING_RATES
-    telemetry_s: float = 6.0
+    telemetry_s: float = 4.0
+    telemetry_pairs: int = 8  # windows with dashboards, each between two without
     visualizers: int = 3
     paced_telemetry: bool = True  # also with 0 and 3 visualizers at 100k msg/s, paced
     sustained_s: float = 60.0
@@ -89,10 +101,10 @@ class BenchPlan:
             warmup_s=0.5,
             throughput_s=1.5,
             repeats=1,
-            telemetry_repeats=1,
             credit_windows=(1000,),
             pacing_s=1.5,
-            telemetry_s=1.5,  # as long as the data path's: its drop run is the "0" run
+            telemetry_s=1.5,
+            telemetry_pairs=2,
             sustained_s=3.0,
             memory_s=3.0,
             memory_modes=("drop", "block"),
@@ -302,44 +314,78 @@ def measure_accuracy(plan: BenchPlan, progress: Progress = _quiet) -> Dict[str, 
 
 
 # -- telemetry -------------------------------------------------------------------------------------
-def measure_telemetry(
-    plan: BenchPlan, progress: Progress = _quiet, baseline: Optional[Dict[str, Any]] = None
-) -> Dict[str, Any]:
-    """The drop-mode data path without and with visualizers, alternating, best of each.
+def measure_telemetry(plan: BenchPlan, progress: Progress = _quiet) -> Dict[str, Any]:
+    """What watching costs: one unpaced drop-mode data path, its windows alternating
+    without and with ``plan.visualizers`` dashboards (``A B A B ... A``).
 
-    Also the consumer's CPU time per message both ways: what publishing to the dashboards
-    costs the consumer itself, whatever the visualizers take from the machine. ``baseline``
-    (the data-path run, when its window is as long) counts as one run without.
+    The same consumer and producer run throughout, so the comparison is free of the spread
+    between separate runs (a few percent here, as large as the effect). Each window with
+    dashboards is compared with the windows on either side of it; the cost is the median of
+    those comparisons, and the same comparison between windows without dashboards
+    (``theory.neighbour_costs``) is reported as the noise floor. Dashboards start before
+    their window (they have drawn, then ``warmup_s`` passes) and stop after it.
     """
-    progress(f"telemetry: drop mode with 0 and {plan.visualizers} visualizers ...")
-    timed = replace(plan, throughput_s=plan.telemetry_s)
-    reuse = baseline is not None and plan.telemetry_s == plan.throughput_s
-    without: List[Dict[str, Any]] = [baseline] if reuse else []
+    progress(
+        f"telemetry: drop mode, {plan.telemetry_pairs} windows with {plan.visualizers} "
+        "visualizers between windows without ..."
+    )
+    consumer = ["--mode", "drop", "--process-rate", "max", "--buffer", "1000"]
+    without: List[Dict[str, Any]] = []
     loaded: List[Dict[str, Any]] = []
-    for _ in range(plan.telemetry_repeats):
-        if len(without) < plan.telemetry_repeats:
-            without.append(measure_ingest("drop", timed, 1000))
-        loaded.append(measure_ingest("drop", timed, 1000, visualizers=plan.visualizers))
-    base, best = max(without, key=_mps), max(loaded, key=_mps)
-    cpu = [c for r in loaded for c in r["visualizer_cpu_pct"]]
-    refresh = [x for r in loaded for x in r["visualizer_refresh_per_s"] if x is not None]
+    with Session(consumer, name="telemetry") as session:
+        session.add_producer("--mps", "max")
+        session.wait_until(session.wait_for_traffic() + plan.warmup_s)
+        without.append(_telemetry_window(session, plan.telemetry_s))
+        for _ in range(plan.telemetry_pairs):
+            loaded.append(_window_with_visualizers(session, plan))
+            without.append(_telemetry_window(session, plan.telemetry_s))
+    costs = interleaved_costs([w["mps"] for w in without], [w["mps"] for w in loaded])
+    noise = neighbour_costs([w["mps"] for w in without])
+    cpu = [c for w in loaded for c in w["visualizer_cpu_pct"]]
     return {
         **(_paced_telemetry(plan, progress) if plan.paced_telemetry else {}),
         "visualizers": plan.visualizers,
-        "mps_0_visualizers": base["mps"],
-        "mps_with_visualizers": best["mps"],
-        "telemetry_cost_pct": cost_pct(base["mps"], best["mps"]),
-        "consumer_cpu_us_per_msg_0": _median(r["cpu_us_per_msg"]["consumer"] for r in without),
-        "consumer_cpu_us_per_msg_with": _median(r["cpu_us_per_msg"]["consumer"] for r in loaded),
+        "window_s": plan.telemetry_s,
+        "mps_0_visualizers": _median(w["mps"] for w in without),
+        "mps_with_visualizers": _median(w["mps"] for w in loaded),
+        "mps_windows_0": [w["mps"] for w in without],
+        "mps_windows_with": [w["mps"] for w in loaded],
+        "pair_costs_pct": costs,
+        "telemetry_cost_pct": _median(costs),
+        "noise_costs_pct": noise,
+        "consumer_cpu_us_per_msg_0": _median(w["cpu_us_per_msg"]["consumer"] for w in without),
+        "consumer_cpu_us_per_msg_with": _median(w["cpu_us_per_msg"]["consumer"] for w in loaded),
         "visualizer_cpu_pct": cpu,
         "visualizer_cpu_max_pct": max(cpu) if cpu else None,
-        "refresh_per_s": refresh,
+        "refresh_per_s": [r for w in loaded for r in w["refresh_per_s"] if r is not None],
     }
 
 
+def _telemetry_window(session: Session, seconds: float) -> Dict[str, Any]:
+    """The consumer's ``received`` rate over the next ``seconds``, and its CPU per message."""
+    start = float(session.tap.latest("consumer")["t"])
+    meter = CpuMeter(session.consumer.popen.pid)
+    session.wait_until(start + seconds)
+    mps = session.consumer_rate("received", start, start + seconds)
+    return {"mps": mps, "cpu_us_per_msg": {"consumer": meter.percent() * 1e4 / mps}}
+
+
+def _window_with_visualizers(session: Session, plan: BenchPlan) -> Dict[str, Any]:
+    views = [session.add_visualizer("--duration", "600") for _ in range(plan.visualizers)]
+    session.wait(lambda: all(v.bytes_read > 0 for v in views), 30, "the dashboards' first draw")
+    session.wait_until(float(session.tap.latest("consumer")["t"]) + plan.warmup_s)
+    meters = [CpuMeter(v.popen.pid) for v in views]
+    window = _telemetry_window(session, plan.telemetry_s)
+    window["visualizer_cpu_pct"] = [m.percent() for m in meters]
+    summaries = [session.remove_visualizer(v) for v in views]
+    window["refresh_per_s"] = [(s or {}).get("refresh_per_s") for s in summaries]
+    session.wait_until(float(session.tap.latest("consumer")["t"]) + 0.3)  # they are gone
+    return window
+
+
 def _median(values: Iterable[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] if ordered else 0.0
+    ordered = list(values)
+    return statistics.median(ordered) if ordered else 0.0
 
 
 def _paced_telemetry(plan: BenchPlan, progress: Progress) -> Dict[str, Any]:
@@ -503,7 +549,7 @@ def run_bench(plan: BenchPlan, progress: Progress = _quiet) -> Dict[str, Any]:
     result.update(measure_accuracy(plan, progress))
     result["pacing_error_max_pct"] = max(abs(r["pacing_error_pct"]) for r in result["pacing"])
     result["processing_error_max_pct"] = max(abs(r["error_pct"]) for r in result["processing"])
-    result["telemetry"] = measure_telemetry(plan, progress, baseline=lab["lab_drop"])
+    result["telemetry"] = measure_telemetry(plan, progress)
     result["telemetry_cost_pct"] = result["telemetry"]["telemetry_cost_pct"]
     result["visualizer_cpu_max_pct"] = result["telemetry"]["visualizer_cpu_max_pct"]
     result["sustained"] = measure_sustained(plan, progress)
@@ -592,12 +638,24 @@ def report(result: Dict[str, Any]) -> str:
         markdown_table(
             ["telemetry", "value"],
             [
-                ["drop mode, 0 visualizers (msg/s)", fmt(tele["mps_0_visualizers"], 0)],
                 [
-                    f"drop mode, {tele['visualizers']} visualizers (msg/s)",
-                    fmt(tele["mps_with_visualizers"], 0),
+                    f"drop mode, 0 visualizers: {len(tele['mps_windows_0'])} windows of "
+                    f"{fmt(tele['window_s'])} s (msg/s)",
+                    ", ".join(fmt(m, 0) for m in tele["mps_windows_0"]),
                 ],
-                ["telemetry cost %", fmt(tele["telemetry_cost_pct"], 2)],
+                [
+                    f"drop mode, {tele['visualizers']} visualizers: the windows between (msg/s)",
+                    ", ".join(fmt(m, 0) for m in tele["mps_windows_with"]),
+                ],
+                [
+                    "cost of each window with visualizers, against its neighbours %",
+                    ", ".join(fmt(c, 2) for c in tele["pair_costs_pct"]),
+                ],
+                [
+                    "noise floor: each inner window without, against its neighbours %",
+                    ", ".join(fmt(c, 2) for c in tele["noise_costs_pct"]) or "-",
+                ],
+                ["telemetry cost % (median)", fmt(tele["telemetry_cost_pct"], 2)],
                 [
                     f"consumer CPU µs/msg, 0 / {tele['visualizers']} visualizers",
                     f"{fmt(tele['consumer_cpu_us_per_msg_0'], 2)} / "

@@ -80,6 +80,33 @@ def cost_pct(baseline: float, loaded: float) -> float:
     return (baseline - loaded) / baseline * 100.0 if baseline > 0 else 0.0
 
 
+def interleaved_costs(without: Sequence[float], loaded: Sequence[float]) -> List[float]:
+    """The cost of each loaded window when windows alternate ``A0 B1 A1 B2 A2 ... Bn An``
+    (A: ``without``, n + 1 of them; B: ``loaded``, n): each B against the mean of the A
+    windows on either side, in percent (negative: the B window was faster). A drift that
+    is linear over the three windows cancels out.
+
+    >>> [round(c, 3) for c in interleaved_costs([100.0, 102.0, 98.0], [99.0, 99.0])]
+    [1.98, 1.0]
+    """
+    if len(without) != len(loaded) + 1:
+        raise ValueError("need one more window without than with: A B A ... B A")
+    return [cost_pct((without[i] + without[i + 1]) / 2.0, loaded[i]) for i in range(len(loaded))]
+
+
+def neighbour_costs(without: Sequence[float]) -> List[float]:
+    """The same statistic for each inner A window against the A windows next to it: what
+    :func:`interleaved_costs` reads when nothing at all was added (the noise floor).
+
+    >>> [round(c, 3) for c in neighbour_costs([100.0, 102.0, 98.0, 100.0])]
+    [-3.03, 2.97]
+    """
+    return [
+        cost_pct((without[i - 1] + without[i + 1]) / 2.0, without[i])
+        for i in range(1, len(without) - 1)
+    ]
+
+
 # -- rates from cumulative counts ------------------------------------------------------------------
 def in_window(points: Iterable[Point], start: float, end: float) -> List[Point]:
     """The points with ``start <= t <= end``."""

@@ -177,8 +177,13 @@ def _result(**overrides: Any) -> Dict[str, Any]:
         "pacing_error_max_pct": 0.1,
         "telemetry": {
             "visualizers": 3,
+            "window_s": 4.0,
             "mps_0_visualizers": 350_000.0,
             "mps_with_visualizers": 345_000.0,
+            "mps_windows_0": [350_000.0, 352_000.0, 348_000.0],
+            "mps_windows_with": [345_000.0, 343_000.0],
+            "pair_costs_pct": [1.43, 1.44],
+            "noise_costs_pct": [-1.15],
             "telemetry_cost_pct": 1.43,
             "consumer_cpu_us_per_msg_0": 0.8,
             "consumer_cpu_us_per_msg_with": 0.81,
@@ -235,7 +240,8 @@ def test_report_has_every_table_and_the_targets():
     assert "| raw PUSH/PULL (baseline)" in text and "700,000" in text
     assert "lab block mode, buffer 1000" in text and "41.7" in text
     assert "+0.100" in text and "-0.100" in text  # pacing and processing errors
-    assert "telemetry cost %" in text and "1.43" in text
+    assert "telemetry cost % (median)" in text and "1.43" in text
+    assert "1.43, 1.44" in text and "-1.15" in text  # every pair, and the noise floor
     assert "| drop  |" in text or "| drop |" in text
     assert text.count("| yes |") == 6
 
