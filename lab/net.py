@@ -100,15 +100,10 @@ def telemetry_publisher(ctx: zmq.Context) -> zmq.Socket:
     return pub
 
 
-# A visualizer reads its snapshots once per redraw: room for a few seconds of them from
-# dozens of producers; beyond that the oldest are dropped, as telemetry may be.
-TELEMETRY_RCVHWM = 1000
-
-
 def telemetry_subscriber(ctx: zmq.Context) -> zmq.Socket:
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.RCVHWM, TELEMETRY_RCVHWM)
+    sub.setsockopt(zmq.RCVHWM, 1000)
     sub.setsockopt(zmq.MAXMSGSIZE, MAX_TELEMETRY_MESSAGE)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     return sub

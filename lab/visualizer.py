@@ -28,6 +28,7 @@ from lab.procstats import ProcessStats
 from lab.runtime import Periodic, Recorder, StopSignal, print_json
 
 TICK_INTERVAL_S = 0.05  # how often ``on_tick`` runs (the demo reads its keys there)
+READ_LIMIT = 1000  # snapshots read in one go; more waiting means a flood: read on at once
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Visualizer:
         self.poller = zmq.Poller()
         self.poller.register(self.monitor, zmq.POLLIN)  # snapshots wait for the next redraw
         self.refreshes = 0
+        self.backlog = False  # the last read stopped at READ_LIMIT: more may be waiting
         # Called once per loop turn; returning a reason stops the dashboard (the demo uses it
         # to notice a child process that ended).
         self.on_tick: Optional[Callable[[float], Optional[str]]] = None
@@ -119,10 +121,12 @@ class Visualizer:
             wake = min(ticker.next_at, deadline)
             if self.on_tick is not None:
                 wake = min(wake, now + TICK_INTERVAL_S)
+            if self.backlog:
+                wake = now  # a flood: read on, whatever the redraw schedule
             ready = dict(self.poller.poll(max(0.0, wake - now) * 1000.0))
             now = self.clock.now()
-            if self.monitor in ready:
-                self._read(now)  # what came before the close, then the close
+            if self.backlog or self.monitor in ready:
+                self._read(now)  # the flood; or what came before the close, then the close
             if ticker.due(now):
                 self._read(now)
                 draw(now)
@@ -137,13 +141,19 @@ class Visualizer:
                     self.stop.set(reason)
 
     def _read(self, now: float) -> None:
-        """Every snapshot waiting, then the monitor: frames that arrived came before a close."""
-        for snapshot in net.waiting_snapshots(self.sub, limit=net.TELEMETRY_RCVHWM):
+        """Every snapshot waiting, then the monitor: frames that arrived came before a close.
+
+        At most ``READ_LIMIT`` at a time, so a flood (a fuzzer, a hundred producers) does not
+        stop the drawing; ``backlog`` says that more may be waiting."""
+        count = 0
+        for snapshot in net.waiting_snapshots(self.sub, limit=READ_LIMIT):
+            count += 1
             if snapshot is None:
                 self.state.count_malformed()
                 continue
             self.state.update(snapshot, now)
             self.recorder.write(snapshot)
+        self.backlog = count >= READ_LIMIT
         while net.recv_nowait(self.monitor) is not None:
             self.state.connection_lost(now)
 
