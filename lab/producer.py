@@ -1,9 +1,10 @@
 """The producer process: a DEALER socket around :class:`~lab.producer_core.ProducerCore`.
 
-Each turn: let the core make what came due, send as many DATA frames as the socket and the
-credit allow (one frame carries a whole batch), read verdicts, publish a snapshot ten times
-a second, and sleep until the next deadline. There is no sleep per message: at 100,000 msg/s
-a turn sends a batch of whatever came due since the previous turn.
+Each turn: let the core make what came due, send as many DATA frames as the socket, the
+credit and the frame interval allow (one frame carries a whole batch), read verdicts, publish
+a snapshot ten times a second, and sleep until the next deadline. There is no sleep per
+message: at 100,000 msg/s a frame of 100 records goes every millisecond, however often the
+verdicts wake the loop (``ProducerConfig.frame_interval_s``).
 
 The DEALER uses ``IMMEDIATE`` so that nothing is queued for a consumer that is not there:
 while the consumer is down, messages stay in the core's bounded outbox, heartbeats keep

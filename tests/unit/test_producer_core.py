@@ -192,7 +192,65 @@ def test_credit_is_cumulative_so_a_repeated_or_stale_limit_grants_nothing():
     producer.on_frame(verdict([], credit=2), 0.1)  # an older, smaller one
     assert send(producer, 0.1) == []
     producer.on_frame(verdict([], credit=4), 0.1)
-    assert [r.seq for r in send(producer, 0.1)] == [3]
+    assert send(producer, 0.1) == []  # a partial frame waits out the frame interval ...
+    assert [r.seq for r in send(producer, 0.102)] == [3]  # ... then the new credit is used
+
+
+# -- the frame interval: few, full frames at high rates ------------------------------------------
+def run_turns(producer: ProducerCore, until: float, step: float) -> List[Tuple[float, int]]:
+    """A shell that wakes every ``step`` s (as verdicts would wake it) and sends what it
+    may: (time, records) of every frame sent."""
+    frames = []
+    now = 0.0
+    while now < until:
+        now = round(now + step, 9)
+        producer.advance(now)
+        out = producer.pull_frame(now)
+        while out is not None:
+            producer.mark_sent(out, now)
+            frames.append((now, len(out.entries)))
+            out = producer.pull_frame(now)
+    return frames
+
+
+def test_at_100k_msg_s_a_frame_goes_once_a_millisecond_however_often_the_loop_wakes():
+    producer = connected(rate=100_000.0)
+    frames = run_turns(producer, 0.1, step=0.0001)  # woken every 0.1 ms
+    # about one frame per millisecond (a wake-up every 0.1 ms can be up to 0.1 ms late for
+    # it), not one per wake-up: 1,000
+    assert 90 <= len(frames) <= 100
+    assert sum(n for _, n in frames) == producer.counts.produced
+    assert 9_890 <= producer.counts.produced <= 10_001  # all that came due, but the last ms
+    assert all(100 <= n <= 110 for _, n in frames[1:])
+    due_to_sent = [e.sent_at - e.due for e in producer.in_flight.values()]
+    # the wait it adds: at most the interval, plus the wake-up that was late for it
+    assert max(due_to_sent) <= 0.001 + 0.0001 + 1e-9
+
+
+def test_a_full_frame_goes_at_once_and_low_rates_are_never_held_back():
+    fast = connected(rate=100_000.0, batch_max=50)
+    frames = run_turns(fast, 0.01, step=0.0001)
+    assert max(n for _, n in frames) == 50 and 990 <= sum(n for _, n in frames) <= 1001
+    assert len(frames) >= 19  # full frames of 50 as soon as 50 are due (every 0.5 ms)
+    assert sum(1 for _, n in frames if n == 50) >= 18
+    slow = connected(rate=20.0)
+    run_turns(slow, 1.0, step=0.0001)
+    assert slow.counts.produced == 21  # the slots at 0, 0.05, ..., 1.0
+    assert all(abs(e.sent_at - e.due) < 1e-3 for e in slow.in_flight.values())
+
+
+def test_a_held_back_frame_sets_the_deadline_so_the_shell_does_not_spin():
+    producer = connected(rate=100_000.0)
+    producer.advance(0.01)
+    assert send(producer, 0.01)  # a partial frame went ...
+    producer.advance(0.0103)
+    assert producer.pull_frame(0.0103) is None  # ... so the next one waits
+    assert producer.next_deadline(0.0103) == pytest.approx(0.011)
+    unpaced = connected(rate=math.inf)
+    unpaced.advance(0.0)
+    assert send(unpaced, 0.0)
+    unpaced.advance(0.0001)
+    assert unpaced.pull_frame(0.0001) is not None  # unpaced: no interval at all
 
 
 def test_in_block_mode_the_outbox_is_the_consumers_window():
