@@ -82,7 +82,7 @@ class BenchPlan:
     pacing_s: float = 10.0
     pacing_rates: Tuple[int, ...] = PACING_RATES
     telemetry_s: float = 4.0
-    telemetry_pairs: int = 8  # windows with dashboards, each between two without
+    telemetry_pairs: int = 12  # windows with dashboards, each between two without
     visualizers: int = 3
     paced_telemetry: bool = True  # also with 0 and 3 visualizers at 100k msg/s, paced
     sustained_s: float = 60.0
