@@ -2,7 +2,7 @@
 
 Why not rich's ``Table``: it measures every cell, then renders it, on every redraw. The
 dashboard's tables cost 4.7 ms a redraw that way, and three dashboards at 4 redraws a second
-took about 2% off the unpaced data path they were watching (``docs/performance.md``). The
+took about 3% off the unpaced data path they were watching (``docs/performance.md``). The
 dashboard's tables are small and borderless, so the layout is simple: a column is as wide as
 its widest cell, a line is its cells padded and joined. Lines never wrap; a line too long
 for the terminal is cut with an ellipsis, so a table keeps its shape at any width.
