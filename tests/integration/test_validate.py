@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 
+import psutil
 import pytest
 
 from lab.bench import perf
 from lab.bench.harness import run_raw_pair
+from lab.bench.theory import interleaved_costs
 from lab.bench.validate import ValidatePlan
 
 pytestmark = pytest.mark.integration
@@ -46,3 +48,19 @@ def test_bench_measurements_run_and_report(tmp_path):
     assert set(ingest["cpu_us_per_msg"]) == {"consumer", "producer"}
     assert len(ingest["visualizer_cpu_pct"]) == 1
     assert ingest["visualizer_refresh_per_s"][0] > 0  # the dashboard drew under a terminal
+
+
+def test_telemetry_cost_alternates_windows_and_leaves_nothing_running():
+    plan = perf.BenchPlan(
+        warmup_s=0.3, telemetry_s=0.8, telemetry_pairs=1, visualizers=2, paced_telemetry=False
+    )
+    result = perf.measure_telemetry(plan)
+    without, loaded = result["mps_windows_0"], result["mps_windows_with"]
+    assert len(without) == 2 and len(loaded) == 1  # A B A
+    assert min(without + loaded) > 0
+    assert result["pair_costs_pct"] == interleaved_costs(without, loaded)
+    assert result["telemetry_cost_pct"] == result["pair_costs_pct"][0]
+    assert result["noise_costs_pct"] == []  # two windows without have no inner one
+    assert len(result["visualizer_cpu_pct"]) == 2
+    assert len(result["refresh_per_s"]) == 2 and min(result["refresh_per_s"]) > 0
+    assert psutil.Process().children(recursive=True) == []  # every process was stopped
