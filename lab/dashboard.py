@@ -323,14 +323,15 @@ def _tables(state, snap, now, width: int, height: int) -> List[Text]:
     least important latency rows go first; if it still does not fit, the two blocks are
     stacked when the terminal is tall enough, and cut at the right edge when not."""
     counters = _counter_lines(snap)
+    room = width - width_of(counters) - 3  # what the latency block may take beside them
     rows = _latency_rows(state, snap, now)
     latency = _latency_lines(rows)
     for label in EXTRA_LATENCY_ROWS:
-        if width_of(counters) + 3 + width_of(latency) <= width:
+        if width_of(latency) <= room:
             break
         rows = [row for row in rows if row[0] != label]
         latency = _latency_lines(rows)
-    if width_of(counters) + 3 + width_of(latency) <= width or height < 30:
+    if width_of(latency) <= room or height < 30:
         return beside(counters, latency, gap=3)
     return counters + latency
 

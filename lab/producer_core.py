@@ -280,10 +280,11 @@ class ProducerCore:
         nothing new is made, so the schedule sets no deadline: the missed slots are
         skipped when the producer is unblocked, and a blocked producer does not spin.
         """
-        if not self._socket_full and self.ready(now):
+        sendable = 0 if self._socket_full else self.sendable()
+        if self._may_send(now, sendable):
             return now
         deadline = self._next_hello
-        if self._next_frame_at > now and not self._socket_full and self.sendable() > 0:
+        if sendable and self._next_frame_at > now:
             deadline = min(deadline, self._next_frame_at)  # a partial frame waits its turn
         if self.stopped_at is None and len(self.outbox) < self.outbox_limit():
             if self.unpaced:
@@ -332,10 +333,12 @@ class ProducerCore:
     def ready(self, now: float) -> bool:
         """Something may go at ``now``: ``sendable``, and the rate limiter has a token (a
         producer waiting for its limiter sleeps until the next token, it does not spin)."""
-        n = self.sendable()
+        return self._may_send(now, self.sendable())
+
+    def _may_send(self, now: float, sendable: int) -> bool:
         return (
-            n > 0
-            and self._frame_may_go(now, n)
+            sendable > 0
+            and self._frame_may_go(now, sendable)
             and (self.limiter is None or self.limiter.time_until(now) <= 0)
         )
 

@@ -72,7 +72,7 @@ def grid(
 
 def beside(left: Sequence[Text], right: Sequence[Text], gap: int = 3) -> List[Text]:
     """Two blocks of lines side by side, the left one padded to its widest line."""
-    width = max((piece.cell_len for piece in left), default=0)
+    width = width_of(left)
     lines = []
     for index in range(max(len(left), len(right))):
         text = Text(no_wrap=True, overflow="ellipsis")

@@ -339,20 +339,20 @@ def measure_telemetry(plan: BenchPlan, progress: Progress = _quiet) -> Dict[str,
         for _ in range(plan.telemetry_pairs):
             loaded.append(_window_with_visualizers(session, plan))
             without.append(_telemetry_window(session, plan.telemetry_s))
-    costs = interleaved_costs([w["mps"] for w in without], [w["mps"] for w in loaded])
-    noise = neighbour_costs([w["mps"] for w in without])
+    rates_without, rates_with = [w["mps"] for w in without], [w["mps"] for w in loaded]
+    costs = interleaved_costs(rates_without, rates_with)
     cpu = [c for w in loaded for c in w["visualizer_cpu_pct"]]
     return {
         **(_paced_telemetry(plan, progress) if plan.paced_telemetry else {}),
         "visualizers": plan.visualizers,
         "window_s": plan.telemetry_s,
-        "mps_0_visualizers": _median(w["mps"] for w in without),
-        "mps_with_visualizers": _median(w["mps"] for w in loaded),
-        "mps_windows_0": [w["mps"] for w in without],
-        "mps_windows_with": [w["mps"] for w in loaded],
+        "mps_0_visualizers": _median(rates_without),
+        "mps_with_visualizers": _median(rates_with),
+        "mps_windows_0": rates_without,
+        "mps_windows_with": rates_with,
         "pair_costs_pct": costs,
         "telemetry_cost_pct": _median(costs),
-        "noise_costs_pct": noise,
+        "noise_costs_pct": neighbour_costs(rates_without),
         "consumer_cpu_us_per_msg_0": _median(w["cpu_us_per_msg"]["consumer"] for w in without),
         "consumer_cpu_us_per_msg_with": _median(w["cpu_us_per_msg"]["consumer"] for w in loaded),
         "visualizer_cpu_pct": cpu,
