@@ -218,6 +218,13 @@ class ConsumerCore:
 
     def take_outgoing(self) -> List[Tuple[bytes, bytes]]:
         """Frames to send, as (peer, frame): verdict runs and credit, batched per producer."""
+        self._frame_pending_runs()
+        out, self._outgoing = self._outgoing, []
+        return out
+
+    def _frame_pending_runs(self) -> None:
+        """Put every producer's pending runs into VERDICTS frames under the current policy's
+        credit limit. A frame's runs all happened under the mode its limit announces."""
         uses_credit = self.policy.uses_credit
         for state in self.producers.values():
             if state.runs or state.confirmations or state.credit_dirty:
@@ -229,8 +236,6 @@ class ConsumerCore:
                     frame = protocol.encode_verdicts(limit, runs[start : start + step])
                     self._outgoing.append((state.peer, frame))
                 state.credit_dirty = False
-        out, self._outgoing = self._outgoing, []
-        return out
 
     def next_deadline(self, now: float) -> float:
         """The latest time the shell may wait before calling ``advance`` again."""
@@ -244,6 +249,9 @@ class ConsumerCore:
     def set_mode(self, mode: str, now: float) -> None:
         """Switch the overflow policy live; every counter carries on unchanged."""
         policy = build_policy(mode, **self.config.policy_options())
+        # What is owed under the old mode goes out under its limit: a PROCESSED confirmation
+        # framed after leaving block mode would reach a producer that has stopped waiting.
+        self._frame_pending_runs()
         was_credit = self.policy.uses_credit
         self.policy, self.mode = policy, mode
         self.buffer.capacity = None if mode == "unbounded" else self.config.capacity
@@ -258,6 +266,7 @@ class ConsumerCore:
 
     def set_policy(self, policy: OverflowPolicy, now: float) -> None:
         """Install a custom policy object (the exercises' entry point)."""
+        self._frame_pending_runs()
         self.policy, self.mode = policy, policy.name
         self.buffer.set_discipline(policy.discipline)
         self.log(now, f"policy {policy.name} installed")

@@ -226,6 +226,7 @@ def test_mode_switches_mid_run_keep_the_identities(first_mode, capacity, rate):
         theirs = result.consumer["producers"][f"sim-{index}"]
         assert [mine[f] for f in VERDICT_FIELDS] == [theirs[f] for f in VERDICT_FIELDS]
         assert mine["in_flight"] == 0
+        assert mine["duplicates"] == 0
 
 
 # -- metrics invariants ----------------------------------------------------------------------

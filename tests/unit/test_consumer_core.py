@@ -473,6 +473,20 @@ def test_switching_to_block_mode_live_counts_credit_from_what_was_sent():
     assert counts(core)["accepted"] == 10
 
 
+def test_confirmations_owed_in_block_mode_go_out_under_its_limit_before_a_switch():
+    core = make("block", capacity=10, rate=10.0)
+    core.on_frame(ALICE, hello(), 0.0)
+    core.on_frame(ALICE, data(range(5)), 0.0)
+    core.advance(0.0)
+    outgoing(core)
+    core.on_frame(ALICE, data(range(5, 8)), 0.35)  # the worker catches up first: 3 finished
+    core.set_mode("drop", 0.35)
+    frames = [body for _, name, body in outgoing(core) if name == "VERDICTS"]
+    assert [f.credit_limit for f in frames] == [10, NO_CREDIT]
+    assert [tuple(run) for run in frames[0].runs] == [(ACC, 5, 3, 0), (PROC, 0, 3, 0)]
+    assert frames[1].runs == []
+
+
 # -- malformed input -------------------------------------------------------------------------
 def _too_big_data() -> bytes:
     return protocol.encode_data([Record(0, 0.0, 0.0, payload=b"x" * (4 * 1024 * 1024))])

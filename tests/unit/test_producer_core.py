@@ -592,7 +592,9 @@ class Link:
         self.producers = {p.name.encode(): p for p in producers}
         self.over_credit_frames = 0
 
-    def step(self, dt: float) -> None:
+    def step(self, dt: float, switch_to: Optional[str] = None) -> None:
+        """One turn of the real consumer's loop: data in, then control (``switch_to``, a
+        live mode switch), then the worker advances and verdicts go out."""
         now = self.clock.advance(dt)
         for peer, producer in self.producers.items():
             producer.advance(now)
@@ -607,6 +609,8 @@ class Link:
                 producer.mark_sent(out, now)
                 self.consumer.on_frame(peer, out.data, now)
                 out = producer.pull_frame(now)
+        if switch_to is not None:
+            self.consumer.set_mode(switch_to, now)
         self.consumer.advance(now)
         for peer, frame in self.consumer.take_outgoing():
             self.producers[peer].on_frame(frame, now)
@@ -643,6 +647,24 @@ def test_drop_mode_end_to_end_counts_agree_on_both_ends():
         assert mine[field] == theirs[field], field
     assert mine["produced"] == theirs["received"] == 200
     assert 90 <= theirs["dropped"] <= 100
+
+
+def test_live_switches_in_and_out_of_block_mode_report_no_duplicates():
+    """Switching out of block mode right after data came in: the worker has just confirmed
+    some records (PROCESSED is owed) when the limit changes. Those confirmations must reach
+    the producer as block-mode news, not as unexpected repeats after it stopped waiting."""
+    link = Link(consumer("block", capacity=10, rate=1000.0), [make(rate=2000.0)])
+    producer = link.producers[b"p"]
+    for turn in range(1, 2001):
+        switch = None
+        if turn % 37 == 0:
+            switch = "drop" if link.consumer.mode == "block" else "block"
+        link.step(0.005, switch_to=switch)
+    link.run(1.0)
+    summary = producer.summary(link.clock.now())
+    assert summary["duplicates"] == 0
+    assert summary["processed"] > 0 and summary["in_flight"] == 0
+    assert link.over_credit_frames == 0
 
 
 def test_consumer_restart_end_to_end_in_block_mode():
