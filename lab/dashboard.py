@@ -21,11 +21,10 @@ import math
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from rich.console import Group, RenderableType
-from rich.panel import Panel
+from rich.console import RenderableType
 from rich.text import Text
 
-from lab.textgrid import Cell, beside, grid, line, width_of
+from lab.textgrid import Cell, Framed, beside, grid, line, width_of
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 HISTORY_SECONDS = 60
@@ -266,12 +265,10 @@ def render(state: DashboardState, now: float, width: int = 80, height: int = 24)
     parts.append(Text(message, style=style))
     if state.key_legend and height >= 20:
         parts.append(Text(state.key_legend, style="dim"))
-    return Panel(
-        Group(*parts),
+    return Framed(
+        parts,
         title=_title(state, snap, now),
-        title_align="left",
         border_style="red" if state.consumer_status(now) == "down" else "blue",
-        padding=(0, 1),
     )
 
 

@@ -9,6 +9,8 @@ for the terminal is cut with an ellipsis, so a table keeps its shape at any widt
 
 Rules of this module: pure functions, no console, no terminal size; the caller decides what
 fits. A cell is a ``str`` (drawn in its column's style) or a ``Text`` (drawn in its own).
+The one exception is :class:`Framed`, the box around the dashboard: a rich renderable, so it
+sees the console only when rich draws it.
 
 >>> lines = grid([["received", "1,200"], ["Dropped", "12"]], justify="lr")
 >>> [line.plain for line in lines]
@@ -19,9 +21,12 @@ fits. A cell is a ``str`` (drawn in its column's style) or a ``Text`` (drawn in 
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
+from rich import box
 from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.text import Text
 
 Cell = Union[str, Text]
@@ -104,3 +109,91 @@ def _append_padded(text: Text, cell: Cell, width: int, justify: str, style: str)
         text.append(cell, style=style or None)
     if justify != "r":
         text.append(padding)
+
+
+class Framed:
+    """``parts`` in a rounded box with ``title`` on its top edge: the same characters and
+    styles as rich's ``Panel(Group(*parts), title=title, title_align="left",
+    border_style=border_style, padding=(0, 1))``, drawn in one pass.
+
+    Why: a ``Panel`` wraps and measures every line through ``Padding`` and ``Group``, which
+    was most of what a redraw cost (``docs/performance.md``). A line that never wraps (as
+    ``line`` and ``grid`` make them) is rendered straight to segments here; anything else (a
+    wrapping message, another renderable) goes through rich as before.
+    """
+
+    def __init__(self, parts: Sequence[RenderableType], title: Text, border_style: str) -> None:
+        self.parts = parts
+        self.title = title
+        self.border_style = border_style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        border = console.get_style(self.border_style)
+        if width <= 4:  # no room for a title (rich's Panel draws a bare edge here too)
+            yield Segment(box.ROUNDED.get_top([width - 2]), border)
+        else:
+            yield Segment(box.ROUNDED.top_left + box.ROUNDED.top, border)
+            yield from self._title_edge(console, width - 4)
+            yield Segment(box.ROUNDED.top + box.ROUNDED.top_right, border)
+        yield Segment.line()
+        inner = max(0, width - 4)
+        left, right = Segment("│", border), Segment("│", border)
+        space, new_line = Segment(" "), Segment.line()
+        inner_options = options.update(width=inner, height=None)
+        for content in self._lines(console, inner_options, inner):
+            yield left
+            yield space
+            yield from content
+            yield space
+            yield right
+            yield new_line
+        yield Segment(box.ROUNDED.get_bottom([width - 2]), border)
+        yield new_line
+
+    def _title_edge(self, console: Console, room: int) -> Iterable[Segment]:
+        """The title, a space either side, in the border's style, then the edge to ``room``."""
+        title = self.title.copy()
+        title.plain = title.plain.replace("\n", " ")
+        title.expand_tabs()
+        title.pad(1)
+        title.stylize_before(self.border_style)
+        title.truncate(room)
+        if title.style:
+            title.stylize(console.get_style(title.style))
+        fill = box.ROUNDED.top * (room - cell_len(title.plain))
+        return Text.assemble(title, (fill, self.border_style), end="").render(console)
+
+    def _lines(
+        self, console: Console, options: ConsoleOptions, inner: int
+    ) -> Iterable[List[Segment]]:
+        """Each part as lines of exactly ``inner`` cells."""
+        for part in _flatten(self.parts):
+            if isinstance(part, Text) and part.no_wrap and "\n" not in part.plain:
+                yield _one_line(console, part, inner, options.overflow)
+            else:
+                yield from console.render_lines(part, options, pad=True, new_lines=False)
+
+
+def _flatten(parts: Sequence[RenderableType]) -> Iterable[RenderableType]:
+    for part in parts:
+        if isinstance(part, Group):
+            yield from _flatten(part.renderables)
+        else:
+            yield part
+
+
+def _one_line(console: Console, text: Text, inner: int, overflow: Optional[str]) -> List[Segment]:
+    """What rich draws for a no-wrap ``Text`` in ``inner`` cells, without wrapping it."""
+    if "\t" in text.plain:
+        text = text.copy()
+        text.expand_tabs(console.tab_size)
+    length = text.cell_len
+    if length > inner:
+        text = text.copy()
+        text.truncate(inner, overflow=text.overflow or overflow or "fold")
+        length = text.cell_len
+    segments = list(text.render(console))
+    if length < inner:
+        segments.append(Segment(" " * (inner - length)))
+    return segments

@@ -14,7 +14,7 @@ import re
 from typing import Tuple
 
 import pytest
-from rich.console import Console
+from rich.console import Console, Group
 from rich.text import Text
 
 from lab.consumer_core import ConsumerConfig
@@ -23,7 +23,8 @@ from lab.keys import legend
 from lab.modules import get_module
 from lab.producer_core import ProducerConfig
 from lab.sim import simulate
-from lab.textgrid import beside, grid, line
+from lab.textgrid import Framed, beside, grid, line
+from tests.screens import ansi, as_panel
 
 MODES = ("drop", "block", "drop-oldest", "sample", "shed", "unbounded")
 
@@ -148,3 +149,37 @@ def test_beside_pads_the_left_block_and_lines_never_wrap():
     lines = beside(left, [line("x"), line("y"), line("z")], gap=2)
     assert [text.plain for text in lines] == ["a    x", "bbb  y", "     z"]
     assert all(text.no_wrap and text.overflow == "ellipsis" for text in lines)
+
+
+# -- the frame drawn by hand is rich's Panel, cell for cell and style for style ----------------
+def dashboards():
+    for mode in MODES:
+        yield module12(mode)
+    yield module12("drop", producers=2, rate=10.0)
+    waiting = DashboardState(12, "Backpressure", 12000)
+    yield waiting, 1.0
+    state, now = module12("shed")
+    yield state, now + 5.0  # consumer down: a red frame
+    with_legend = copy.deepcopy(module12("block")[0])
+    with_legend.key_legend = legend(get_module(12).live_modes)
+    yield with_legend, 6.0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (60, 20), (44, 30), (200, 12)])
+def test_the_frame_draws_exactly_what_rich_panel_draws(size):
+    width, height = size
+    for state, now in dashboards():
+        framed = render(state, now, width, height)
+        assert isinstance(framed, Framed)
+        assert ansi(framed, width, height) == ansi(as_panel(framed), width, height)
+
+
+def test_the_frame_cuts_long_lines_and_wraps_text_that_may_wrap_as_rich_does():
+    long_line = line(("x" * 50, "bold"), " tail")
+    tab_line = line("a\tb")
+    wrapping = Text("a message that is allowed to wrap over two lines", style="red")
+    title = Text(" a title longer than the room on the top edge ", style="bold")
+    group = Group(line("in a group"), Text("wraps too, if it must", style="dim"))
+    for width in (5, 12, 30, 60):
+        framed = Framed([long_line, tab_line, wrapping, group, line("µs █▅ 漢字")], title, "red")
+        assert ansi(framed, width, 20) == ansi(as_panel(framed), width, 20), width

@@ -23,6 +23,8 @@ from lab.keys import legend
 from lab.modules import get_module
 from lab.producer_core import ProducerConfig
 from lab.sim import simulate
+from lab.textgrid import Framed
+from tests.screens import ansi, as_panel
 
 Snapshots = Tuple[Dict[str, Any], Dict[str, Any]]
 
@@ -214,9 +216,8 @@ def test_a_big_terminal_shows_the_panel_and_the_events(module, name, now):
 def test_no_color_means_no_colour_codes(monkeypatch, module, name, now):
     monkeypatch.setenv("NO_COLOR", "1")
     out = io.StringIO()
-    Console(file=out, width=80, height=24, force_terminal=True).print(
-        render(scenario(module, name), now)
-    )
+    console = Console(file=out, width=80, height=24, force_terminal=True, color_system="truecolor")
+    console.print(render(scenario(module, name), now))
     codes = re.findall(r"\x1b\[([0-9;]*)m", out.getvalue())
     assert codes  # bold and reverse stay: the terminal is still styled ...
     colours = [c for c in codes if re.search(r"(^|;)(3[0-9]|4[0-9]|9[0-7]|10[0-7])(;|$)", c)]
@@ -245,3 +246,22 @@ def test_missing_fields_show_dashes_not_errors(module):
     state.update(old, 3.0)
     state.update({"role": "producer", "id": "p", "limiter": {}, "recovery": {}}, 3.0)
     assert f"Module {module}" in screen(state, 3.0)
+
+
+SCENARIOS = [
+    (13, "drop", 4.0),
+    (13, "priority-shed", 4.0),
+    (13, "degrade", 4.0),
+    (14, "none", 3.0),
+    (14, "token-bucket", 3.0),
+    (15, "immediate", 5.0),
+    (15, "backoff+breaker", 5.0),
+]
+
+
+@pytest.mark.parametrize("module, name, now", SCENARIOS)
+def test_every_panel_is_framed_exactly_as_rich_panel_would_frame_it(module, name, now):
+    for width, height in ((80, 24), (120, 40), (60, 30)):
+        framed = render(scenario(module, name), now, width, height)
+        assert isinstance(framed, Framed)
+        assert ansi(framed, width, height) == ansi(as_panel(framed), width, height)
