@@ -107,6 +107,36 @@ def neighbour_costs(without: Sequence[float]) -> List[float]:
     ]
 
 
+def median_interval(
+    values: Sequence[float], confidence: float = 0.95
+) -> Optional[Tuple[float, float]]:
+    """A distribution-free interval for the median of the population ``values`` came from:
+    the k-th smallest to the k-th largest value, with the largest k for which the chance
+    that the median lies outside is at most ``1 - confidence`` (the sign test). ``None``
+    when there are too few values for that confidence (fewer than 6 at 95%).
+
+    It assumes nothing about the shape of the noise, so one disturbed window cannot move
+    it far, which a mean and its standard error would not survive.
+
+    >>> median_interval([5, 1, 4, 2, 3, 9, 8, 7, 6, 10, 12, 11])
+    (3, 10)
+    >>> median_interval([1, 2, 3]) is None
+    True
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    outside = (1.0 - confidence) / 2.0
+    below, k = 0.0, 0
+    while k < n:
+        below += math.comb(n, k) / 2.0**n  # P(fewer than k + 1 values under the median)
+        if below > outside:
+            break
+        k += 1
+    if k == 0:
+        return None
+    return ordered[k - 1], ordered[n - k]
+
+
 # -- rates from cumulative counts ------------------------------------------------------------------
 def in_window(points: Iterable[Point], start: float, end: float) -> List[Point]:
     """The points with ``start <= t <= end``."""

@@ -235,6 +235,23 @@ def test_targets_are_judged_from_the_measured_values():
     assert rows["telemetry_cost_pct"] is None
 
 
+def test_a_cost_whose_interval_straddles_the_target_is_reported_as_not_proven():
+    pairs = [-1.2, 0.3, 0.9, 1.4, 2.8, 3.7, 0.1, -0.5, 1.1, 0.6, 2.2, 4.0]
+    interval = theory.median_interval(pairs)
+    assert interval == (0.1, 2.8)  # the 3rd smallest to the 3rd largest of 12
+    result = _result(telemetry_cost_pct=0.75, telemetry_cost_pct_interval=interval)
+    (row,) = [t for t in result["targets"] if t["name"] == "telemetry_cost_pct"]
+    assert (row["met"], row["decided"], row["interval"]) == (True, False, (0.1, 2.8))
+    assert "| yes, within noise (95%: 0.10 to 2.80) |" in perf.report(result)
+    sure = _result(telemetry_cost_pct=0.75, telemetry_cost_pct_interval=(0.2, 1.3))
+    (row,) = [t for t in sure["targets"] if t["name"] == "telemetry_cost_pct"]
+    assert (row["met"], row["decided"]) == (True, True)
+    over = _result(telemetry_cost_pct=3.1, telemetry_cost_pct_interval=(2.4, 3.9))
+    assert [t["met"] for t in over["targets"] if t["name"] == "telemetry_cost_pct"] == [False]
+    few = _result(telemetry_cost_pct=3.1, telemetry_cost_pct_interval=None)
+    assert "| NO, not proven: too few windows |" in perf.report(few)
+
+
 def test_report_has_every_table_and_the_targets():
     text = perf.report(_result())
     assert "| raw PUSH/PULL (baseline)" in text and "700,000" in text
