@@ -4,7 +4,7 @@ It connects (never binds), so it can start before the consumer, survive the cons
 restarts, and run in several terminals at once. A socket monitor sees the connection close
 when the consumer dies, so "consumer down" shows at the next redraw, not after 2 s.
 Drawing happens at a fixed rate, whatever the snapshot rate, and the snapshots that came
-meanwhile are read just before each redraw (a dashboard costs about 1% of a core). On a
+meanwhile are read just before each redraw (a dashboard costs under 1% of a core). On a
 terminal it is a rich ``Live`` display; when stdout is not a terminal (a pipe, a CI log) it
 prints one plain line a second instead. ``NO_COLOR`` is honoured (rich reads it).
 """
