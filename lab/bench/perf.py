@@ -82,6 +82,8 @@ class BenchPlan:
     credit_windows: Tuple[int, ...] = (1000, 50)  # block buffers = raw credit windows
     pacing_s: float = 10.0
     pacing_rates: Tuple[int, ...] = PACING_RATES
+    processing_buffer_s: float = 1.0  # of work: filled before the window opens
+    processing_buffer_min: int = 20  # messages
     telemetry_s: float = 4.0
     telemetry_pairs: int = 12  # windows with dashboards, each between two without
     visualizers: int = 3
@@ -104,6 +106,8 @@ class BenchPlan:
             repeats=1,
             credit_windows=(1000,),
             pacing_s=1.5,
+            processing_buffer_s=0.25,
+            processing_buffer_min=5,
             telemetry_s=1.5,
             telemetry_pairs=2,
             sustained_s=3.0,
@@ -263,13 +267,14 @@ class Pacing(Experiment):
 
 class Processing(Experiment):
     """A consumer at ``--process-rate rate``, fed 1.5x that in drop mode: its ``processed``
-    slope. The buffer holds a second of work (at least 20 messages): the simulated worker
-    only runs dry if the consumer process gets no CPU for that long (arrivals count from
-    when they are read), so it should finish exactly ``rate`` a second."""
+    slope. The buffer holds ``plan.processing_buffer_s`` of work (a second, at least 20
+    messages; in ``--quick`` a quarter, at least 5, to fill sooner): the worker only runs dry
+    if the consumer process gets no CPU for that long (arrivals count from when they are
+    read), so it should finish exactly ``rate`` a second."""
 
     def __init__(self, rate: int, plan: BenchPlan) -> None:
         factor = 1.5
-        buffer = max(20, rate)
+        buffer = max(plan.processing_buffer_min, round(rate * plan.processing_buffer_s))
         super().__init__(
             ["--mode", "drop", "--process-rate", str(rate), "--buffer", str(buffer)],
             ["--mps", f"{factor * rate:g}"],
