@@ -138,15 +138,14 @@ class Framed:
             yield Segment(box.ROUNDED.top + box.ROUNDED.top_right, border)
         yield Segment.line()
         inner = max(0, width - 4)
-        left, right = Segment("│", border), Segment("│", border)
-        space, new_line = Segment(" "), Segment.line()
+        edge, space, new_line = Segment("│", border), Segment(" "), Segment.line()
         inner_options = options.update(width=inner, height=None)
         for content in self._lines(console, inner_options, inner):
-            yield left
+            yield edge
             yield space
             yield from content
             yield space
-            yield right
+            yield edge
             yield new_line
         yield Segment(box.ROUNDED.get_bottom([width - 2]), border)
         yield new_line
