@@ -207,8 +207,8 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
         if waiting:
             p99 = max((p.get("latency", {}).get("p99_s", 0.0) for p in producers), default=0.0)
             return (
-                f"BACKPRESSURE: producer waits for credit, 0 dropped, latency p99 "
-                f"{fmt_seconds(p99)}",
+                f"BACKPRESSURE: producer waits for credit, {fmt_rate(dropped)} dropped, "
+                f"latency p99 {fmt_seconds(p99)}",
                 "bold cyan",
             )
         return ("backpressure armed: the producer fits in its credit", "bold green")

@@ -89,7 +89,10 @@ def test_block_mode_shows_zero_drops_and_the_wait_upstream():
     state, now = module12("block")
     text = screen(state, now)
     assert re.search(r"Dropped\s+0\s+0\.0/s", row(text, "Dropped"))
-    assert "waiting upstream" in text and "BACKPRESSURE: producer waits for credit" in text
+    assert (
+        "waiting upstream" in text
+        and "BACKPRESSURE: producer waits for credit, 0.0/s dropped" in text
+    )
 
 
 def test_unbounded_mode_shows_the_memory_guard():
