@@ -750,11 +750,15 @@ def report(result: Dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def _interval_text(interval: Tuple[float, float]) -> str:
+    return f"{fmt(interval[0], 2)} to {fmt(interval[1], 2)}"
+
+
 def _fmt_interval(tele: Dict[str, Any]) -> str:
     interval = tele.get("telemetry_cost_pct_interval")
     if interval is None:
         return f"too few windows ({len(tele['pair_costs_pct'])}; 6 needed)"
-    return f"{fmt(interval[0], 2)} to {fmt(interval[1], 2)}"
+    return _interval_text(interval)
 
 
 def _fmt_met(target: Dict[str, Any]) -> str:
@@ -763,8 +767,7 @@ def _fmt_met(target: Dict[str, Any]) -> str:
         return met
     if target["interval"] is None:
         return f"{met}, not proven: too few windows"
-    low, high = target["interval"]
-    return f"{met}, within noise (95%: {fmt(low, 2)} to {fmt(high, 2)})"
+    return f"{met}, within noise (95%: {_interval_text(target['interval'])})"
 
 
 def _fmt_target(value: Any) -> str:
