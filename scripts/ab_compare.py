@@ -3,7 +3,7 @@
     python scripts/ab_compare.py --before 38076ec [--after COMMIT] [--rounds 2]
 
 For each side the script unpacks that commit of the repository (``git archive``) into a
-temporary folder, copies in today's measuring code (``lab/bench/harness.py``, ``perf.py``
+temporary folder, copies in today's measuring code (``lab/tools/bench/harness.py``, ``perf.py``
 and ``theory.py``), so that only the code under test differs, and then measures, with that
 folder first on the path of every process it starts:
 
@@ -35,7 +35,11 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 REPO = Path(__file__).resolve().parent.parent
-MEASURING_CODE = ("lab/bench/harness.py", "lab/bench/perf.py", "lab/bench/theory.py")
+MEASURING_CODE = (
+    "lab/tools/bench/harness.py",
+    "lab/tools/bench/perf.py",
+    "lab/tools/bench/theory.py",
+)
 
 
 def unpack(commit: str, into: Path) -> Path:
@@ -68,10 +72,9 @@ def redraw_ms(width: int = 120, height: int = 40, redraws: int = 400) -> float:
     from rich.console import Console
     from rich.live import Live
 
-    from lab.consumer_core import ConsumerConfig
-    from lab.dashboard import DashboardState, render
-    from lab.producer_core import ProducerConfig
-    from lab.sim import simulate
+    from lab.core.config import ConsumerConfig, ProducerConfig
+    from lab.tools.sim import simulate
+    from lab.ui.dashboard import DashboardState, render
 
     state = DashboardState(12, "Backpressure", 12000)
     consumer, producer = ConsumerConfig(mode="drop"), ProducerConfig(rate=20.0)
@@ -96,7 +99,7 @@ def redraw_ms(width: int = 120, height: int = 40, redraws: int = 400) -> float:
 def measure(pairs: int) -> Dict[str, Any]:
     from dataclasses import replace
 
-    from lab.bench import perf
+    from lab.tools.bench import perf
 
     plan = replace(perf.BenchPlan(paced_telemetry=False), telemetry_pairs=pairs)
     telemetry = perf.measure_telemetry(plan)
@@ -153,7 +156,7 @@ def main() -> int:
     if not args.before:
         parser.error("--before COMMIT is required")
     sys.path.insert(0, str(REPO))
-    from lab.bench.theory import markdown_table
+    from lab.tools.bench.theory import markdown_table
 
     with tempfile.TemporaryDirectory(prefix="ab-compare-") as scratch:
         trees = {"before": unpack(args.before, Path(scratch) / "before")}

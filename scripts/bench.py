@@ -2,7 +2,7 @@
 
 import sys
 
-from lab.cli import main
+from lab.ui.cli import main
 
 if __name__ == "__main__":
     main(["bench", *sys.argv[1:]])

@@ -12,7 +12,7 @@ Two targets::
   magic, wrong versions, unknown and wrong-direction frame types, JSON that is not JSON or
   nested too deep, bad ordinals, messages of several parts), plus ``--mutants`` valid frames
   with random bytes flipped, which may or may not still be valid: an in-process
-  :class:`~lab.consumer_core.ConsumerCore` fed the same bytes says how many the real one
+  :class:`~lab.core.consumer_core.ConsumerCore` fed the same bytes says how many the real one
   must count. The consumer must count exactly ``expected_malformed``.
 * **telemetry relay (P+2)**: messages of the wrong shape (counted by the relay as
   ``telemetry_malformed``, exactly ``relay_wrong_shape``) and snapshots with garbage bodies
@@ -49,8 +49,10 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import net, protocol  # noqa: E402
-from lab.consumer_core import ConsumerConfig, ConsumerCore  # noqa: E402
+from lab.core import protocol
+from lab.core.config import ConsumerConfig  # noqa: E402
+from lab.core.consumer_core import ConsumerCore  # noqa: E402
+from lab.processes import net  # noqa: E402
 
 MARKER_UPTIME = 9999.0
 LINGER_MS = 30_000  # time allowed to deliver what is queued when the fuzzer closes

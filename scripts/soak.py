@@ -39,7 +39,7 @@ import zmq
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lab import net  # noqa: E402
+from lab.processes import net  # noqa: E402
 
 BOUNDED_MODES = ("block", "drop", "drop-oldest", "sample", "shed")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lab.modules import get_module  # noqa: E402
+from lab.core.modules import get_module  # noqa: E402
 
 
 def pane_command(script: Path, *args: str) -> str:

@@ -152,7 +152,7 @@ def procs():
 
 @pytest.fixture
 def base_port() -> int:
-    from lab.net import free_port_block
+    from lab.processes.net import free_port_block
 
     return free_port_block()
 
@@ -163,7 +163,7 @@ class TelemetryTap:
     def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         import zmq
 
-        from lab import net
+        from lab.processes import net
 
         self._zmq = zmq
         self.ctx = zmq.Context()
@@ -172,7 +172,7 @@ class TelemetryTap:
         self.latest: Dict[str, Dict[str, Any]] = {}
 
     def pump(self) -> None:
-        from lab import net
+        from lab.processes import net
 
         # the relay forwards whatever is published: skip what is not a snapshot
         for snapshot in net.waiting_snapshots(self.sub):

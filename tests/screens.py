@@ -7,7 +7,7 @@ import io
 from rich.console import Console, Group
 from rich.panel import Panel
 
-from lab.textgrid import Framed
+from lab.ui.textgrid import Framed
 
 
 def ansi(renderable, width: int, height: int) -> str:

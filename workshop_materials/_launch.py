@@ -52,6 +52,6 @@ def launch(module: int, role: str) -> None:
         sys.exit(2)
     if str(REPO) not in sys.path:
         sys.path.append(str(REPO))  # a checkout that was not pip-installed still works
-    from lab.cli import run_module_role
+    from lab.ui.cli import run_module_role
 
     run_module_role(module, role)

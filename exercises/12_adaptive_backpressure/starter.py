@@ -5,7 +5,7 @@
 The consumer builds one ``AdaptiveBackpressure`` and asks it two questions:
 
 * ``observe(signals, now)``, about ten times a second, with what it measured lately (a
-  :class:`lab.policies.LoadSignals`): ``service_rate_per_s`` (messages per second the
+  :class:`lab.core.policies.LoadSignals`): ``service_rate_per_s`` (messages per second the
   worker can do right now), ``processed_per_s`` (what it did in the last second),
   ``queue_wait_p99_s``, ``depth``, ``capacity``, ``rss_mb`` (the process's memory), ...
 * ``admission_limit(buffer)``, for every arriving message: how many messages the buffer
@@ -16,7 +16,7 @@ As it stands, the limit is fixed: 20 messages, 0.2 s of work for the full-speed 
 Run the check and read why that is not enough.
 """
 
-from lab.policies import LoadSignals, OverflowPolicy
+from lab.core.policies import LoadSignals, OverflowPolicy
 
 
 class AdaptiveBackpressure(OverflowPolicy):

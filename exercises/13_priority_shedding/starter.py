@@ -4,7 +4,7 @@
 
 Every message carries a priority class: 0 is critical (checkout), 1 normal (browsing),
 2 optional (recommendations). During a 10x spike the consumer cannot do everything; your
-policy decides, for each arriving message, one of (``lab.policies``):
+policy decides, for each arriving message, one of (``lab.core.policies``):
 
 * ``ACCEPT``: into the buffer;
 * ``ACCEPT_EVICTING_OLDEST``: into the buffer, after evicting a waiting message to make
@@ -19,8 +19,8 @@ As it stands, this is the plain tail drop of module 13: first come, first served
 full buffer drops anyone. Run the check and see what that does to checkouts.
 """
 
-from lab.buffer import Buffer, Message
-from lab.policies import ACCEPT, DROP, OverflowPolicy  # noqa: F401 (more are there)
+from lab.core.buffer import Buffer, Message
+from lab.core.policies import ACCEPT, DROP, OverflowPolicy  # noqa: F401 (more are there)
 
 
 class CriticalFirst(OverflowPolicy):

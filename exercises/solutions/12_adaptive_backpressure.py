@@ -11,7 +11,7 @@ shorter. The limit is recomputed on every observe() and applied at once, both wa
 
 import math
 
-from lab.policies import LoadSignals, OverflowPolicy
+from lab.core.policies import LoadSignals, OverflowPolicy
 
 
 class AdaptiveBackpressure(OverflowPolicy):

@@ -10,8 +10,8 @@ to make room. Everything else is still served whenever there is room, so the wor
 busy through the spike.
 """
 
-from lab.buffer import Buffer, Message
-from lab.policies import ACCEPT, ACCEPT_EVICTING_OLDEST, DROP, OverflowPolicy
+from lab.core.buffer import Buffer, Message
+from lab.core.policies import ACCEPT, ACCEPT_EVICTING_OLDEST, DROP, OverflowPolicy
 
 CRITICAL = 0
 

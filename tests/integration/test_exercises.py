@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from lab.grading.challenges import CHALLENGES
+from lab.tools.grading.challenges import CHALLENGES
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_the_starter_fails_and_the_reference_passes(procs, name):
 def test_a_class_that_crashes_in_the_consumer_fails_in_one_line(procs, tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text(
-        "from lab.policies import OverflowPolicy\n\n\n"
+        "from lab.core.policies import OverflowPolicy\n\n\n"
         "class Broken(OverflowPolicy):\n"
         "    def decide(self, message, buffer, now):\n"
         "        return 1 / 0\n",
@@ -81,7 +81,7 @@ def test_a_class_that_crashes_in_the_consumer_fails_in_one_line(procs, tmp_path)
 def test_a_constructor_that_raises_in_the_consumer_is_a_usage_error(procs, tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text(
-        "from lab.policies import OverflowPolicy\n\n\n"
+        "from lab.core.policies import OverflowPolicy\n\n\n"
         "class Broken(OverflowPolicy):\n"
         "    def __init__(self):\n"
         "        raise ValueError('no limit given')\n",

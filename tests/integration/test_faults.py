@@ -37,7 +37,7 @@ class SnapshotLog:
     def __init__(self, port: int) -> None:
         import zmq
 
-        from lab import net
+        from lab.processes import net
 
         self._zmq = zmq
         self.ctx = zmq.Context()
@@ -48,7 +48,7 @@ class SnapshotLog:
         self.snapshots: List[Dict[str, Any]] = []
 
     def pump(self) -> SnapshotLog:
-        from lab import net
+        from lab.processes import net
 
         self.snapshots.extend(s for s in net.waiting_snapshots(self.sub) if s is not None)
         return self
@@ -268,8 +268,8 @@ def test_visualizer_first_then_producer_then_consumer(procs, base_port):
 
 # -- the books close in every snapshot, whatever the mode -------------------------------------
 def test_identities_hold_in_every_snapshot_across_live_mode_switches(procs, base_port, log_factory):
-    from lab.control import send_command
-    from lab.policies import MODES
+    from lab.core.modes import MODES
+    from lab.processes.control import send_command
 
     port = str(base_port)
     consumer = procs.lab(
@@ -375,7 +375,7 @@ def test_every_socket_listens_on_loopback_only(procs, base_port, tap_factory, ca
     sockets = wait_for(listening, 15, "the consumer's four sockets")
     assert sorted(c.laddr.port for c in sockets) == [base_port + i for i in range(4)]
     assert {c.laddr.ip for c in sockets} == {"127.0.0.1"}
-    from lab.cli import main
+    from lab.ui.cli import main
 
     with pytest.raises(SystemExit):
         main(["consumer", "--help"])
@@ -426,7 +426,7 @@ def test_producers_and_visualizers_stop_cleanly_on_sigint_and_sigterm(
     ],
 )
 def test_more_bad_flags_exit_2_with_one_clear_line(argv, words, base_port, tmp_path, capsys):
-    from lab.cli import main
+    from lab.ui.cli import main
 
     argv = [arg.replace("{dir}", str(tmp_path)) for arg in argv]
     if argv[0] in ("consumer", "producer", "visualize", "demo"):
@@ -443,8 +443,9 @@ def test_more_bad_flags_exit_2_with_one_clear_line(argv, words, base_port, tmp_p
 def test_a_retry_after_too_long_for_the_wire_is_clamped_not_fatal():
     """A token bucket at 1e-300 tokens/s asks for a retry-after of ~1e300 s: the consumer
     (it used to die on struct.error) sends the longest the wire can carry."""
-    from lab import protocol
-    from lab.consumer_core import ConsumerConfig, ConsumerCore
+    from lab.core import protocol
+    from lab.core.config import ConsumerConfig
+    from lab.core.consumer_core import ConsumerCore
 
     core = ConsumerCore(ConsumerConfig(mode="admit", admit_rate=1e-300, admit_burst=1), 0.0)
     records = [protocol.Record(seq, 0.0, 0.0) for seq in range(5)]
@@ -473,13 +474,12 @@ def test_a_retry_after_too_long_for_the_wire_is_clamped_not_fatal():
 def test_random_consumer_restarts_keep_the_books_and_lose_nothing(
     mode, capacity, rate, gaps, latency
 ):
-    """The cores through ``lab.sim`` with consumers killed and restarted at random times:
+    """The cores through ``lab.tools.sim`` with consumers killed and restarted at random times:
     every identity holds at every step, and in block mode every message is processed."""
     from unittest import mock
 
-    from lab import sim
-    from lab.consumer_core import ConsumerConfig
-    from lab.producer_core import ProducerConfig
+    from lab.core.config import ConsumerConfig, ProducerConfig
+    from lab.tools import sim
 
     original = sim._next_time
 

@@ -140,12 +140,11 @@ def test_visualizers_count_every_bad_snapshot_and_keep_drawing(procs, ptys, base
 
 
 def test_every_receiving_socket_has_a_maximum_message_size(base_port, monkeypatch):
-    from lab.consumer import ConsumerProcess, ConsumerRun
-    from lab.consumer_core import ConsumerConfig
-    from lab.control import send_command
-    from lab.producer import ProducerProcess, ProducerRun
-    from lab.producer_core import ProducerConfig
-    from lab.visualizer import Visualizer, VisualizerRun
+    from lab.core.config import ConsumerConfig, ProducerConfig
+    from lab.processes.consumer import ConsumerProcess, ConsumerRun
+    from lab.processes.control import send_command
+    from lab.processes.producer import ProducerProcess, ProducerRun
+    from lab.processes.visualizer import Visualizer, VisualizerRun
 
     def limit(sock) -> int:
         return sock.getsockopt(zmq.MAXMSGSIZE)

@@ -177,7 +177,7 @@ def test_memory_guard_stops_the_unbounded_consumer(procs, base_port):
 
 def test_seed_commands_verbatim_show_drops_then_backpressure(procs):
     """The seed's three commands, exactly, plus --duration/--json so the test can end."""
-    from lab.net import _is_free
+    from lab.processes.net import _is_free
 
     if not all(_is_free("127.0.0.1", 12000 + i) for i in range(4)):
         pytest.skip("ports 12000-12003 are busy on this machine")
@@ -210,7 +210,7 @@ def test_seed_commands_verbatim_show_drops_then_backpressure(procs):
 
 
 def test_consumer_stops_cleanly_on_sigint_and_sigterm(procs, tap_factory):
-    from lab.net import free_port_block
+    from lab.processes.net import free_port_block
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         port = free_port_block()

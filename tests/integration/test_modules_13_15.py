@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from lab.net import free_port_block
+from lab.processes.net import free_port_block
 
 pytestmark = pytest.mark.integration
 

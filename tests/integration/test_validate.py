@@ -13,10 +13,10 @@ import json
 import psutil
 import pytest
 
-from lab.bench import perf
-from lab.bench.harness import run_raw_pair
-from lab.bench.theory import interleaved_costs
-from lab.bench.validate import ValidatePlan
+from lab.tools.bench import perf
+from lab.tools.bench.harness import run_raw_pair
+from lab.tools.bench.theory import interleaved_costs
+from lab.tools.bench.validate import ValidatePlan
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """The accounting identities, checked on random simulated runs (and the metrics' invariants).
 
-Every run goes through ``lab.sim.simulate``; its time-stepping function is wrapped so the
+Every run goes through ``lab.tools.sim.simulate``; its time-stepping function is wrapped so the
 identities are checked at every intermediate step too, not only at the end.
 """
 
@@ -13,19 +13,19 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab import sim
-from lab.accounting import (
+from lab.core.accounting import (
     CONSUMER_FIELDS,
     PRODUCER_FIELDS,
     ConsumerCounts,
     ProducerCounts,
     sum_consumer_counts,
 )
-from lab.consumer_core import ConsumerConfig
-from lab.metrics import LatencyHistogram, RateWindow
-from lab.pacing import PROFILES
-from lab.policies import MODES
-from lab.producer_core import RETRY_POLICIES, ProducerConfig
+from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.metrics import LatencyHistogram, RateWindow
+from lab.core.modes import MODES
+from lab.core.pacing import PROFILES
+from lab.core.producer_core import RETRY_POLICIES
+from lab.tools import sim
 
 SIM_SETTINGS = settings(
     max_examples=100,

@@ -9,12 +9,13 @@ from typing import Any, Dict
 
 import pytest
 
-from lab import producer_core, protocol
-from lab.bench import perf, raw, theory, validate
-from lab.bench.harness import last_json
-from lab.consumer_core import ConsumerConfig, ConsumerCore
-from lab.metrics import LatencyHistogram, RecentLatency
-from lab.producer_core import ProducerConfig, ProducerCore
+from lab.core import producer_core, protocol
+from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.consumer_core import ConsumerCore
+from lab.core.metrics import LatencyHistogram, RecentLatency
+from lab.core.producer_core import ProducerCore
+from lab.tools.bench import perf, raw, theory, validate
+from lab.tools.bench.harness import last_json
 
 
 # -- queueing formulas ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.buffer import UNBOUNDED_FREE_SLOTS, Buffer, BufferFull, Message
+from lab.core.buffer import UNBOUNDED_FREE_SLOTS, Buffer, BufferFull, Message
 
 
 def msg(seq: int, at: float = 0.0, priority: int = 0, producer: bytes = b"p") -> Message:

@@ -7,10 +7,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from lab import protocol
-from lab.clock import FakeClock
-from lab.consumer_core import MAX_PRODUCERS, ConsumerConfig, ConsumerCore
-from lab.protocol import Record
+from lab.core import protocol
+from lab.core.clock import FakeClock
+from lab.core.config import ConsumerConfig
+from lab.core.consumer_core import MAX_PRODUCERS, ConsumerCore
+from lab.core.protocol import Record
 
 ALICE, BOB = b"alice", b"bob"
 ACC, DROP, SAMP, SHED = protocol.ACCEPTED, protocol.DROPPED, protocol.SAMPLED_OUT, protocol.SHED

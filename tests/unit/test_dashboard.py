@@ -1,7 +1,7 @@
 """The Module 12 dashboard, drawn from snapshots that the real cores produced.
 
 As in ``test_panels.py``, a consumer and producers run together in simulated time
-(``lab/sim.py``) and their snapshots feed a DashboardState the way the visualizer does, so
+(``lab/tools/sim.py``) and their snapshots feed a DashboardState the way the visualizer does, so
 the screen is checked against exact counters, at the sizes a workshop meets: 80x24 (the
 promise), 120x40 (a projector) and 60x20 (a narrow split pane).
 """
@@ -17,13 +17,12 @@ import pytest
 from rich.console import Console, Group
 from rich.text import Text
 
-from lab.consumer_core import ConsumerConfig
-from lab.dashboard import DashboardState, render
-from lab.keys import legend
-from lab.modules import get_module
-from lab.producer_core import ProducerConfig
-from lab.sim import simulate
-from lab.textgrid import Framed, beside, grid, line
+from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.modules import get_module
+from lab.tools.sim import simulate
+from lab.ui.dashboard import DashboardState, render
+from lab.ui.keys import legend
+from lab.ui.textgrid import Framed, beside, grid, line
 from tests.screens import ansi, as_panel
 
 MODES = ("drop", "block", "drop-oldest", "sample", "shed", "unbounded")

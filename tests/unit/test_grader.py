@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lab import plugins
-from lab.cli import main
-from lab.grading import measures as m
-from lab.grading.challenges import CHALLENGES, find_challenge
-from lab.grading.command import CheckUsageError, default_file, run_check
-from lab.grading.core import (
+from lab.processes import plugins
+from lab.tools.grading import measures as m
+from lab.tools.grading.challenges import CHALLENGES, find_challenge
+from lab.tools.grading.command import CheckUsageError, default_file, run_check
+from lab.tools.grading.core import (
     Check,
     CheckResult,
     Evidence,
@@ -29,8 +28,9 @@ from lab.grading.core import (
     grade,
     results_json,
 )
-from lab.grading.report import challenges_table, results_table
-from lab.grading.runner import run_probe
+from lab.tools.grading.report import challenges_table, results_table
+from lab.tools.grading.runner import run_probe
+from lab.ui.cli import main
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EXERCISES = REPO / "exercises"
@@ -257,7 +257,7 @@ def test_share_of_due_messages_sent():
 
 @pytest.mark.parametrize("name", ["core", "measures", "challenges"])
 def test_the_graders_quick_facts(name):
-    module = importlib.import_module(f"lab.grading.{name}")
+    module = importlib.import_module(f"lab.tools.grading.{name}")
     result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0 and result.failed == 0
 

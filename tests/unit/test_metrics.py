@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lab.metrics import LatencyHistogram, RateWindow, RecentLatency, TimeWeightedMean
+from lab.core.metrics import LatencyHistogram, RateWindow, RecentLatency, TimeWeightedMean
 
 RESOLUTION = 0.004  # the documented bound: within 0.4% of the true sample
 

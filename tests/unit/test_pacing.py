@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from lab.pacing import PacingSchedule
+from lab.core.pacing import PacingSchedule
 
 
 def test_docstring_quick_facts():

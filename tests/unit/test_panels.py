@@ -1,6 +1,6 @@
 """The dashboards of Modules 13-15, rendered from snapshots the real cores produced.
 
-Each scenario runs ConsumerCore and ProducerCore together in simulated time (``lab/sim.py``)
+Each scenario runs ConsumerCore and ProducerCore together in simulated time (``lab/tools/sim.py``)
 to two moments one second apart; the two snapshots feed a DashboardState the way the
 visualizer does, so the panels read exactly the schema the cores publish, and their
 per-second rates come from a real pair of snapshots.
@@ -17,13 +17,12 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from rich.console import Console
 
-from lab.consumer_core import ConsumerConfig
-from lab.dashboard import MODULE_PANELS, DashboardState, render
-from lab.keys import legend
-from lab.modules import get_module
-from lab.producer_core import ProducerConfig
-from lab.sim import simulate
-from lab.textgrid import Framed
+from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.modules import get_module
+from lab.tools.sim import simulate
+from lab.ui.dashboard import MODULE_PANELS, DashboardState, render
+from lab.ui.keys import legend
+from lab.ui.textgrid import Framed
 from tests.screens import ansi, as_panel
 
 Snapshots = Tuple[Dict[str, Any], Dict[str, Any]]

@@ -1,8 +1,8 @@
-"""Tests of lab/plotting.py: recordings made by the real cores in simulated time, plotted.
+"""Tests of lab/ui/plotting.py: recordings made by the real cores in simulated time, plotted.
 
 The recordings are written the way the shells write them (``snapshot()`` plus ``id`` and
 ``t``), by driving ConsumerCore and ProducerCore in a simulated-time loop modelled on
-``lab/sim.py`` (which only returns the end state), so the plotting code reads exactly the
+``lab/tools/sim.py`` (which only returns the end state), so the plotting code reads exactly the
 schema the cores produce and cannot drift from it.
 """
 
@@ -15,15 +15,16 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 
-from lab.consumer_core import ConsumerConfig, ConsumerCore
-from lab.plotting import (
+from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.consumer_core import ConsumerCore
+from lab.core.producer_core import ProducerCore
+from lab.ui.plotting import (
     RecordingError,
     load_recording,
     plot_compare,
     plot_run,
     worst_latency,
 )
-from lab.producer_core import ProducerConfig, ProducerCore
 
 EPOCH = 1_700_000_000.0
 STEP = 0.005  # simulated seconds per loop turn
@@ -239,7 +240,7 @@ def test_only_the_last_of_appended_runs_is_used(tmp_path: Path) -> None:
 
 
 def test_worst_latency_holds_each_producer_until_it_goes_stale() -> None:
-    from lab.plotting import ProducerSeries
+    from lab.ui.plotting import ProducerSeries
 
     fast = ProducerSeries("a", "a", t=[0.0, 1.0, 5.0], p99_ms=[1.0, 2.0, 3.0])
     slow = ProducerSeries("b", "b", t=[0.5, 1.5], p99_ms=[100.0, 200.0])
@@ -364,7 +365,7 @@ def test_an_unwritable_output_is_a_recording_error(tmp_path: Path, tiny: Path) -
 
 
 def test_cli_plot_reports_a_missing_recording_in_one_line(tmp_path: Path, capsys) -> None:
-    from lab.cli import main
+    from lab.ui.cli import main
 
     with pytest.raises(SystemExit) as done:
         main(["plot", str(tmp_path / "nothing.jsonl"), "-o", str(tmp_path / "x.png")])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from lab.buffer import Buffer, Message
-from lab.policies import (
+from lab.core.buffer import Buffer, Message
+from lab.core.modes import MODES, build_policy
+from lab.core.policies import (
     ACCEPT,
     ACCEPT_EVICTING_OLDEST,
     DROP,
-    MODES,
     SAMPLE_OUT,
     SHED,
     BlockPolicy,
@@ -20,7 +20,6 @@ from lab.policies import (
     SamplePolicy,
     ShedPolicy,
     UnboundedPolicy,
-    build_policy,
 )
 
 

@@ -7,10 +7,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from lab import protocol
-from lab.clock import FakeClock
-from lab.consumer_core import ConsumerConfig, ConsumerCore
-from lab.producer_core import ProducerConfig, ProducerCore
+from lab.core import protocol
+from lab.core.clock import FakeClock
+from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.consumer_core import ConsumerCore
+from lab.core.producer_core import ProducerCore
 
 ACC, DROP, SAMP, SHED = protocol.ACCEPTED, protocol.DROPPED, protocol.SAMPLED_OUT, protocol.SHED
 EVIC, PROC = protocol.EVICTED, protocol.PROCESSED

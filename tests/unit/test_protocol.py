@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from lab import protocol
-from lab.protocol import ProtocolError, Record, RunBuilder
+from lab.core import protocol
+from lab.core.protocol import ProtocolError, Record, RunBuilder
 
 RECORDS = [
     Record(0, 1700000000.0, 1700000000.5),

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from lab.retry import Backoff
+from lab.core.retry import Backoff
 
 
 def test_docstring_quick_facts():

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from lab.buffer import Buffer, Message
-from lab.clock import FakeClock
-from lab.service import ServiceModel, Worker
+from lab.core.buffer import Buffer, Message
+from lab.core.clock import FakeClock
+from lab.core.service import ServiceModel, Worker
 
 
 def push(buf: Buffer, seq: int, at: float, priority: int = 0) -> None:

@@ -3,9 +3,10 @@ second in which each late message was accepted (the evidence of challenge 12).""
 
 from __future__ import annotations
 
-from lab import protocol
-from lab.consumer_core import ConsumerConfig, ConsumerCore
-from lab.protocol import Record
+from lab.core import protocol
+from lab.core.config import ConsumerConfig
+from lab.core.consumer_core import ConsumerCore
+from lab.core.protocol import Record
 
 
 def _core(wait_target_s=None) -> ConsumerCore:

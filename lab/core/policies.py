@@ -1,0 +1,169 @@
+"""Overflow policies: what the consumer does with a message when it arrives.
+
+Theory of operation
+-------------------
+Every mode of the lab is one small object with one question to answer::
+
+    decide(message, buffer, now) -> Decision
+
+and the consumer core (``consumer_core.py``) carries the decision out: it pushes, evicts,
+counts and answers the producer. A policy never touches the buffer itself, never sends
+anything and never reads a clock, so each one can be tested with a hand-made buffer.
+
+Two optional hooks let smarter policies (the exercises) plug in without touching any loop:
+
+* ``observe(signals, now)`` is called about ten times a second with the consumer's measured
+  load (:class:`LoadSignals`): processing rate, queue wait, memory.
+* ``admission_limit(buffer)`` is how many messages the policy lets the buffer hold. It is the
+  buffer's capacity unless the policy keeps the queue shorter; in block mode the credits the
+  producers get are computed from it.
+
+The table ``lab.core.modes.MODES`` is the one place that knows which modes exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, NamedTuple, Optional
+
+from lab.core.buffer import Buffer, Message
+
+ACCEPT = "accept"
+ACCEPT_EVICTING_OLDEST = "accept-evicting-oldest"
+DROP = "drop"
+SAMPLE_OUT = "sample-out"
+SHED = "shed"
+
+
+class LoadSignals(NamedTuple):
+    """What the consumer measured lately; handed to ``OverflowPolicy.observe``."""
+
+    arrival_per_s: float
+    processed_per_s: float
+    service_rate_per_s: float
+    depth: int
+    capacity: Optional[int]
+    oldest_age_s: float
+    queue_wait_p99_s: float
+    rss_mb: float
+
+
+class OverflowPolicy:
+    """Base class: accept while there is room, otherwise ``on_full``."""
+
+    name = "base"
+    uses_credit = False
+    retry_after_ms = 0
+    discipline = "fifo"  # which waiting message the worker serves next (see buffer.py)
+
+    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+        if buffer.depth < self.admission_limit(buffer):
+            return ACCEPT
+        return self.on_full(message, buffer, now)
+
+    def on_full(self, message: Message, buffer: Buffer, now: float) -> str:
+        return DROP
+
+    def admission_limit(self, buffer: Buffer) -> int:
+        return buffer.free_slots() + buffer.depth
+
+    def observe(self, signals: LoadSignals, now: float) -> None:
+        """Hook for adaptive policies; the fixed ones ignore it."""
+
+    def status(self) -> Dict[str, Any]:
+        """What the dashboard should show about this policy's own state (JSON-able)."""
+        return {}
+
+
+class BlockPolicy(OverflowPolicy):
+    """Backpressure: producers may only send what the consumer has room for.
+
+    Room is handed out as credit (see ``docs/protocol.md``), so a well-behaved producer never
+    finds the buffer full. A message that arrives anyway (a producer ignoring its credit) is
+    dropped rather than letting the buffer grow past its bound; the core counts it as
+    ``over_credit`` so the misbehaviour is visible.
+    """
+
+    name = "block"
+    uses_credit = True
+
+
+class DropNewestPolicy(OverflowPolicy):
+    """Tail drop: when the buffer is full, the message that just arrived is discarded."""
+
+    name = "drop"
+
+
+class DropOldestPolicy(OverflowPolicy):
+    """Head drop: when full, evict the oldest waiting message to make room for the new one.
+
+    Fresh data beats stale data (think typing indicators or sensor readings). The evicted
+    message had been accepted; the core moves it from *accepted* to *dropped* and tells its
+    producer, so the accounting identity still closes.
+    """
+
+    name = "drop-oldest"
+
+    def on_full(self, message: Message, buffer: Buffer, now: float) -> str:
+        return ACCEPT_EVICTING_OLDEST if buffer.waiting else DROP
+
+
+class SamplePolicy(OverflowPolicy):
+    """Sampling: above a watermark, keep only one message in every ``keep_one_in``.
+
+    Below ``watermark`` (a fraction of capacity) everything is kept. Above it, the first of
+    every ``keep_one_in`` arrivals is kept and the rest are *sampled out*. If even a kept
+    message finds the buffer full, it is dropped.
+
+    >>> from lab.core.buffer import Buffer, Message
+    >>> policy, buf = SamplePolicy(keep_one_in=3, watermark=0.0), Buffer(10)
+    >>> [policy.decide(Message(b"p", i), buf, 0.0) for i in range(4)]
+    ['accept', 'sample-out', 'sample-out', 'accept']
+    """
+
+    name = "sample"
+
+    def __init__(self, keep_one_in: int = 10, watermark: float = 0.5) -> None:
+        if keep_one_in < 1:
+            raise ValueError("keep_one_in must be at least 1")
+        if not 0.0 <= watermark <= 1.0:
+            raise ValueError("watermark is a fraction of capacity, between 0 and 1")
+        self.keep_one_in = keep_one_in
+        self.watermark = watermark
+        self._arrivals_above_watermark = 0
+
+    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+        limit = self.admission_limit(buffer)
+        if buffer.capacity is None or buffer.depth < self.watermark * limit:
+            self._arrivals_above_watermark = 0
+            return ACCEPT
+        keep = self._arrivals_above_watermark % self.keep_one_in == 0
+        self._arrivals_above_watermark += 1
+        if not keep:
+            return SAMPLE_OUT
+        return ACCEPT if buffer.depth < limit else DROP
+
+
+class ShedPolicy(OverflowPolicy):
+    """Load shedding: when full, reject the message back to its producer with a retry-after.
+
+    Unlike a silent drop, the producer learns at once (think HTTP 429/503) and can back off.
+    """
+
+    name = "shed"
+
+    def __init__(self, retry_after_ms: int = 200) -> None:
+        if retry_after_ms < 0:
+            raise ValueError("retry_after_ms cannot be negative")
+        self.retry_after_ms = retry_after_ms
+
+    def on_full(self, message: Message, buffer: Buffer, now: float) -> str:
+        return SHED
+
+
+class UnboundedPolicy(OverflowPolicy):
+    """No limit at all: the naive queue. Memory grows until the memory guard stops it."""
+
+    name = "unbounded"
+
+    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+        return ACCEPT

@@ -1,0 +1,304 @@
+"""The consumer process: ZeroMQ sockets around :class:`~lab.core.consumer_core.ConsumerCore`.
+
+The loop, in order: wait (until a frame arrives, the worker's next finish, or the next
+telemetry tick), read every waiting frame into the core, let the core advance, send what it
+returns, publish a snapshot ten times a second. The data path never waits on telemetry: the
+PUB socket drops snapshots when no one keeps up (the lesson of the seed's incident).
+
+It also hosts the telemetry relay: producers publish to port P+2, the consumer forwards to
+P+1, where every visualizer listens. One address to watch, whatever starts first. Only
+two-part messages on the lab's topic are passed on; anything else is counted
+(``telemetry_malformed``) and dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+import zmq
+
+from lab.core import protocol
+from lab.core.config import ConsumerConfig
+from lab.core.consumer_core import ConsumerCore
+from lab.processes import net
+from lab.processes.clock import MonotonicClock
+from lab.processes.procstats import ProcessStats
+from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
+
+TELEMETRY_INTERVAL = 0.1
+MAX_RECORDS_PER_TURN = 5000  # then answer, advance and publish before reading more
+
+
+@dataclass
+class ConsumerRun:
+    """How to run a consumer process (what the CLI flags say beyond the core's config)."""
+
+    port: int
+    bind: str = "127.0.0.1"
+    duration: Optional[float] = None
+    json_out: bool = False
+    record: Optional[str] = None
+    parent_pid: Optional[int] = None
+    quiet: bool = False
+    slowdown_at: Optional[float] = None
+    slowdown_factor: float = 4.0
+    slowdown_for: Optional[float] = None
+    stall_at: Optional[float] = None
+    stall_for: float = 3.0
+    policy_file: Optional[str] = None
+
+
+class ConsumerProcess:
+    """Owns the sockets; one instance per process."""
+
+    def __init__(self, config: ConsumerConfig, run: ConsumerRun) -> None:
+        self.config = config
+        self.run_options = run
+        self.clock = MonotonicClock()
+        self.stats = ProcessStats()
+        self.stop = StopSignal()
+        self.ctx = zmq.Context()
+        self.sockets: List[zmq.Socket] = []
+        try:
+            self._open_sockets()
+        except BaseException:
+            self.close()
+            raise
+        now = self.clock.now()
+        self.core = ConsumerCore(config, now, session=uuid.uuid4().hex[:12])
+        if run.policy_file:
+            self._install_policy_file(run.policy_file, now)
+        self.recorder = Recorder(run.record)
+        self.control_handler: Optional[Callable[[Dict[str, Any], float], Dict[str, Any]]] = None
+        self._timed_faults_done: set = set()
+        self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
+
+    def _install_policy_file(self, spec: str, now: float) -> None:
+        from dataclasses import asdict
+
+        from lab.processes import plugins
+
+        try:
+            policy = plugins.load(spec, "policy", asdict(self.config))
+        except plugins.PluginError:
+            self.close()
+            raise
+        if policy.name == "base":
+            policy.name = type(policy).__name__
+        self.core.set_policy(policy, now)
+
+    def _open_sockets(self) -> None:
+        run = self.run_options
+        self.data = self._socket(zmq.ROUTER)
+        net.data_socket_options(self.data)
+        self.data.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        net.bind(self.data, run.bind, run.port, net.DATA_OFFSET)
+        self.telemetry_out = net.telemetry_publisher(self.ctx)
+        self.sockets.append(self.telemetry_out)
+        net.bind(self.telemetry_out, run.bind, run.port, net.TELEMETRY_OUT_OFFSET)
+        self.telemetry_in = net.telemetry_subscriber(self.ctx)
+        self.sockets.append(self.telemetry_in)
+        net.bind(self.telemetry_in, run.bind, run.port, net.TELEMETRY_IN_OFFSET)
+        self.control = self._socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.setsockopt(zmq.MAXMSGSIZE, net.MAX_CONTROL_MESSAGE)
+        net.bind(self.control, run.bind, run.port, net.CONTROL_OFFSET)
+
+    def _socket(self, kind: int) -> zmq.Socket:
+        sock = self.ctx.socket(kind)
+        self.sockets.append(sock)
+        return sock
+
+    # -- the loop ---------------------------------------------------------------------------
+    def serve(self) -> Dict[str, Any]:
+        run = self.run_options
+        core = self.core
+        started = self.clock.now()
+        deadline = started + run.duration if run.duration else math.inf
+        telemetry = Periodic(TELEMETRY_INTERVAL, started)
+        watch = ParentWatch(run.parent_pid, started)
+        poller = zmq.Poller()
+        for sock in (self.data, self.telemetry_in, self.control):
+            poller.register(sock, zmq.POLLIN)
+        if not run.quiet:
+            say(
+                f"consumer: module {self.config.module}, mode {core.mode}, buffer "
+                f"{core.buffer.capacity or 'unbounded'}, processing "
+                f"{self.config.process_rate:g} msg/s, listening on "
+                f"{net.endpoint(run.bind, run.port)} (Ctrl-C to stop)"
+            )
+        while not self.stop:
+            now = self.clock.now()
+            wake = min(core.next_deadline(now), telemetry.next_at, deadline)
+            timeout_ms = math.ceil(max(0.0, (wake - now) * 1000.0))
+            ready = dict(poller.poll(min(timeout_ms, 100.0)))
+            now = self.clock.now()
+            if self.data in ready:
+                self._read_data(now)
+            if self.telemetry_in in ready:
+                self._relay_telemetry()
+            if self.control in ready:
+                self._read_control(now)
+            self._timed_faults(now - started, now)
+            core.advance(now)
+            self._send_outgoing()
+            if telemetry.due(now):
+                self._publish(now)
+            if now >= deadline:
+                self.stop.set("duration")
+            if watch.parent_gone(now):
+                self.stop.set("parent exited")
+        now = self.clock.now()
+        core.advance(now)
+        self._send_outgoing()
+        self._publish(now)
+        return self._summary(now)
+
+    def _read_data(self, now: float) -> None:
+        core = self.core
+        recv = self.data.recv_multipart
+        budget = MAX_RECORDS_PER_TURN
+        while budget > 0:
+            try:
+                frames = recv(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                core.count_malformed(f"message of {len(frames)} parts (expected 1 after the id)")
+                budget -= 1
+                continue
+            core.on_frame(frames[0], frames[1], now)
+            budget -= max(1, len(frames[1]) // protocol.RECORD.size)
+
+    def _relay_telemetry(self) -> None:
+        for _ in range(200):
+            frames = net.recv_nowait(self.telemetry_in)
+            if frames is None:
+                return
+            if len(frames) != 2 or frames[0] != protocol.TELEMETRY_TOPIC:
+                self.telemetry_malformed += 1  # not a snapshot: visualizers never see it
+                continue
+            try:
+                self.telemetry_out.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+
+    def _read_control(self, now: float) -> None:
+        from lab.processes.control import handle_control_request
+
+        for _ in range(50):
+            frames = net.recv_nowait(self.control)
+            if frames is None:
+                return
+            reply = handle_control_request(self, frames, now)
+            if reply is not None:
+                try:
+                    self.control.send_multipart(reply, zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+
+    def _send_outgoing(self) -> None:
+        send = self.data.send_multipart
+        for peer, frame in self.core.take_outgoing():
+            try:
+                send([peer, frame], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # the peer is gone or not reading: a verdict it will never miss
+
+    def _publish(self, now: float) -> None:
+        self.stats.refresh()
+        if self.core.observe(now, self.stats.rss_mb):
+            self.stop.set("memory_guard")
+        snapshot = self.core.snapshot(now, self.stats.rss_mb, self.stats.cpu_pct)
+        snapshot["id"] = f"consumer-{self.run_options.port}"
+        snapshot["port"] = self.run_options.port
+        snapshot["t"] = self.clock.to_epoch(now)
+        snapshot["telemetry_malformed"] = self.telemetry_malformed
+        try:
+            self.telemetry_out.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        self.recorder.write(snapshot)
+
+    def _timed_faults(self, elapsed: float, now: float) -> None:
+        """Demo switches: slow the worker down (and restore it), or stall it, on a timer."""
+        run = self.run_options
+        done = self._timed_faults_done
+        if run.slowdown_at is not None and elapsed >= run.slowdown_at and "slow" not in done:
+            done.add("slow")
+            self.set_slowdown(run.slowdown_factor, now)
+        if (
+            run.slowdown_at is not None
+            and run.slowdown_for is not None
+            and elapsed >= run.slowdown_at + run.slowdown_for
+            and "restore" not in done
+        ):
+            done.add("restore")
+            self.set_slowdown(1.0, now)
+        if run.stall_at is not None and elapsed >= run.stall_at and "stall" not in done:
+            done.add("stall")
+            self.core.worker.stall(now, run.stall_for)
+            self.core.log(now, f"worker stalled for {run.stall_for:g} s")
+
+    def set_slowdown(self, factor: float, now: float) -> None:
+        self.core.service.slowdown = factor
+        if factor == 1.0:
+            self.core.log(now, "worker back to full speed")
+        else:
+            self.core.log(now, f"worker slowed down x{factor:g}")
+
+    def _summary(self, now: float) -> Dict[str, Any]:
+        summary = self.core.summary(now)
+        summary["port"] = self.run_options.port
+        summary["rss_mb_max"] = round(self.stats.rss_mb_max, 1)
+        summary["stop_reason"] = self.stop.reason
+        summary["telemetry_malformed"] = self.telemetry_malformed
+        if self.core.stopped_by is None and self.stop.reason == "memory_guard":
+            summary["stopped_by"] = "memory_guard"
+        return summary
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close(linger=0)
+        self.ctx.term()
+        recorder = getattr(self, "recorder", None)
+        if recorder is not None:
+            recorder.close()
+
+
+def run_consumer(config: ConsumerConfig, run: ConsumerRun) -> int:
+    """Run a consumer until stopped; print the summary; return the exit code."""
+    process = ConsumerProcess(config, run)
+    process.stop.install()
+    try:
+        summary = process.serve()
+    finally:
+        process.close()
+    report_consumer(summary, run)
+    return 3 if summary.get("stopped_by") == "memory_guard" else 0
+
+
+def report_consumer(summary: Dict[str, Any], run: ConsumerRun) -> None:
+    if summary.get("stopped_by") == "memory_guard":
+        say(
+            f"consumer: MEMORY GUARD -- RSS passed --max-memory-mb with {summary['depth']:,} "
+            "messages queued. This is where a real service would be OOM-killed; the lab "
+            "stopped it to protect your laptop."
+        )
+    if not run.quiet:
+        say(
+            "consumer summary: "
+            f"received {summary['received']:,}, accepted {summary['accepted']:,}, "
+            f"processed {summary['processed']:,}, dropped {summary['dropped']:,}, "
+            f"sampled out {summary['sampled_out']:,}, shed {summary['shed']:,}, "
+            f"still queued {summary['depth']:,} (max {summary['max_depth']:,}); "
+            f"queue wait p99 {summary['queue_wait_p99_ms']:.0f} ms; "
+            f"peak RSS {summary['rss_mb_max']:.0f} MB"
+        )
+        for error in summary["identity_errors"]:
+            say(f"consumer: ACCOUNTING ERROR {error}")
+    if run.json_out:
+        print_json(summary)

@@ -1,0 +1,182 @@
+"""``bplab demo N``: a whole module in one terminal, for instructors.
+
+The consumer and the producer run as child processes (started with ``sys.executable``, so
+no fork and the same interpreter everywhere), the dashboard runs in the foreground. Ctrl-C
+or SIGTERM stops the producer first (so its last verdicts arrive), then the consumer, then
+prints one summary. Children get their own process group, so a terminal's Ctrl-C reaches
+only the demo, which stops them in order; and each child watches the demo's pid and exits
+by itself if the demo is killed outright. Nothing is left running.
+
+On a terminal, keys change the running module for the room to watch (through the consumer's
+control socket, like ``bplab ctl``): ``1``..``9`` switch to the module's live modes, ``+``
+and ``-`` double or halve the producer rate, ``k`` starts a spike, ``s`` slows the worker
+down (``--slowdown-factor``), ``r`` restores it, ``x`` stalls it (``--stall-for`` seconds),
+``q`` quits. The dashboard shows the legend (``lab/ui/keys.py`` has the table).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from lab.core.modules import get_module
+from lab.processes.children import Child
+from lab.processes.runtime import print_json, say
+from lab.processes.visualizer import Visualizer, VisualizerRun
+from lab.ui.keys import KeyReader, key_actions, legend
+
+
+@dataclass
+class DemoRun:
+    module: int
+    port: int
+    mode: Optional[str] = None
+    duration: Optional[float] = None
+    mps: Optional[float] = None
+    record: Optional[str] = None
+    plain: bool = False
+    json_out: bool = False
+    extra_consumer_args: List[str] = field(default_factory=list)
+    extra_producer_args: List[str] = field(default_factory=list)
+    slowdown_factor: float = 4.0  # the s key
+    stall_for: float = 3.0  # the x key
+
+
+def child_argv(role: str, run: DemoRun) -> List[str]:
+    spec = get_module(run.module)
+    argv = [
+        sys.executable,
+        "-m",
+        "lab",
+        role,
+        "--module",
+        str(run.module),
+        "--port",
+        str(run.port),
+        "--quiet",
+        "--json",
+        "--parent-pid",
+        str(os.getpid()),
+    ]
+    if role == "consumer":
+        if run.mode:
+            argv += ["--mode", run.mode]
+        return argv + run.extra_consumer_args
+    mode = run.mode or spec.consumer.get("mode")
+    overrides = spec.demo.get(mode, {}) if isinstance(mode, str) else {}
+    rate = run.mps if run.mps is not None else overrides.get("rate")
+    if rate is not None:
+        argv += ["--mps", "max" if rate == float("inf") else repr(float(rate))]
+    if "payload_bytes" in overrides:
+        argv += ["--payload-bytes", str(overrides["payload_bytes"])]
+    return argv + run.extra_producer_args
+
+
+def run_demo(run: DemoRun) -> int:
+    spec = get_module(run.module)
+    visualizer = Visualizer(
+        VisualizerRun(
+            module=run.module,
+            port=run.port,
+            duration=run.duration,
+            record=run.record,
+            plain=run.plain,
+        )
+    )
+    visualizer.stop.install()
+    children: List[Child] = []
+    keys = KeyReader()
+    try:
+        consumer = Child("consumer", child_argv("consumer", run))
+        children.append(consumer)
+        producer = Child("producer", child_argv("producer", run))
+        children.append(producer)
+        if keys.enabled:
+            visualizer.state.key_legend = legend(spec.live_modes)
+        actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for)
+
+        def watch(now: float) -> Optional[str]:
+            for key in keys.read():
+                reason = on_key(key, run, actions, visualizer.state, now)
+                if reason:
+                    return reason
+            for child in children:
+                if not child.running():
+                    return f"{child.role} exited"
+            return None
+
+        visualizer.on_tick = watch
+        visualizer.serve()
+    finally:
+        keys.close()
+        for child in reversed(children):  # producer first: its last verdicts still arrive
+            child.stop()
+        visualizer.close()
+    try:
+        return _report(spec.title, run, children, visualizer.stop.reason)
+    finally:
+        for child in children:
+            child.close()
+
+
+def on_key(
+    key: str, run: DemoRun, actions: Dict[str, Dict[str, Any]], state: Any, now: float
+) -> Optional[str]:
+    """Carry out one key press (see ``lab/ui/keys.py``); returns a stop reason for ``q``."""
+    key = key.lower()
+    if key == "q":
+        return "q pressed"
+    request = actions.get(key)
+    if request is None:
+        return None
+    request = dict(request)
+    if request["cmd"] == "rate":
+        current = sum(p.get("target_mps") or 0.0 for p in state.live_producers(now))
+        if current <= 0:
+            return None
+        request["value"] = max(0.1, current * request.pop("factor"))
+    from lab.processes.control import send_command
+
+    try:
+        reply = send_command("127.0.0.1", run.port, request, timeout=1.0)
+    except TimeoutError as error:
+        say(f"demo: {error}")
+        return None
+    if not reply.get("ok"):
+        say(f"demo: {reply.get('error')}")
+    return None
+
+
+def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[str]) -> int:
+    summaries = {child.role: child.summary() for child in children}
+    failed = [c for c in children if c.popen.returncode not in (0, 3, -15, 130)]
+    for child in children:
+        _, err = child.output()
+        if child.popen.returncode not in (0, -15) and err.strip():
+            line = err.strip().splitlines()[-1]
+            say(line if line.startswith(f"{child.role}:") else f"{child.role}: {line}")
+    say(f"demo of module {run.module} ({title}) stopped: {reason or 'done'}")
+    consumer, producer = summaries.get("consumer"), summaries.get("producer")
+    if consumer:
+        say(
+            f"  consumer [{consumer['mode']}]: received {consumer['received']:,}, processed "
+            f"{consumer['processed']:,}, dropped {consumer['dropped']:,}, sampled out "
+            f"{consumer['sampled_out']:,}, shed {consumer['shed']:,}, max depth "
+            f"{consumer['max_depth']:,}, peak RSS {consumer.get('rss_mb_max', 0):.0f} MB"
+        )
+        if consumer.get("stopped_by") == "memory_guard":
+            say(
+                "  the memory guard stopped the consumer: this is where a real service "
+                "would have been OOM-killed"
+            )
+    if producer:
+        say(
+            f"  producer: produced {producer['produced']:,} at {producer['achieved_mps']:.1f} "
+            f"msg/s, latency p50 {producer['latency_p50_ms']:.0f} ms, p99 "
+            f"{producer['latency_p99_ms']:.0f} ms"
+        )
+    if run.json_out:
+        print_json({"role": "demo", "module": run.module, "stop_reason": reason, **summaries})
+    return 1 if failed else 0

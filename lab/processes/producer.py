@@ -1,0 +1,222 @@
+"""The producer process: a DEALER socket around :class:`~lab.core.producer_core.ProducerCore`.
+
+Each turn: let the core make what came due, send as many DATA frames as the socket, the
+credit and the frame interval allow (one frame carries a whole batch), read verdicts, publish
+a snapshot ten times a second, and sleep until the next deadline. There is no sleep per
+message: at 100,000 msg/s a frame of 100 records goes every millisecond, however often the
+verdicts wake the loop (``ProducerConfig.frame_interval_s``).
+
+The DEALER uses ``IMMEDIATE`` so that nothing is queued for a consumer that is not there:
+while the consumer is down, messages stay in the core's bounded outbox, heartbeats keep
+knocking, and ZeroMQ reconnects with backoff by itself when the consumer comes back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+import zmq
+
+from lab.core import protocol
+from lab.core.config import ProducerConfig
+from lab.core.producer_core import ProducerCore
+from lab.processes import net
+from lab.processes.clock import MonotonicClock
+from lab.processes.procstats import ProcessStats
+from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
+
+TELEMETRY_INTERVAL = 0.1
+MAX_FRAMES_PER_TURN = 64
+
+
+@dataclass
+class ProducerRun:
+    port: int
+    host: str = "127.0.0.1"
+    duration: Optional[float] = None
+    json_out: bool = False
+    record: Optional[str] = None
+    parent_pid: Optional[int] = None
+    quiet: bool = False
+    drain_timeout: float = 2.0
+
+
+class ProducerProcess:
+    def __init__(self, config: ProducerConfig, run: ProducerRun) -> None:
+        self.clock = MonotonicClock()
+        now = self.clock.now()
+        config.epoch_offset = self.clock.to_epoch(0.0)
+        config.extra.setdefault("pid", os.getpid())
+        if not config.name:
+            config.name = f"producer-{os.getpid()}"
+        self.core = ProducerCore(config, now)
+        self.run_options = run
+        self.stats = ProcessStats()
+        self.stop = StopSignal()
+        self.recorder = Recorder(run.record)
+        self.ctx = zmq.Context()
+        self.dealer = self.ctx.socket(zmq.DEALER)
+        net.data_socket_options(self.dealer)
+        self.dealer.setsockopt(zmq.SNDHWM, 100)
+        self.dealer.setsockopt(zmq.IMMEDIATE, 1)
+        self.dealer.setsockopt(zmq.ROUTING_ID, self.core.name.encode()[:255])
+        self.dealer.setsockopt(zmq.RECONNECT_IVL, 100)
+        self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        self.dealer.connect(net.endpoint(run.host, run.port + net.DATA_OFFSET))
+        # A closed connection means the consumer is gone (killed, most likely): notice it at
+        # once instead of after consumer_timeout_s of silence.
+        self.monitor = self.dealer.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.pub = net.telemetry_publisher(self.ctx)
+        self.pub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_IN_OFFSET))
+        self._said_down = False
+
+    def serve(self) -> Dict[str, Any]:
+        run = self.run_options
+        core = self.core
+        started = self.clock.now()
+        deadline = started + run.duration if run.duration else math.inf
+        telemetry = Periodic(TELEMETRY_INTERVAL, started)
+        watch = ParentWatch(run.parent_pid, started)
+        drain_until = math.inf
+        poller = zmq.Poller()
+        poller.register(self.monitor, zmq.POLLIN)
+        if not run.quiet:
+            rate = core.target_rate(started)
+            pace = "as fast as possible" if math.isinf(rate) else f"{rate:g} msg/s"
+            say(
+                f"producer {core.name}: module {core.config.module}, {pace} "
+                f"({core.config.profile}), sending to "
+                f"{net.endpoint(run.host, run.port)} (Ctrl-C to stop)"
+            )
+        while True:
+            now = self.clock.now()
+            if (self.stop or now >= deadline) and core.stopped_at is None:
+                self.stop.set("duration")
+                core.stop(now)
+                drain_until = now + (run.drain_timeout if core.consumer_up else 0.0)
+            core.advance(now)
+            blocked = self._send(now)
+            self._receive(now)
+            self._watch_connection(now)
+            if telemetry.due(now):
+                self._publish(now)
+            self._report_connection(now)
+            if core.stopped_at is not None and (core.drained() or now >= drain_until):
+                break
+            if watch.parent_gone(now):
+                self.stop.set("parent exited")
+            wake = min(core.next_deadline(now), telemetry.next_at, deadline, drain_until)
+            timeout_ms = math.ceil(max(0.0, (wake - self.clock.now()) * 1000.0))
+            poller.register(self.dealer, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
+            poller.poll(min(timeout_ms, 100.0))
+        now = self.clock.now()
+        try:
+            self.dealer.send(core.bye_frame(), zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+        self._publish(now)
+        summary = core.summary(now)
+        summary["rss_mb_max"] = round(self.stats.rss_mb_max, 1)
+        summary["stop_reason"] = self.stop.reason
+        return summary
+
+    def _send(self, now: float) -> bool:
+        """Send control frames and data; True if data is waiting on a full socket."""
+        core = self.core
+        for frame in core.take_control_frames():
+            try:
+                self.dealer.send(frame, zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # heartbeats are lossy; the next one follows in half a second
+        for _ in range(MAX_FRAMES_PER_TURN):
+            out = core.pull_frame(now)
+            if out is None:
+                return False
+            try:
+                self.dealer.send(out.data, zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                core.mark_unsent(out)
+                return True
+            core.mark_sent(out, now)
+        return core.sendable() > 0
+
+    def _receive(self, now: float) -> None:
+        core = self.core
+        for _ in range(10_000):
+            try:
+                frame = self.dealer.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            core.on_frame(frame, now)
+
+    def _watch_connection(self, now: float) -> None:
+        """Frames already received were read first: they came before the disconnect."""
+        while net.recv_nowait(self.monitor) is not None:
+            self.core.on_disconnect(now)
+
+    def _publish(self, now: float) -> None:
+        self.stats.refresh()
+        snapshot = self.core.snapshot(now, self.stats.rss_mb, self.stats.cpu_pct)
+        snapshot["id"] = self.core.name
+        snapshot["t"] = self.clock.to_epoch(now)
+        try:
+            self.pub.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        self.recorder.write(snapshot)
+
+    def _report_connection(self, now: float) -> None:
+        if self.run_options.quiet:
+            return
+        core = self.core
+        waited = now - core.started_at
+        if not core.consumer_up and not self._said_down and (core.sessions_seen or waited > 2.0):
+            self._said_down = True
+            where = net.endpoint(self.run_options.host, self.run_options.port)
+            say(
+                f"producer: consumer down -- no answer from {where}; still trying, with "
+                "backoff (start it, or check --host/--port)"
+            )
+        elif core.consumer_up and self._said_down:
+            self._said_down = False
+            say("producer: consumer is back")
+
+    def close(self) -> None:
+        self.dealer.disable_monitor()
+        self.monitor.close(linger=0)
+        self.dealer.close(linger=0)
+        self.pub.close(linger=0)
+        self.ctx.term()
+        self.recorder.close()
+
+
+def run_producer(config: ProducerConfig, run: ProducerRun) -> int:
+    process = ProducerProcess(config, run)
+    process.stop.install()
+    try:
+        summary = process.serve()
+    finally:
+        process.close()
+    report_producer(summary, run)
+    return 0
+
+
+def report_producer(summary: Dict[str, Any], run: ProducerRun) -> None:
+    if not run.quiet:
+        target = summary["target_mps"]
+        say(
+            f"producer summary: produced {summary['produced']:,} "
+            f"({summary['achieved_mps']:.1f} msg/s"
+            + (f" of {target:g} asked" if target else "")
+            + f"), accepted {summary['accepted']:,}, dropped {summary['dropped']:,}, "
+            f"sampled out {summary['sampled_out']:,}, shed {summary['shed']:,}, "
+            f"in flight {summary['in_flight']:,}; latency p50 {summary['latency_p50_ms']:.0f} ms, "
+            f"p99 {summary['latency_p99_ms']:.0f} ms, max {summary['latency_max_ms']:.0f} ms"
+        )
+        for error in summary["identity_errors"]:
+            say(f"producer: ACCOUNTING ERROR {error}")
+    if run.json_out:
+        print_json(summary)
