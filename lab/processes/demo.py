@@ -26,7 +26,14 @@ from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec, get_module
 from lab.core.ratelimit import LIMITERS
 from lab.processes.children import Child
-from lab.processes.runtime import RunOptions, fault_args, print_json, say
+from lab.processes.runtime import (
+    SLOWDOWN_FACTOR,
+    STALL_FOR_S,
+    RunOptions,
+    fault_args,
+    print_json,
+    say,
+)
 from lab.processes.visualizer import Visualizer, VisualizerRun
 from lab.ui.keys import KeyReader, key_actions, legend
 
@@ -46,10 +53,10 @@ class DemoRun(RunOptions):
     plain: bool = False
     json_out: bool = False
     slowdown_at: Optional[float] = None
-    slowdown_factor: float = 4.0  # also the s key's
+    slowdown_factor: float = SLOWDOWN_FACTOR  # also the s key's
     slowdown_for: Optional[float] = None
     stall_at: Optional[float] = None
-    stall_for: float = 3.0  # also the x key's
+    stall_for: float = STALL_FOR_S  # also the x key's
     retry: Optional[str] = None
     breaker: Optional[bool] = None
     limit: Optional[str] = None

@@ -27,6 +27,7 @@ from lab.processes import net, plugins
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
 from lab.processes.runtime import (
+    LOOPBACK,
     ParentWatch,
     Periodic,
     Recorder,
@@ -47,7 +48,7 @@ class ProducerRun(RunOptions):
     ``ProducerRun.for_module(spec, **flags)`` builds it from flags and checks it."""
 
     port: int
-    host: str = "127.0.0.1"
+    host: str = LOOPBACK
     duration: Optional[float] = None
     json_out: bool = False
     record: Optional[str] = None

@@ -25,6 +25,11 @@ from lab.core.config import check_positive
 from lab.core.modules import ModuleSpec
 
 MAX_BASE_PORT = 65532  # the lab uses port..port+3
+# Defaults of run options that more than one *Run (and the CLI's help) share.
+LOOPBACK = "127.0.0.1"  # bind and connect here unless told otherwise: nothing leaves the machine
+SLOWDOWN_FACTOR = 4.0  # --slowdown-factor, and the demo's s key
+STALL_FOR_S = 3.0  # --stall-for, and the demo's x key
+REFRESH_PER_S = 4.0  # dashboard redraws per second (--refresh)
 
 R = TypeVar("R", bound="RunOptions")
 

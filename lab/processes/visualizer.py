@@ -25,7 +25,15 @@ from lab.core.modules import get_module
 from lab.processes import net
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
-from lab.processes.runtime import Periodic, Recorder, RunOptions, StopSignal, print_json
+from lab.processes.runtime import (
+    LOOPBACK,
+    REFRESH_PER_S,
+    Periodic,
+    Recorder,
+    RunOptions,
+    StopSignal,
+    print_json,
+)
 from lab.ui.dashboard import DashboardState, plain_line, render
 
 TICK_INTERVAL_S = 0.05  # how often ``on_tick`` runs (the demo reads its keys there)
@@ -38,11 +46,11 @@ class VisualizerRun(RunOptions):
 
     module: int
     port: int
-    host: str = "127.0.0.1"
+    host: str = LOOPBACK
     duration: Optional[float] = None
     record: Optional[str] = None
     plain: bool = False
-    refresh: float = 4.0
+    refresh: float = REFRESH_PER_S
     json_out: bool = False
     plain_interval: float = 1.0
 

@@ -28,6 +28,13 @@ from lab.core.config import (
 )
 from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec, all_modules, get_module
+from lab.processes.runtime import (
+    LOOPBACK,
+    REFRESH_PER_S,
+    SLOWDOWN_FACTOR,
+    STALL_FOR_S,
+    check_port,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -91,7 +98,7 @@ def _record_opt(text: str = "Append telemetry snapshots to FILE.jsonl."):
 
 
 def _host_opt():
-    return typer.Option("127.0.0.1", help="Where the consumer runs.")
+    return typer.Option(LOOPBACK, help="Where the consumer runs.")
 
 
 def _quiet_opt():
@@ -110,10 +117,10 @@ def _fault_opts(factor_help: str, stall_help: str):
     """The consumer's injected faults: at, factor, for, stall at, stall for."""
     return (
         typer.Option(None, help="Slow the worker at this second."),
-        typer.Option(4.0, help=factor_help),
+        typer.Option(SLOWDOWN_FACTOR, help=factor_help),
         typer.Option(None, help="Restore speed after this long."),
         typer.Option(None, help="Stall the worker at this second."),
-        typer.Option(3.0, help=stall_help),
+        typer.Option(STALL_FOR_S, help=stall_help),
     )
 
 
@@ -169,7 +176,7 @@ class ConsumerFlags:
     )
     # the process
     port = typer.Option(None, help="Base port (data; +1..+3 telemetry, control).")
-    bind = typer.Option("127.0.0.1", "--bind", "--host", help=BIND_HELP)
+    bind = typer.Option(LOOPBACK, "--bind", "--host", help=BIND_HELP)
 
 
 @app.command()
@@ -393,7 +400,7 @@ def visualize(
     duration: Optional[float] = _duration_opt(),
     record: Optional[str] = _record_opt("Append every snapshot seen to FILE.jsonl."),
     plain: bool = _plain_opt(),
-    refresh: float = typer.Option(4.0, help="Dashboard redraws per second."),
+    refresh: float = typer.Option(REFRESH_PER_S, help="Dashboard redraws per second."),
     json_out: bool = _json_opt(),
 ) -> None:
     """Show the live dashboard of a running module (start order does not matter)."""
@@ -507,7 +514,7 @@ def ctl(
     command: str = typer.Argument(..., help="status, mode, rate, spike, slow, restore, stall."),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
-    host: str = typer.Option("127.0.0.1", help="Where the consumer runs."),
+    host: str = _host_opt(),
     factor: float = typer.Option(10.0, help="spike: rate multiplier."),
     spike_duration: float = typer.Option(5.0, "--for", help="spike: seconds."),
 ) -> None:
@@ -515,7 +522,6 @@ def ctl(
     import json
 
     from lab.processes.control import COMMANDS, send_command
-    from lab.processes.runtime import check_port
 
     with flag_errors():
         check_choice(command, COMMANDS, "command")
