@@ -39,6 +39,7 @@ class ConsumerRun:
     port: int
     bind: str = "127.0.0.1"
     duration: Optional[float] = None
+    until_idle: bool = False  # stop once the producers have left and the buffer is empty
     json_out: bool = False
     record: Optional[str] = None
     parent_pid: Optional[int] = None
@@ -149,6 +150,8 @@ class ConsumerProcess:
                 self._publish(now)
             if now >= deadline:
                 self.stop.set("duration")
+            if run.until_idle and self._producers_gone():
+                self.stop.set("producers left")
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
         now = self.clock.now()
@@ -156,6 +159,17 @@ class ConsumerProcess:
         self._send_outgoing()
         self._publish(now)
         return self._summary(now)
+
+    def _producers_gone(self) -> bool:
+        """True once a producer has come, every producer has left, and the buffer is empty.
+
+        ``--until-idle`` lets the producer's stop end a measurement, so a lesson's numbers do
+        not depend on how quickly someone starts the second terminal.
+        """
+        producers = self.core.producers.values()
+        if not producers or any(state.active for state in producers):
+            return False
+        return len(self.core.buffer) == 0
 
     def _read_data(self, now: float) -> None:
         core = self.core

@@ -162,6 +162,12 @@ def consumer(
     port: Optional[int] = typer.Option(None, help="Base port (data; +1..+3 telemetry, control)."),
     bind: str = typer.Option("127.0.0.1", "--bind", "--host", help=BIND_HELP),
     duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    until_idle: bool = typer.Option(
+        False,
+        "--until-idle",
+        help="Stop once every producer that connected has left (BYE, or silent for 2 s) "
+        "and the buffer is empty: the producer's stop ends the measurement.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
     record: Optional[str] = typer.Option(None, help="Append telemetry snapshots to FILE.jsonl."),
     seed: int = typer.Option(0, help="Random seed (exponential service times)."),
@@ -256,6 +262,7 @@ def consumer(
         port=_check_port(port if port is not None else spec.port),
         bind=bind,
         duration=duration,
+        until_idle=until_idle,
         json_out=json_out,
         record=_check_record(record),
         parent_pid=parent_pid,
