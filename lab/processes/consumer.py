@@ -30,6 +30,9 @@ from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, p
 
 TELEMETRY_INTERVAL = 0.1
 MAX_RECORDS_PER_TURN = 5000  # then answer, advance and publish before reading more
+# --until-idle waits this long with no producer and an empty buffer before it stops, so a
+# producer that was only paused (a busy laptop, a 2 s silence) can come back first.
+UNTIL_IDLE_GRACE_S = 2.0
 
 
 @dataclass
@@ -76,6 +79,7 @@ class ConsumerProcess:
         self.control_handler: Optional[Callable[[Dict[str, Any], float], Dict[str, Any]]] = None
         self._timed_faults_done: set = set()
         self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
+        self._idle_since: Optional[float] = None
 
     def _install_policy_file(self, spec: str, now: float) -> None:
         from dataclasses import asdict
@@ -150,7 +154,7 @@ class ConsumerProcess:
                 self._publish(now)
             if now >= deadline:
                 self.stop.set("duration")
-            if run.until_idle and self._producers_gone():
+            if run.until_idle and self._idle_long_enough(now):
                 self.stop.set("producers left")
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
@@ -159,6 +163,14 @@ class ConsumerProcess:
         self._send_outgoing()
         self._publish(now)
         return self._summary(now)
+
+    def _idle_long_enough(self, now: float) -> bool:
+        if not self._producers_gone():
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        return now - self._idle_since >= UNTIL_IDLE_GRACE_S
 
     def _producers_gone(self) -> bool:
         """True once a producer has come, every producer has left, and the buffer is empty.

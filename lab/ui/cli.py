@@ -166,7 +166,7 @@ def consumer(
         False,
         "--until-idle",
         help="Stop once every producer that connected has left (BYE, or silent for 2 s) "
-        "and the buffer is empty: the producer's stop ends the measurement.",
+        "and the buffer has been empty for 2 s: the producer's stop ends the measurement.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
     record: Optional[str] = typer.Option(None, help="Append telemetry snapshots to FILE.jsonl."),
