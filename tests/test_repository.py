@@ -48,6 +48,12 @@ def test_every_module_has_a_folder_a_lesson_and_its_scripts():
         assert f"bplab demo {spec.number}" in README
 
 
+def test_the_module_table_starts_each_module_with_a_command_that_works_after_the_install():
+    """`bplab` is not on PATH after the install command; `.venv/bin/bplab` is."""
+    for spec in all_modules():
+        assert f"`.venv/bin/bplab demo {spec.number}`" in README, spec.number
+
+
 def test_nothing_in_the_project_reads_the_reference_folder():
     for path in list(REPO.glob("lab/**/*.py")) + list(REPO.glob("workshop_materials/**/*.py")):
         assert "shared/" not in path.read_text(encoding="utf-8"), path

@@ -177,6 +177,12 @@ class ConsumerFlags:
     # the process
     port = typer.Option(None, help="Base port (data; +1..+3 telemetry, control).")
     bind = typer.Option(LOOPBACK, "--bind", "--host", help=BIND_HELP)
+    until_idle = typer.Option(
+        False,
+        "--until-idle",
+        help="Stop once every producer that connected has left (BYE, or silent for 2 s) "
+        "and the buffer has been empty for 2 s: the producer's stop ends the measurement.",
+    )
 
 
 @app.command()
@@ -203,6 +209,7 @@ def consumer(
     port: Optional[int] = ConsumerFlags.port,
     bind: str = ConsumerFlags.bind,
     duration: Optional[float] = _duration_opt(),
+    until_idle: bool = ConsumerFlags.until_idle,
     json_out: bool = _json_opt(),
     record: Optional[str] = _record_opt(),
     seed: int = ConsumerFlags.seed,
@@ -238,6 +245,7 @@ RUN_FLAGS = {
         "port",
         "bind",
         "duration",
+        "until_idle",
         "json_out",
         "record",
         "parent_pid",
