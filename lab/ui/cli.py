@@ -679,10 +679,14 @@ def check(
     ),
     list_all: bool = typer.Option(False, "--list", help="List the challenges and exit."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as one JSON object."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Replay the scenario drawn with this seed (each run prints its own)."
+    ),
 ) -> None:
     """Grade a micro-challenge: run its scenario with your class, compare with the targets.
 
-    Exit status 0 if every check passes, 1 if one fails, 2 for a usage error."""
+    Exit status 0 if every check passes, 1 if one fails (or your code raised or hung),
+    2 for a usage error."""
     from lab.tools.grading.command import CheckUsageError, list_challenges, run_check
 
     if list_all:
@@ -690,7 +694,7 @@ def check(
     if challenge is None:
         raise FlagError("name a challenge (bplab check --list shows them)")
     try:
-        code = run_check(challenge, file, json_out)
+        code = run_check(challenge, file, json_out, seed)
     except CheckUsageError as error:
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
