@@ -483,3 +483,44 @@ def test_the_cli_lists_the_challenges(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert all(name in out for name in CHALLENGES)
+
+
+# -- the plugin guard, in this process (its failures end a process: see test_gaming.py) ---
+def _module(tmp_path, text: str) -> str:
+    path = tmp_path / "mine.py"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_a_load_error_names_the_solvers_file_and_line_even_for_system_exit(tmp_path):
+    path = _module(tmp_path, "import sys\n\nsys.exit(2)\n")
+    with pytest.raises(plugins.PluginCrash) as error:
+        plugins.load_class(path, "retry")
+    assert str(error.value) == (
+        f"{path} failed to load: your code raised SystemExit: 2 (mine.py line 3, "
+        "in loading the file)"
+    )
+
+
+def test_the_guard_times_the_outer_call_only_and_keeps_the_slowest(tmp_path):
+    path = _module(
+        tmp_path,
+        "class Retry:\n"
+        "    def delay(self, attempt, retry_after_s, now):\n"
+        "        return self.base() * attempt\n\n"
+        "    def base(self):\n"
+        "        return 0.5\n",
+    )
+    guard = plugins.Guard(path)
+    policy = guard.wrap(plugins.build(plugins.load_class(path, "retry"), {}), ("delay", "base"))
+    assert [policy.delay(n, 0.1, 1.0) for n in (1, 2, 3)] == [0.5, 1.0, 1.5]
+    report = guard.report()
+    assert set(report["calls"]) == {"delay()"}  # base() ran inside delay()
+    assert report["calls"]["delay()"]["calls"] == 3
+    assert 0 <= report["calls"]["delay()"]["slowest_s"] <= report["calls"]["delay()"]["total_s"]
+    assert report["error"] is None and report["wall_s"] > 0
+
+
+def test_memory_pressure_is_read_from_its_environment_text():
+    pressure = plugins.MemoryPressure.from_text("8.5:224:2.5")
+    assert (pressure.at_s, pressure.target_mb, pressure.for_s) == (8.5, 224.0, 2.5)

@@ -88,6 +88,7 @@ def run_check(
     except ProbeUsageError as error:
         raise CheckUsageError(str(error)) from None
     except (RunError, ChildUsageError) as error:
+        say(f"FAIL {challenge.name}: {error}")
         results = [failed_run(str(error))]
         report = results_json(challenge.name, path, results, str(error), seed, plan.facts)
         _show(challenge, shown, results, report, json_out)
