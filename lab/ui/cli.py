@@ -687,7 +687,12 @@ def check(
 
     Exit status 0 if every check passes, 1 if one fails (or your code raised or hung),
     2 for a usage error."""
-    from lab.tools.grading.command import CheckUsageError, list_challenges, run_check
+    from lab.tools.grading.command import (
+        CheckUsageError,
+        list_challenges,
+        print_usage_error_json,
+        run_check,
+    )
 
     if list_all:
         raise typer.Exit(list_challenges())
@@ -696,6 +701,8 @@ def check(
     try:
         code = run_check(challenge, file, json_out, seed)
     except CheckUsageError as error:
+        if json_out:  # a script reading stdout gets an object whatever happened
+            print_usage_error_json(challenge, file, str(error))
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
 

@@ -524,3 +524,15 @@ def test_the_guard_times_the_outer_call_only_and_keeps_the_slowest(tmp_path):
 def test_memory_pressure_is_read_from_its_environment_text():
     pressure = plugins.MemoryPressure.from_text("8.5:224:2.5")
     assert (pressure.at_s, pressure.target_mb, pressure.for_s) == (8.5, 224.0, 2.5)
+
+
+def test_json_gets_an_object_even_for_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["check", "14", "--file", "/nonexistent/x.py", "--json"])
+    assert done.value.code == 2
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["passed"] is False and result["checks"] == []
+    assert result["challenge"] == "14_token_bucket"
+    assert result["error"] == "no such file: /nonexistent/x.py"
+    assert captured.err.strip() == "bplab check: error: no such file: /nonexistent/x.py"

@@ -106,6 +106,18 @@ def _show(challenge: Challenge, shown: str, results, report, json_out: bool) -> 
         print_results(Console(), challenge, shown, results)
 
 
+def print_usage_error_json(name: str, file: Optional[str], error: str) -> None:
+    """The ``--json`` object of a check that could not start (the usage error's line)."""
+    found = find_challenge(name)
+    shown_name = found.name if found is not None else name
+    print_json(
+        {
+            **results_json(shown_name, file or "", [], error=error),
+            "summary": f"usage error: {error}",
+        }
+    )
+
+
 def _shown(path: str) -> str:
     """The path relative to the current directory when it is below it, else as given."""
     try:

@@ -246,6 +246,14 @@ def _exited_early(child: Child, role: str) -> None:
         raise ChildUsageError(last.split("error: ", 1)[-1])
     if child.popen.returncode == plugins.EXIT_PLUGIN_FAILED:
         raise RunError(_without_prefix(last))
+    if child.popen.returncode < 0 and last == "no message":
+        # Killed by the runner: it stopped answering even its watchdog, so something held
+        # the interpreter in one call that Python cannot interrupt.
+        raise RunError(
+            f"the {role} stopped answering and was killed (exit {child.popen.returncode}): "
+            "if your code runs there, one call into it never returned, not even to the "
+            "lab's watchdog"
+        )
     raise RunError(f"the {role} stopped early (exit {child.popen.returncode}): {last}")
 
 
