@@ -170,8 +170,15 @@ class Guard:
         class's functions, so the core calls the guarded ones)."""
         for name in names:
             method = getattr(instance, name, None)
-            if callable(method):
+            if not callable(method):
+                continue
+            try:
                 setattr(instance, name, self._guarded(f"{name}()", method))
+            except AttributeError:  # __slots__ without __dict__, or a read-only property
+                raise PluginError(
+                    f"{type(instance).__name__} does not let the lab time its {name}(): "
+                    "drop __slots__ (the lab needs each instance's __dict__)"
+                ) from None
         return instance
 
     def _guarded(self, during: str, method: Callable[..., Any]) -> Callable[..., Any]:

@@ -42,6 +42,8 @@ def answer(name: str, path: str, seed: int) -> Dict[str, Any]:
 
     try:
         answers = challenge.probe(make, challenge.plan(seed))
+    except plugins.PluginError as error:
+        return {"status": "usage", "error": str(error)}
     except (TypeError, ValueError, ZeroDivisionError, OverflowError) as error:
         text = f"{error.__class__.__name__}: {error}"
         return {"status": "failed", "error": f"your answers could not be used ({text})"}
