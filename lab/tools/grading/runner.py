@@ -90,7 +90,6 @@ def run_probe(
 
 
 def run_scenario(
-    challenge: Challenge,
     plan: Plan,
     plugin_path: str,
     python: str = sys.executable,
@@ -98,7 +97,6 @@ def run_scenario(
 ) -> Evidence:
     """Run the plan's scenario with the solver's file; raise :class:`RunError` if it
     cannot end."""
-    del challenge  # the plan says everything; kept for the callers' symmetry
     plugin_path = os.path.abspath(plugin_path)
     say = progress or (lambda _text: None)
     with tempfile.TemporaryDirectory(prefix="bplab-check-") as folder:
