@@ -37,6 +37,7 @@ from lab.core.policies import (
     ACCEPT,
     ACCEPT_EVICTING_OLDEST,
     DROP,
+    MEASURED_RATE_WINDOW_S,
     SAMPLE_OUT,
     SHED,
     LoadSignals,
@@ -246,7 +247,17 @@ class ConsumerCore:
         return None
 
     def load_signals(self, now: float, rss_mb: float) -> LoadSignals:
+        # (time, processed, service seconds) marks of the last MEASURED_RATE_WINDOW_S: the
+        # worker's measured speed is what it finished over the service time that took.
+        marks = self.__dict__.setdefault("_speed_marks", deque())  # set up on first use
+        marks.append((now, self.totals().processed, self.service_seconds))
+        while len(marks) > 2 and marks[1][0] <= now - MEASURED_RATE_WINDOW_S:
+            marks.popleft()
+        done, busy = marks[-1][1] - marks[0][1], marks[-1][2] - marks[0][2]
+        last = self.__dict__.get("_measured_rate", self.config.process_rate)
+        self._measured_rate = done / busy if done > 0 and busy > 0 else last
         return LoadSignals(
+            measured_rate_per_s=self._measured_rate,
             arrival_per_s=self._rates["received"].rate(now),
             processed_per_s=self._rates["processed"].rate(now),
             service_rate_per_s=self.service.effective_rate,

@@ -572,19 +572,30 @@ def check(
     ),
     list_all: bool = typer.Option(False, "--list", help="List the challenges and exit."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as one JSON object."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Replay the scenario drawn with this seed (each run prints its own)."
+    ),
 ) -> None:
     """Grade a micro-challenge: run its scenario with your class, compare with the targets.
 
-    Exit status 0 if every check passes, 1 if one fails, 2 for a usage error."""
-    from lab.tools.grading.command import CheckUsageError, list_challenges, run_check
+    Exit status 0 if every check passes, 1 if one fails (or your code raised or hung),
+    2 for a usage error."""
+    from lab.tools.grading.command import (
+        CheckUsageError,
+        list_challenges,
+        print_usage_error_json,
+        run_check,
+    )
 
     if list_all:
         raise typer.Exit(list_challenges())
     if challenge is None:
         raise FlagError("name a challenge (bplab check --list shows them)")
     try:
-        code = run_check(challenge, file, json_out)
+        code = run_check(challenge, file, json_out, seed)
     except CheckUsageError as error:
+        if json_out:  # a script reading stdout gets an object whatever happened
+            print_usage_error_json(challenge, file, str(error))
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
 
