@@ -17,12 +17,14 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from rich.console import Console
 
+from lab.core import telemetry
 from lab.core.config import ConsumerConfig, ProducerConfig
 from lab.core.modules import get_module
 from lab.tools.sim import simulate
 from lab.ui.dashboard import MODULE_PANELS, DashboardState, render
 from lab.ui.keys import legend
 from lab.ui.textgrid import Framed
+from lab.ui.widgets import fmt_rate
 from tests.screens import ansi, as_panel
 
 Snapshots = Tuple[Dict[str, Any], Dict[str, Any]]
@@ -35,7 +37,7 @@ def snapshots_at(consumer: ConsumerConfig, producer: ProducerConfig, at: float) 
     snap["id"] = f"consumer-{consumer.module}000"
     prod = result.producer_cores[0].snapshot(at, rss_mb=30.0, cpu_pct=3.0)
     prod["id"] = prod["name"]
-    return snap, prod
+    return telemetry.complete(snap), telemetry.complete(prod)
 
 
 def dashboard(module: int, runs: List[Tuple[float, Snapshots]]) -> DashboardState:
@@ -122,10 +124,27 @@ def test_the_three_modules_have_panels():
 # -- Module 13 -------------------------------------------------------------------------------
 def test_flash_sale_in_drop_mode_loses_checkouts():
     text = screen(scenario(13, "drop"), 4.0)
-    for label in ("0 checkout", "1 browse", "2 optional", "in/s", "wait p99", "latency p99"):
+    for label in ("0 checkout", "1 browse", "2 optional", "in/s", "queue p99", "verdict p99"):
         assert label in text
     assert "CHECKOUTS LOST" in text
-    assert re.search(r"0 checkout\s+\d+(\.\d)?/s\s+\d+(\.\d)?/s", text)  # rates, not "-"
+    critical = scenario(13, "drop").consumer["classes"][0]
+    if critical["received_per_s"] is None:  # a consumer core that does not send them yet
+        assert re.search(r"0 checkout\s+-\s+-\s+-\s+\d", text)
+    else:
+        shown = rf"0 checkout\s+{fmt_rate(critical['received_per_s'])}"
+        assert re.search(rf"{shown}\s+{fmt_rate(critical['processed_per_s'])}", text)
+
+
+def test_per_class_rates_are_the_ones_the_core_sends():
+    state = copy.deepcopy(scenario(13, "drop"))
+    snap = copy.deepcopy(state.consumer)
+    for row, rates in zip(snap["classes"], ((12.0, 7.5, 4.5), (30.0, 0.0, 30.0), (250.0, 0, 9))):
+        row.update(zip(("received_per_s", "processed_per_s", "lost_per_s"), rates))
+    state.update(snap, 4.0)
+    text = screen(state, 4.0)
+    assert re.search(r"0 checkout\s+12\.0/s\s+7\.5/s\s+4\.5/s\s", text)
+    assert re.search(r"1 browse\s+30\.0/s\s+0\.0/s\s+30\.0/s\s+[\d,]+\s+n/a\s", text)
+    assert re.search(r"2 optional\s+250/s\s+0\.0/s\s+9\.0/s\s", text)
 
 
 def test_priority_shedding_keeps_every_checkout():
@@ -235,15 +254,16 @@ def test_a_dashboard_started_after_the_spike_does_not_claim_when_it_ended():
 @pytest.mark.parametrize("module", [13, 14, 15])
 def test_missing_fields_show_dashes_not_errors(module):
     state = DashboardState(module, get_module(module).title, module * 1000)
-    state.update({"role": "consumer", "module": module, "mode": "shed", "uptime_s": 1.0}, 1.0)
-    state.update({"role": "producer", "id": "p", "name": "p"}, 1.0)
-    state.update({"role": "consumer", "module": module, "mode": "shed", "uptime_s": 2.0}, 2.0)
+    consumer = {"role": "consumer", "id": "c", "module": module, "mode": "shed"}
+    state.update(telemetry.complete(dict(consumer, uptime_s=1.0)), 1.0)
+    state.update(telemetry.complete({"role": "producer", "id": "p", "name": "p"}), 1.0)
+    state.update(telemetry.complete(dict(consumer, uptime_s=2.0)), 2.0)
     text = screen(state, 2.0)
     assert f"Module {module}" in text
-    old = {"role": "consumer", "module": module, "mode": "shed", "uptime_s": 3.0, "classes": []}
-    old["classes"] = [{"class": 0, "received": 5}]  # an older consumer: fewer fields
-    state.update(old, 3.0)
-    state.update({"role": "producer", "id": "p", "limiter": {}, "recovery": {}}, 3.0)
+    old = dict(consumer, uptime_s=3.0, classes=[{"class": 0, "received": 5}])  # fewer fields
+    state.update(telemetry.complete(old), 3.0)
+    producer = {"role": "producer", "id": "p", "limiter": {}, "recovery": {}}
+    state.update(telemetry.complete(producer), 3.0)
     assert f"Module {module}" in screen(state, 3.0)
 
 
