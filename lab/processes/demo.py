@@ -17,12 +17,16 @@ down (``--slowdown-factor``), ``r`` restores it, ``x`` stalls it (``--stall-for`
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from lab.core.modules import get_module
 from lab.processes.children import Child
+from lab.processes.consumer import lesson_line as consumer_lesson
+from lab.processes.producer import lesson_line as producer_lesson
 from lab.processes.runtime import print_json, say
 from lab.processes.visualizer import Visualizer, VisualizerRun
 from lab.ui.keys import KeyReader, key_actions, legend
@@ -158,25 +162,43 @@ def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[st
             line = err.strip().splitlines()[-1]
             say(line if line.startswith(f"{child.role}:") else f"{child.role}: {line}")
     say(f"demo of module {run.module} ({title}) stopped: {reason or 'done'}")
-    consumer, producer = summaries.get("consumer"), summaries.get("producer")
+    for text in summary_lines(summaries.get("consumer"), summaries.get("producer")):
+        _say_wrapped(text)
+    if run.json_out:
+        print_json({"role": "demo", "module": run.module, "stop_reason": reason, **summaries})
+    return 1 if failed else 0
+
+
+def summary_lines(
+    consumer: Optional[Dict[str, Any]], producer: Optional[Dict[str, Any]]
+) -> List[str]:
+    """The demo's exit summary: both processes' counts and each one's lesson numbers."""
+    lines = []
     if consumer:
-        say(
-            f"  consumer [{consumer['mode']}]: received {consumer['received']:,}, processed "
+        lines.append(
+            f"consumer [{consumer['mode']}]: received {consumer['received']:,}, processed "
             f"{consumer['processed']:,}, dropped {consumer['dropped']:,}, sampled out "
             f"{consumer['sampled_out']:,}, shed {consumer['shed']:,}, max depth "
             f"{consumer['max_depth']:,}, peak RSS {consumer.get('rss_mb_max', 0):.0f} MB"
         )
+        lines.append(consumer_lesson(consumer))
         if consumer.get("stopped_by") == "memory_guard":
-            say(
-                "  the memory guard stopped the consumer: this is where a real service "
+            lines.append(
+                "the memory guard stopped the consumer: this is where a real service "
                 "would have been OOM-killed"
             )
     if producer:
-        say(
-            f"  producer: produced {producer['produced']:,} at {producer['achieved_mps']:.1f} "
-            f"msg/s, latency p50 {producer['latency_p50_ms']:.0f} ms, p99 "
+        lines.append(
+            f"producer: produced {producer['produced']:,} at {producer['achieved_mps']:.1f} "
+            f"msg/s, {producer['pending']:,} waiting in its outbox at the end, time to "
+            f"verdict p50 {producer['latency_p50_ms']:.0f} ms, p99 "
             f"{producer['latency_p99_ms']:.0f} ms"
         )
-    if run.json_out:
-        print_json({"role": "demo", "module": run.module, "stop_reason": reason, **summaries})
-    return 1 if failed else 0
+        lines.append(producer_lesson(producer))
+    return [text for text in lines if text]
+
+
+def _say_wrapped(text: str) -> None:
+    """Two spaces in, broken between words at the terminal's width (never "sh|ed 25")."""
+    width = max(40, shutil.get_terminal_size((80, 24)).columns - 1)
+    say(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="    "))
