@@ -25,6 +25,7 @@ that differ.
 from __future__ import annotations
 
 import copy
+import math
 from typing import (
     Any,
     Callable,
@@ -295,7 +296,7 @@ def _wrong(path: str) -> TelemetryError:
 def _is_number(value: Any) -> bool:
     """A finite float (NaN and Infinity never parse), or an integer below 2**63 in size."""
     if isinstance(value, float):
-        return True
+        return math.isfinite(value)  # JSON off the network never has them; a file may
     return isinstance(value, int) and not isinstance(value, bool) and -_MAX_INT < value < _MAX_INT
 
 

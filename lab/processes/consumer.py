@@ -185,6 +185,18 @@ class ConsumerProcess:
                 self.telemetry_out.send_multipart(frames, zmq.NOBLOCK)
             except zmq.Again:
                 pass
+            if self.run_options.record:
+                self._record_relayed(frames)
+
+    def _record_relayed(self, frames: list) -> None:
+        """A producer's snapshot goes into ``--record`` too, so that one consumer recording
+        holds the producers' latency (``bplab compare`` of two consumer recordings)."""
+        try:
+            snapshot = protocol.decode_snapshot(frames)
+        except protocol.ProtocolError:
+            return  # relayed as it came; the visualizers count it as malformed
+        if snapshot["role"] == "producer":
+            self.recorder.write(snapshot)
 
     def _read_control(self, now: float) -> None:
         from lab.processes.control import handle_control_request

@@ -181,7 +181,7 @@ def summary_lines(
             f"{consumer['sampled_out']:,}, shed {consumer['shed']:,}, max depth "
             f"{consumer['max_depth']:,}, peak RSS {consumer.get('rss_mb_max', 0):.0f} MB"
         )
-        lines.append(consumer_lesson(consumer))
+        lines.append(_prefixed("consumer", consumer_lesson(consumer)))
         if consumer.get("stopped_by") == "memory_guard":
             lines.append(
                 "the memory guard stopped the consumer: this is where a real service "
@@ -194,8 +194,12 @@ def summary_lines(
             f"verdict p50 {producer['latency_p50_ms']:.0f} ms, p99 "
             f"{producer['latency_p99_ms']:.0f} ms"
         )
-        lines.append(producer_lesson(producer))
+        lines.append(_prefixed("producer", producer_lesson(producer)))
     return [text for text in lines if text]
+
+
+def _prefixed(role: str, lesson: str) -> str:
+    return f"{role}: {lesson}" if lesson else ""
 
 
 def _say_wrapped(text: str) -> None:
