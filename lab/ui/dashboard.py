@@ -359,7 +359,8 @@ def _buffer_section(state: DashboardState, snap: ConsumerSnapshot, bar_width: in
         )
     limit = snap["limit"]
     extra = f"  limit {limit:,}" if capacity and limit and limit < capacity else ""
-    oldest = f"in queue for {fmt_seconds(snap['oldest_age_s'])}{extra}"
+    waited = f"in queue for {fmt_seconds(snap['oldest_age_s'])}" if snap["depth"] else "none queued"
+    oldest = f"{waited}{extra}"
     rows.append(labelled("oldest", Text(oldest)))
     ceiling = capacity or (max(state.depth_history) if state.depth_history else 1)
     depth = sparkline(state.depth_history, bar_width, ceiling)

@@ -284,3 +284,96 @@ def test_every_panel_is_framed_exactly_as_rich_panel_would_frame_it(module, name
         framed = render(scenario(module, name), now, width, height)
         assert isinstance(framed, Framed)
         assert ansi(framed, width, height) == ansi(as_panel(framed), width, height)
+
+
+# -- screens a newcomer can read -------------------------------------------------------------
+LEGEND_SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.mark.parametrize("module, name, now", SCENARIOS)
+@pytest.mark.parametrize("width, height", LEGEND_SIZES)
+def test_every_screen_fits_with_the_key_legend(module, name, now, width, height):
+    state = copy.deepcopy(scenario(module, name))
+    state.key_legend = legend(get_module(module).live_modes)  # as in the demo
+    lines = screen(state, now, width, height).splitlines()
+    assert len(lines) <= height
+    assert all(len(text) <= width for text in lines)
+    assert lines[-1].startswith("╰")  # the bottom edge is on screen
+    assert any("k spike" in text for text in lines)  # a key and its word stay together
+    assert "…" not in "\n".join(lines)  # no line was cut
+
+
+def test_the_degrade_verdict_says_one_switch_in_the_singular():
+    state = copy.deepcopy(scenario(13, "degrade"))
+    snap = copy.deepcopy(state.consumer)
+    snap["policy_state"] = dict(snap["policy_state"], degraded=True, switches=1)
+    state.update(snap, 4.0)
+    text = screen(state, 4.0)
+    assert "(1 switch)" in text and "(1 switches)" not in text
+
+
+def _advanced(snap, seconds: float, mode: str, received: int, lost: int):
+    """The consumer ``seconds`` later in ``mode``: class 0 got ``received`` more, ``lost`` of
+    them dropped."""
+    later = copy.deepcopy(snap)
+    later["mode"], later["uptime_s"] = mode, snap["uptime_s"] + seconds
+    critical = later["classes"][0]
+    critical["received"] += received
+    critical["dropped"] += lost
+    return later
+
+
+def test_after_a_live_switch_the_checkout_verdict_judges_the_new_mode_only():
+    state = copy.deepcopy(scenario(13, "drop"))
+    before = state.consumer
+    lost_before = sum(before["classes"][0][key] for key in ("dropped", "shed", "sampled_out"))
+    assert lost_before > 0 and "CHECKOUTS LOST" in screen(state, 4.0)
+    switched = _advanced(before, 0.1, "priority-shed", received=0, lost=0)
+    state.update(switched, 4.1)
+    later = _advanced(switched, 1.0, "priority-shed", received=40, lost=0)
+    state.update(later, 5.1)
+    text = screen(state, 5.1)
+    assert "since switch: checkouts safe: 0 lost of 40" in text
+    assert "CHECKOUTS LOST" not in text
+    total = later["classes"][0]["received"]
+    assert f"run {lost_before:,} of {total:,}" in text  # the run's totals stay cumulative
+    worse = _advanced(later, 1.0, "priority-shed", received=10, lost=3)
+    state.update(worse, 6.1)
+    assert "since switch: CHECKOUTS LOST: 3 of 50" in screen(state, 6.1)
+
+
+def test_the_limited_count_stays_cumulative_across_switches():
+    state = copy.deepcopy(scenario(14, "token-bucket"))
+    first = copy.deepcopy(state.consumer)
+    first["policy_state"] = dict(first["policy_state"], limited=2351)
+    state.update(first, 3.0)
+    away = copy.deepcopy(first)
+    away["mode"], away["uptime_s"], away["policy_state"] = "drop", first["uptime_s"] + 1, {}
+    state.update(away, 4.0)
+    back = copy.deepcopy(first)
+    back["uptime_s"] = first["uptime_s"] + 2
+    back["policy_state"] = dict(first["policy_state"], limited=739)
+    state.update(back, 5.0)
+    assert "limited 3,090 total, 739 since switch" in screen(state, 5.0)
+
+
+def test_the_verdict_names_the_queue_in_the_producers_limiter():
+    state = scenario(14, "token-bucket")
+    waiting = next(iter(state.producers.values()))["pending"]
+    assert waiting > 0  # the limiter holds the spike back
+    text = screen(state, 3.0)
+    assert f"UPSTREAM: {waiting:,} wait in the producer's limiter" in text
+    assert "healthy" not in text
+
+
+def test_latencies_say_what_they_measure_and_nothing_measured_is_not_zero():
+    state = copy.deepcopy(scenario(14, "token-bucket"))
+    snap = copy.deepcopy(state.consumer)
+    snap["queue_wait"] = {"p50_s": 0.0, "p99_s": 0.0, "max_s": 0.0}  # nothing finished lately
+    state.update(snap, 3.0)
+    producer = copy.deepcopy(next(iter(state.producers.values())))
+    producer["latency"] = {"p50_s": 0.0, "p95_s": 0.0, "p99_s": 0.0, "max_s": 0.0}
+    state.update(producer, 3.0)
+    text = screen(state, 3.0)
+    assert "time to verdict" in text and re.search(r"wait in queue p99\s+n/a", text)
+    assert re.search(r"p99\s+n/a", text) and not re.search(r"p\d\d\s+0 µs", text)
