@@ -137,7 +137,7 @@ def on_key(
         return None
     request = dict(request)
     if request["cmd"] == "rate":
-        current = sum(p.get("target_mps") or 0.0 for p in state.live_producers(now))
+        current = sum(p["target_mps"] or 0.0 for p in state.live_producers(now))
         if current <= 0:
             return None
         request["value"] = max(0.1, current * request.pop("factor"))

@@ -34,7 +34,7 @@ from lab.core.telemetry import (
     Snapshot,
     measured_p99,
 )
-from lab.ui.panels import MODULE_PANELS, PanelHistory
+from lab.ui.panels import MODULE_PANELS, PanelHistory, limited_count
 from lab.ui.textgrid import Cell, Framed, beside, grid, line, width_of
 from lab.ui.widgets import (
     fmt_count,
@@ -143,7 +143,7 @@ class DashboardState:
             switches, limited = 0, 0
         elif snapshot["mode"] != start.mode:
             switches = start.switches + 1
-            limited = start.limited_before + _limited(self.consumer)
+            limited = start.limited_before + (limited_count(self.consumer) or 0)
             self.panel_history.mode_switched()
         else:
             return
@@ -164,12 +164,6 @@ class DashboardState:
         self.depth_history.append(float(snapshot["depth"]))
         self.processed_history.append(float(rates["processed"]))
         self.received_history.append(float(rates["received"]))
-
-
-def _limited(snapshot: Optional[ConsumerSnapshot]) -> int:
-    """The admission policy's count of 429s (it starts again when the policy is rebuilt)."""
-    value = snapshot["policy_state"].get("limited", 0) if snapshot is not None else 0
-    return int(value) if isinstance(value, (int, float)) else 0
 
 
 # -- insight -----------------------------------------------------------------------------------

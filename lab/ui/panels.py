@@ -64,8 +64,8 @@ class PanelHistory:
         uptime = snap["uptime_s"]
         if self.limited and uptime <= self.limited[-1][0]:
             return
-        limited = snap["policy_state"].get("limited")
-        if not isinstance(limited, (int, float)) or isinstance(limited, bool):
+        limited = limited_count(snap)
+        if limited is None:
             self.limited.clear()
             return
         self.limited.append((uptime, float(limited)))
@@ -234,7 +234,7 @@ def _admission_text(state: DashboardState, snap: ConsumerSnapshot) -> Text:
     if tokens is not None and capacity is not None:
         text.append(f"{tokens:.1f}/{capacity:g} tokens", style="bold yellow" if empty else "")
     text.append(f" +{fmt_rate(policy.get('bucket_rate'))}")
-    now_limited = int(_number(policy.get("limited")) or 0)
+    now_limited = limited_count(snap) or 0
     start = state.mode_start
     if state.switched() and start is not None:  # the new policy counts from zero
         text.append(f" · limited {now_limited + start.limited_before:,} total")
@@ -245,6 +245,13 @@ def _admission_text(state: DashboardState, snap: ConsumerSnapshot) -> Text:
     if limited_rate is not None:
         text.append(f" ({fmt_rate(limited_rate)})")
     return text
+
+
+def limited_count(snap: Optional[ConsumerSnapshot]) -> Optional[int]:
+    """The admission policy's count of 429s, or None when the mode has no such policy (the
+    count starts again from zero whenever the policy is rebuilt: a live mode switch)."""
+    value = None if snap is None else _number(snap["policy_state"].get("limited"))
+    return None if value is None else int(value)
 
 
 def _number(value: object) -> Optional[float]:
