@@ -383,15 +383,23 @@ def _checker(hint: Any) -> Checker:
     return _typed_dict(hint)
 
 
-def _typed_dict(schema: Any) -> Checker:
+def _typed_dict(schema: Any, foreign: Any = None) -> Checker:
     """The completer of one ``TypedDict``: defaults filled, known fields checked. A ``null``
-    in a field that is not ``Optional`` counts as missing (older processes sent some)."""
+    in a field that is not ``Optional`` counts as missing (older processes sent some).
+
+    ``foreign`` is the other role's schema: a field only it knows is still checked when
+    present (a producer snapshot with ``"depth": "deep"`` is malformed, as a consumer's
+    would be), but never filled in."""
     hints = get_type_hints(schema)
     overrides = DEFAULTS.get(schema.__name__, {})
     fields: List[Tuple[str, Checker, Any]] = [
         (name, _checker(hint), overrides[name] if name in overrides else _default_of(hint))
         for name, hint in hints.items()
     ]
+    others = get_type_hints(foreign) if foreign is not None else {}
+    checked_only = [(name, _checker(hint)) for name, hint in others.items() if name not in hints]
+    # rates, totals, latency: maps of numbers, whose unknown keys must be numbers too
+    numbers_only = all(hint in (int, float) for hint in hints.values())
 
     def complete_one(value: Any, path: str) -> Any:
         if not isinstance(value, dict):
@@ -403,9 +411,19 @@ def _typed_dict(schema: Any) -> Checker:
                 out[name] = check(given, f"{path}.{name}" if path else name)
             else:  # a fresh copy: a caller may change its snapshot
                 out[name] = copy.deepcopy(default) if isinstance(default, (list, dict)) else default
+        for name, check in checked_only:
+            if value.get(name) is not None:
+                check(value[name], name)
+        if numbers_only:
+            for name, given in value.items():
+                if name not in hints:
+                    _number(given, f"{path}.{name}" if path else name)
         return out
 
     return complete_one
 
 
-_COMPLETERS: Dict[str, Checker] = {role: _typed_dict(s) for role, s in SCHEMAS.items()}
+_COMPLETERS: Dict[str, Checker] = {
+    "consumer": _typed_dict(ConsumerSnapshot, foreign=ProducerSnapshot),
+    "producer": _typed_dict(ProducerSnapshot, foreign=ConsumerSnapshot),
+}

@@ -97,6 +97,9 @@ def test_defaults_are_fresh_copies():
         ({"role": "consumer", "id": "c", "identity_ok": 1}, "identity_ok"),
         ({"role": "producer", "id": "p", "limiter": {"tokens": "many"}}, "limiter.tokens"),
         ({"role": "producer", "id": "p", "recovery": 3}, "recovery"),
+        ({"role": "producer", "id": "p", "depth": "deep"}, "depth"),  # the consumer's field
+        ({"role": "consumer", "id": "c", "latency": {"p99_s": "slow"}}, "latency"),
+        ({"role": "producer", "id": "p", "rates": {"received": "fast"}}, "rates.received"),
         ({"role": "visualizer", "id": "v"}, "role"),
         ({"role": "producer", "id": 3}, "id"),
     ],
