@@ -26,29 +26,46 @@ from lab.core.consumer_core import ConsumerCore
 from lab.processes import net
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
-from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
+from lab.processes.runtime import (
+    LOOPBACK,
+    SLOWDOWN_FACTOR,
+    STALL_FOR_S,
+    ParentWatch,
+    Periodic,
+    Recorder,
+    RunOptions,
+    StopSignal,
+    fault_args,
+    print_json,
+    say,
+)
 
 TELEMETRY_INTERVAL = 0.1
 MAX_RECORDS_PER_TURN = 5000  # then answer, advance and publish before reading more
 
 
 @dataclass
-class ConsumerRun:
-    """How to run a consumer process (what the CLI flags say beyond the core's config)."""
+class ConsumerRun(RunOptions):
+    """How to run a consumer process (what the CLI flags say beyond the core's config).
+
+    ``ConsumerRun.for_module(spec, **flags)`` builds it from flags and checks it."""
 
     port: int
-    bind: str = "127.0.0.1"
+    bind: str = LOOPBACK
     duration: Optional[float] = None
     json_out: bool = False
     record: Optional[str] = None
     parent_pid: Optional[int] = None
     quiet: bool = False
     slowdown_at: Optional[float] = None
-    slowdown_factor: float = 4.0
+    slowdown_factor: float = SLOWDOWN_FACTOR
     slowdown_for: Optional[float] = None
     stall_at: Optional[float] = None
-    stall_for: float = 3.0
+    stall_for: float = STALL_FOR_S
     policy_file: Optional[str] = None
+
+    def check_own(self) -> None:
+        fault_args(vars(self))
 
 
 class ConsumerProcess:
