@@ -287,7 +287,7 @@ def lesson_line(summary: Dict[str, Any]) -> str:
         if recovery is not None:
             recovered = f"recovered {recovery:.1f} s after the spike"
         elif summary["profile"] == "spike":
-            recovered = "NOT recovered after the spike"
+            recovered = "NOT recovered from the spike when it stopped"
         else:
             recovered = "no spike to recover from"
         response = summary["response_p99_ms"]
