@@ -124,6 +124,27 @@ def _fault_opts(factor_help: str, stall_help: str):
     )
 
 
+# -- Module 20: --broker redis puts a Redis stream between the two (lab.ui.stream_cli) -------
+BROKER_HELP = "redis: put a Redis stream between producer and consumer (Module 20's default)."
+REDIS_URL_HELP = "--broker redis: use this server (redis://host:port/db), not a private one."
+STREAM_FLAGS = {
+    "consumer": (
+        "redis_url", "consumers", "claim_idle_ms", "maxmemory_mb", "maxmemory_policy",
+        "maxlen", "ledger",
+    ),
+    "producer": (
+        "redis_url", "maxlen", "throttle_on_lag", "target_lag_ms", "throttle_file", "count",
+    ),
+}  # fmt: skip
+
+
+def _broker_of(module: int, broker: Optional[str]) -> Optional[str]:
+    """``--broker``, else the module's; ``none`` turns a module's broker off."""
+    with flag_errors():
+        check_choice(broker, ("redis", "none"), "--broker")
+    return broker if broker is not None else _module(module).broker
+
+
 # -- consumer ----------------------------------------------------------------------------------
 class ConsumerFlags:
     """The options of ``bplab consumer``, by concern."""
@@ -177,6 +198,15 @@ class ConsumerFlags:
     # the process
     port = typer.Option(None, help="Base port (data; +1..+3 telemetry, control).")
     bind = typer.Option(LOOPBACK, "--bind", "--host", help=BIND_HELP)
+    # Module 20: a broker in the middle (lab.ui.stream_cli checks these)
+    broker = typer.Option(None, help=BROKER_HELP)
+    redis_url = typer.Option(None, help=REDIS_URL_HELP)
+    consumers = typer.Option(1, help="--broker redis: members of the group (threads).")
+    claim_idle_ms = typer.Option(2000, help="--broker redis: XAUTOCLAIM after this idle.")
+    maxmemory_mb = typer.Option(64.0, help="--broker redis: the private broker's cap.")
+    maxmemory_policy = typer.Option("noeviction", help="--broker redis: its policy.")
+    maxlen = typer.Option(None, help="--broker redis: the producers' MAXLEN (shown).")
+    ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
 
 
 @app.command()
@@ -213,9 +243,23 @@ def consumer(
     stall_for: float = ConsumerFlags.stall_for,
     quiet: bool = _quiet_opt(),
     parent_pid: Optional[int] = _parent_pid_opt(),
+    broker: Optional[str] = ConsumerFlags.broker,
+    redis_url: Optional[str] = ConsumerFlags.redis_url,
+    consumers: int = ConsumerFlags.consumers,
+    claim_idle_ms: int = ConsumerFlags.claim_idle_ms,
+    maxmemory_mb: float = ConsumerFlags.maxmemory_mb,
+    maxmemory_policy: str = ConsumerFlags.maxmemory_policy,
+    maxlen: Optional[int] = ConsumerFlags.maxlen,
+    ledger: Optional[str] = ConsumerFlags.ledger,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    if _broker_of(flags["module"], flags.pop("broker")) == "redis":
+        from lab.ui import stream_cli
+
+        stream_cli.consumer(flags)
+    for name in STREAM_FLAGS["consumer"]:
+        flags.pop(name)
     from lab.processes.consumer import ConsumerRun, run_consumer
     from lab.processes.net import PortInUse
     from lab.processes.plugins import PluginError
@@ -335,6 +379,16 @@ class ProducerFlags:
     seed = typer.Option(_p("seed"), help="Random seed (poisson arrivals, jitter, priorities).")
     name = typer.Option(None, help="Producer name shown on the dashboard.")
     port = typer.Option(None, help="The consumer's base port.")
+    # Module 20: a broker in the middle (lab.ui.stream_cli checks these)
+    broker = typer.Option(None, help=BROKER_HELP)
+    redis_url = typer.Option(None, help=REDIS_URL_HELP)
+    maxlen = typer.Option(None, help="--broker redis: XADD MAXLEN ~ this.")
+    throttle_on_lag = typer.Option(False, help="--broker redis: slow down on lag.")
+    target_lag_ms = typer.Option(500.0, help="--broker redis: the throttle's target.")
+    throttle_file = typer.Option(
+        None, help="--broker redis: the lag-to-rate rule class in FILE.py[:Class]."
+    )
+    count = typer.Option(None, help="--broker redis: stop after adding this many.")
 
 
 @app.command()
@@ -373,9 +427,22 @@ def producer(
     batch: int = ProducerFlags.batch,
     quiet: bool = _quiet_opt(),
     parent_pid: Optional[int] = _parent_pid_opt(),
+    broker: Optional[str] = ProducerFlags.broker,
+    redis_url: Optional[str] = ProducerFlags.redis_url,
+    maxlen: Optional[int] = ProducerFlags.maxlen,
+    throttle_on_lag: bool = ProducerFlags.throttle_on_lag,
+    target_lag_ms: float = ProducerFlags.target_lag_ms,
+    throttle_file: Optional[str] = ProducerFlags.throttle_file,
+    count: Optional[int] = ProducerFlags.count,
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    if _broker_of(flags["module"], flags.pop("broker")) == "redis":
+        from lab.ui import stream_cli
+
+        stream_cli.producer(flags)
+    for name in STREAM_FLAGS["producer"]:
+        flags.pop(name)
     from lab.processes.plugins import PluginError
     from lab.processes.producer import ProducerRun, run_producer
 
