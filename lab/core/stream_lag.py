@@ -24,7 +24,7 @@ figures in, with ``now`` in milliseconds of the broker's clock when a time is ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 StreamId = Tuple[int, int]
 
@@ -83,38 +83,50 @@ def lag_seconds(
 class LagThrottle:
     """Additive increase, multiplicative decrease, on lag in seconds against a target.
 
-    Every ``update``: lag above the target multiplies the rate by ``decrease`` (at most once
-    per ``hold_s``, because lag takes that long to show a cut); lag at or under the target
-    adds ``increase_fraction`` of the rate of the last cut per second, so the rate climbs back
-    in a few seconds and then probes slowly. The rate settles around the consumer's.
+    Every ``update``: lag above the target with a growing backlog multiplies the rate by
+    ``decrease`` (at most once per ``hold_s``, as lag takes that long to show a cut); lag
+    above the target with a shrinking backlog (in messages) holds the rate; lag at or under
+    the target grows it: about e-fold per second before the first cut (slow start from a
+    low ``rate`` up to ``max_rate``), then by ``increase_fraction`` of the rate of the last
+    cut per second. The rate settles around the consumer's.
     """
 
     target_lag_s: float = 0.5
     rate: float = 100.0
     min_rate: float = 1.0
     max_rate: float = 1e6
-    decrease: float = 0.85
+    decrease: float = 0.5
     increase_fraction: float = 0.1
-    hold_s: float = 0.5
+    hold_s: float = 0.3
     last_cut_rate: Optional[float] = None
     _last_update: Optional[float] = None
     _last_cut_at: float = float("-inf")
+    _last_lag: Optional[float] = None  # the last backlog seen, to tell its trend
     cuts: int = 0
 
-    def update(self, lag_s: Optional[float], now: float) -> float:
+    def update(self, lag_s: Optional[float], lag_messages: Optional[int], now: float) -> float:
         dt = 0.0 if self._last_update is None else max(0.0, now - self._last_update)
         self._last_update = now
         if lag_s is None:  # the broker's figures are unknown: hold the rate
             return self.rate
+        # The backlog's trend is judged in messages: while a burst drains, the age of the
+        # oldest entry still grows (it was added faster than it is read), the count does not.
+        trend = lag_messages if lag_messages is not None else lag_s
+        growing = self._last_lag is None or trend >= self._last_lag
+        self._last_lag = trend
         if lag_s > self.target_lag_s:
-            if now - self._last_cut_at >= self.hold_s:
+            # over target and still growing: cut; over target and draining: hold, or the
+            # backlog would drive the rate far below the consumer's
+            if growing and now - self._last_cut_at >= self.hold_s:
                 self.last_cut_rate = self.rate
                 self.rate = max(self.min_rate, self.rate * self.decrease)
                 self._last_cut_at = now
                 self.cuts += 1
+        elif self.last_cut_rate is None:  # slow start: double about every 0.7 s until a cut
+            self.rate = min(self.max_rate, self.rate * (1.0 + dt))
         else:
-            base = self.last_cut_rate if self.last_cut_rate is not None else self.rate
-            self.rate = min(self.max_rate, self.rate + self.increase_fraction * base * dt)
+            step = self.increase_fraction * self.last_cut_rate * dt
+            self.rate = min(self.max_rate, self.rate + step)
         return self.rate
 
 
@@ -203,7 +215,3 @@ def entry_seq(fields: Dict) -> Tuple[str, Optional[int]]:
         return field_text(fields, b"p"), int(field_text(fields, b"s"))
     except ValueError:
         return field_text(fields, b"p"), None
-
-
-def total(values: Iterable[int]) -> int:
-    return sum(values)

@@ -78,8 +78,10 @@ class StreamProducer:
         self.rate = run.rate
         self.throttle = run.throttle
         if run.throttle_on_lag and self.throttle is None:
-            start = run.rate if math.isfinite(run.rate) else 1000.0
-            self.throttle = LagThrottle(target_lag_s=run.target_lag_s, rate=start)
+            ceiling = run.rate if math.isfinite(run.rate) else 1e6
+            self.throttle = LagThrottle(
+                target_lag_s=run.target_lag_s, rate=min(100.0, ceiling), max_rate=ceiling
+            )
         if self.throttle is not None:
             self.rate = float(getattr(self.throttle, "rate", self.rate))
 
@@ -106,7 +108,7 @@ class StreamProducer:
         for reply in replies:
             if isinstance(reply, Exception):
                 self.refused += 1
-                self.last_error = str(reply).split("\n")[0]
+                self.last_error = _error_line(reply)
                 if self.first_refusal_s is None:
                     self.first_refusal_s = now - self.started
                     self._say(f"broker refused a write: {self.last_error}")
@@ -140,7 +142,8 @@ class StreamProducer:
         except redis.ResponseError:
             return
         if self.throttle is not None:
-            self.rate = float(self.throttle.update(self.lag.get("lag_s"), now))
+            lag_s, lag_messages = self.lag.get("lag_s"), self.lag.get("lag_messages")
+            self.rate = float(self.throttle.update(lag_s, lag_messages, now))
 
     # -- the loop ---------------------------------------------------------------------------
     def serve(self) -> Dict[str, Any]:
@@ -172,7 +175,7 @@ class StreamProducer:
                 self._try_reconnect(time.monotonic())
                 credit, last = 0.0, time.monotonic()
                 continue
-            if lag_tick.due(now) and (self.throttle is not None or telemetry):
+            if lag_tick.due(now):
                 self._read_lag(now)
             credit = min(credit + (now - last) * self.rate, float(run.batch))
             last = now
@@ -245,6 +248,16 @@ class StreamProducer:
     def _say(self, text: str) -> None:
         if not self.run.quiet:
             say(f"producer: {text}")
+
+
+def _error_line(error: Exception) -> str:
+    """The broker's words; redis-py strips the ``OOM`` code off the one this module is about."""
+    import redis
+
+    text = str(error).split("\n")[0]
+    if isinstance(error, redis.exceptions.OutOfMemoryError) and not text.startswith("OOM"):
+        text = f"OOM {text}"
+    return text
 
 
 def run_stream_producer(run: StreamProducerRun) -> int:
