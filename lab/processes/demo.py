@@ -191,6 +191,14 @@ def on_key(
     return None
 
 
+def _report_stream(consumer: Dict[str, Any], producer: Dict[str, Any]) -> None:
+    say(
+        f"  producer: added {producer.get('added', 0):,}, refused {producer.get('refused', 0):,}"
+        f"; consumer: processed {consumer.get('processed', 0):,} "
+        f"({consumer.get('duplicates', 0):,} duplicates), trimmed {consumer.get('trimmed', 0):,}"
+    )
+
+
 def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[str]) -> int:
     summaries = {child.role: child.summary() for child in children}
     failed = [c for c in children if c.popen.returncode not in (0, 3, -15, 130)]
@@ -201,6 +209,9 @@ def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[st
             say(line if line.startswith(f"{child.role}:") else f"{child.role}: {line}")
     say(f"demo of module {run.module} ({title}) stopped: {reason or 'done'}")
     consumer, producer = summaries.get("consumer"), summaries.get("producer")
+    if consumer and "mode" not in consumer or producer and "achieved_mps" not in producer:
+        _report_stream(consumer or {}, producer or {})  # Module 20: a broker in the middle
+        consumer = producer = None
     if consumer:
         say(
             f"  consumer [{consumer['mode']}]: received {consumer['received']:,}, processed "
