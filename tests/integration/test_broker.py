@@ -8,6 +8,7 @@ because CI installs the extra.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -79,13 +80,43 @@ def test_consumer_stops_its_private_broker_on_sigterm(procs):
     wait_for(lambda: not _port_open(port + 4), 5, "the private broker to stop")
 
 
-def test_the_broker_refuses_writes_when_full(procs):
+def _panel_text(module: int, consumer: dict, producers: list) -> str:
+    from lab.ui.dashboard import DashboardState
+    from lab.ui.panels import broker_panel
+    from tests.screens import ansi
+
+    state = DashboardState(module, "test", 0)
+    now = time.monotonic()
+    for snap in [consumer, *producers]:
+        state.update(snap, now)
+    return re.sub(r"\x1b\[[0-9;]*m", "", ansi(broker_panel(state, now), 80, 24))
+
+
+def test_the_broker_refuses_writes_when_full_and_the_dashboard_shows_it(procs, tap_factory):
     _need_server()
+    port = free_port_block(5)
     with PrivateBroker(maxmemory_mb=8, policy="noeviction") as server:
-        producer = procs.lab(
-            "producer", "-m", "20", "--redis-url", server.url, "--mps", "max",
-            "--payload-bytes", "1000", "--duration", "6", "--json",
+        procs.lab(
+            "consumer", "-m", "20", "--port", str(port), "--redis-url", server.url,
+            "--process-rate", "100", "--quiet",
         )  # fmt: skip
+        tap = tap_factory(port)
+        wait_for(tap.consumer, 15, "the consumer's telemetry")
+        producer = procs.lab(
+            "producer", "-m", "20", "--port", str(port), "--redis-url", server.url,
+            "--mps", "max", "--payload-bytes", "1000", "--duration", "8", "--json",
+        )  # fmt: skip
+
+        def refusing():
+            producers = tap.producers()
+            consumer = tap.consumer()
+            refused = any(p["totals"].get("refused", 0) > 0 for p in producers)
+            full = consumer and consumer["broker"].get("used_memory", 0) >= 7 * 2**20
+            return (consumer, producers) if refused and full else None
+
+        consumer, producers = wait_for(refusing, 30, "refusals on the dashboard", poll=0.1)
+        text = _panel_text(20, consumer, producers)
+        assert "(OOM)" in text and "/8 MB" in text and "noeviction" in text, text
         assert producer.wait(30) == 0
         summary = producer.json()
         assert summary["refused"] > 0 and "OOM command not allowed" in summary["last_error"]
