@@ -12,8 +12,8 @@ figures in, with ``now`` in milliseconds of the broker's clock when a time is ne
 * **Lag in seconds** is the age of the oldest entry not yet processed. A stream id is
   ``<ms>-<n>``, the broker's clock when the entry was added, so the age needs no clock of
   ours (:func:`lag_seconds`).
-* **Throttle on lag** (:class:`LagThrottle`): additive increase, multiplicative decrease,
-  driven by lag in seconds against a target.
+* **Throttle on lag** (:class:`LagThrottle`): a target-lag rule, from the backlog's trend
+  (the rate the group drains) and its distance from a backlog aimed at.
 * **Accounting** (:class:`SeqLedger`, :func:`stream_identity`): the lab's identity extended
   with *trimmed* (dropped by ``MAXLEN`` before anyone read them) and *redelivered*::
 
@@ -81,52 +81,46 @@ def lag_seconds(
 # -- throttle on lag ----------------------------------------------------------------------------
 @dataclass
 class LagThrottle:
-    """Additive increase, multiplicative decrease, on lag in seconds against a target.
+    """A target-lag rule: estimate how fast the group drains, send that plus a correction.
 
-    Every ``update``: lag above the target with a growing backlog multiplies the rate by
-    ``decrease`` (at most once per ``hold_s``, as lag takes that long to show a cut); lag
-    above the target with a shrinking backlog (in messages) holds the rate; lag at or under
-    the target grows it: about e-fold per second before the first cut (slow start from a
-    low ``rate`` up to ``max_rate``), then by ``increase_fraction`` of the rate of the last
-    cut per second. The rate settles around the consumer's.
+    Every ``update`` compares the backlog (lag in messages) with the last one: what left the
+    stream is what was sent minus the growth, ``drain = rate - d(backlog)/dt``, smoothed with
+    weight ``smoothing``. The new rate is that drain plus the gap between the backlog aimed
+    at (``aim_fraction`` of ``target_lag_s`` worth of drain) and the backlog there is, closed
+    over ``horizon_s``. While the lag is under half the aim the group may be idle, so the
+    rate also probes upwards by 20% an update. It never passes ``max_rate`` nor more than
+    doubles at once. It aims well under the target because lag in seconds is a late signal:
+    the age of the oldest entry grows only at ``1 - drain/rate`` seconds per second.
     """
 
     target_lag_s: float = 0.5
     rate: float = 100.0
     min_rate: float = 1.0
     max_rate: float = 1e6
-    decrease: float = 0.5
-    increase_fraction: float = 0.1
-    hold_s: float = 0.3
-    last_cut_rate: Optional[float] = None
+    aim_fraction: float = 0.1
+    horizon_s: float = 1.0
+    smoothing: float = 0.4
+    drain_estimate: Optional[float] = None
+    _last_backlog: Optional[int] = None
     _last_update: Optional[float] = None
-    _last_cut_at: float = float("-inf")
-    _last_lag: Optional[float] = None  # the last backlog seen, to tell its trend
-    cuts: int = 0
 
     def update(self, lag_s: Optional[float], lag_messages: Optional[int], now: float) -> float:
-        dt = 0.0 if self._last_update is None else max(0.0, now - self._last_update)
-        self._last_update = now
-        if lag_s is None:  # the broker's figures are unknown: hold the rate
+        if lag_s is None or lag_messages is None:  # the broker's figures are unknown: hold
             return self.rate
-        # The backlog's trend is judged in messages: while a burst drains, the age of the
-        # oldest entry still grows (it was added faster than it is read), the count does not.
-        trend = lag_messages if lag_messages is not None else lag_s
-        growing = self._last_lag is None or trend >= self._last_lag
-        self._last_lag = trend
-        if lag_s > self.target_lag_s:
-            # over target and still growing: cut; over target and draining: hold, or the
-            # backlog would drive the rate far below the consumer's
-            if growing and now - self._last_cut_at >= self.hold_s:
-                self.last_cut_rate = self.rate
-                self.rate = max(self.min_rate, self.rate * self.decrease)
-                self._last_cut_at = now
-                self.cuts += 1
-        elif self.last_cut_rate is None:  # slow start: double about every 0.7 s until a cut
-            self.rate = min(self.max_rate, self.rate * (1.0 + dt))
-        else:
-            step = self.increase_fraction * self.last_cut_rate * dt
-            self.rate = min(self.max_rate, self.rate + step)
+        if self._last_backlog is not None and self._last_update is not None:
+            dt = now - self._last_update
+            if dt > 0:
+                drain = max(0.0, self.rate - (lag_messages - self._last_backlog) / dt)
+                old = self.drain_estimate
+                self.drain_estimate = drain if old is None else old + self.smoothing * (drain - old)
+        self._last_backlog, self._last_update = lag_messages, now
+        if self.drain_estimate is None:
+            return self.rate
+        aim_s = self.aim_fraction * self.target_lag_s
+        wanted = self.drain_estimate + (self.drain_estimate * aim_s - lag_messages) / self.horizon_s
+        if lag_s < aim_s / 2:
+            wanted = max(wanted, self.rate * 1.2)  # maybe idle: probe for more
+        self.rate = max(self.min_rate, min(self.max_rate, wanted, 2 * self.rate))
         return self.rate
 
 

@@ -78,6 +78,17 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        # as the server binds: a port held only by closed connections (TIME_WAIT) is free
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def connect(url: str, timeout_s: float = 1.0):
     """A redis-py client for ``url`` whose every call gives up after ``timeout_s``, so a dead
     broker is noticed in about a second instead of hanging the process."""
@@ -146,6 +157,11 @@ class PrivateBroker:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> PrivateBroker:
+        if not _port_free(self.port):
+            raise BrokerUnavailable(
+                f"port {self.port} (the private broker's) is already in use; choose another "
+                "--port, or give --redis-url for a server that is running"
+            )
         argv = server_argv(self.binary, self.port, self.data_dir, self.maxmemory_mb, self.policy)
         kwargs = {}
         if sys.platform.startswith("linux"):

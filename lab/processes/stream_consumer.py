@@ -30,7 +30,7 @@ import zmq
 from lab.core import protocol, stream_lag
 from lab.processes import net
 from lab.processes.broker import BROKER_PORT_OFFSET, PrivateBroker, connect
-from lab.processes.runtime import Periodic, StopSignal, print_json, say
+from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
 from lab.processes.stream_io import DEFAULT_GROUP, DEFAULT_STREAM, ensure_group, read_figures
 
 TELEMETRY_INTERVAL = 0.1
@@ -59,6 +59,8 @@ class StreamConsumerRun:
     slowdown_at: Optional[float] = None
     slowdown_factor: float = 4.0
     slowdown_for: Optional[float] = None
+    record: Optional[str] = None
+    parent_pid: Optional[int] = None
 
 
 class Members:
@@ -185,6 +187,7 @@ class StreamConsumer:
         net.bind(self.out, run.bind, run.port, net.TELEMETRY_OUT_OFFSET)
         self.relay = net.telemetry_subscriber(self.ctx)
         net.bind(self.relay, run.bind, run.port, net.TELEMETRY_IN_OFFSET)
+        self.recorder = Recorder(run.record)
         self.figures: Dict[str, Any] = {}
         self.broker_down = False
         self.last_processed = (0.0, 0)
@@ -209,10 +212,14 @@ class StreamConsumer:
         telemetry = Periodic(TELEMETRY_INTERVAL, now)
         deadline = now + run.duration if run.duration else math.inf
         self.last_processed = (now, 0)
+        parent = ParentWatch(run.parent_pid, now)
         while not self.stop:
             now = time.monotonic()
             if now >= deadline:
                 self.stop.set("duration")
+                break
+            if parent.parent_gone(now):
+                self.stop.set("parent_gone")
                 break
             if self.relay.poll(timeout=int(TELEMETRY_INTERVAL * 500)):
                 self._relay()
@@ -279,7 +286,8 @@ class StreamConsumer:
             "uptime_s": now - self.started,
             "depth": lag if isinstance(lag, int) else 0,
             "capacity": self.run.maxlen or 0,
-            "service_rate": self.run.process_rate * self.run.consumers,
+            # the speed the group has now, as every lab consumer reports it (the graders use it)
+            "service_rate": self.run.process_rate * self.run.consumers / self.members.slowdown(now),
             "slowdown": self.members.slowdown(now),
             "rates": {"processed": self.rate, "received": self.rate},
             "totals": {"processed": counts["processed"], "received": counts["processed"]},
@@ -287,8 +295,10 @@ class StreamConsumer:
         }
 
     def _publish(self, now: float) -> None:
+        snapshot = self.snapshot(now)
+        self.recorder.write(snapshot)
         try:
-            self.out.send_multipart(protocol.encode_snapshot(self.snapshot(now)), zmq.NOBLOCK)
+            self.out.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
         except zmq.Again:
             pass
 
@@ -307,7 +317,9 @@ class StreamConsumer:
         }
 
     def close(self) -> None:
-        self.members.close() if hasattr(self, "members") else None
+        if hasattr(self, "members"):
+            self.members.close()
+        self.recorder.close()
         self.out.close(linger=0)
         self.relay.close(linger=0)
         self.ctx.term()

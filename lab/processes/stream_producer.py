@@ -28,7 +28,7 @@ from lab.core import protocol
 from lab.core.stream_lag import LagThrottle
 from lab.processes import net
 from lab.processes.broker import connect
-from lab.processes.runtime import Periodic, StopSignal, print_json, say
+from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
 from lab.processes.stream_io import DEFAULT_GROUP, DEFAULT_STREAM, ensure_group, read_figures
 
 TELEMETRY_INTERVAL = 0.1
@@ -55,7 +55,9 @@ class StreamProducerRun:
     count: Optional[int] = None  # stop after adding this many
     json_out: bool = False
     quiet: bool = False
-    throttle: Any = None  # a rule object with update(lag_s, now) -> rate (the exercise)
+    throttle: Any = None  # a rule with update(lag_s, lag_messages, now) -> rate (the exercise)
+    record: Optional[str] = None
+    parent_pid: Optional[int] = None
 
 
 class StreamProducer:
@@ -68,6 +70,7 @@ class StreamProducer:
         self.pub = net.telemetry_publisher(self.ctx)
         self.pub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_IN_OFFSET))
         self.payload = b"x" * run.payload_bytes
+        self.recorder = Recorder(run.record)
         self.seq = 0
         self.added = self.refused = self.unknown = 0
         self.last_error = ""
@@ -160,10 +163,14 @@ class StreamProducer:
         except (redis.ConnectionError, redis.TimeoutError) as error:
             self._went_down(str(error), now)
         credit, last = 0.0, now
+        parent = ParentWatch(run.parent_pid, now)
         while not self.stop:
             now = time.monotonic()
             if now >= deadline:
                 self.stop.set("duration")
+                break
+            if parent.parent_gone(now):
+                self.stop.set("parent_gone")
                 break
             if run.count is not None and self.added >= run.count:
                 self.stop.set("count")
@@ -217,8 +224,10 @@ class StreamProducer:
         }
 
     def _publish(self, now: float) -> None:
+        snapshot = self.snapshot(now)
+        self.recorder.write(snapshot)
         try:
-            self.pub.send_multipart(protocol.encode_snapshot(self.snapshot(now)), zmq.NOBLOCK)
+            self.pub.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
         except zmq.Again:
             pass
 
@@ -241,6 +250,7 @@ class StreamProducer:
         }
 
     def close(self) -> None:
+        self.recorder.close()
         self.pub.close(linger=0)
         self.ctx.term()
         self.client.close()

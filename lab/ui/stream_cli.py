@@ -99,6 +99,8 @@ def consumer(flags: Dict[str, Any]) -> None:
         slowdown_at=flags.get("slowdown_at"),
         slowdown_factor=flags.get("slowdown_factor", 4.0),
         slowdown_for=flags.get("slowdown_for"),
+        record=flags.get("record"),
+        parent_pid=flags.get("parent_pid"),
     )
     _positive(run.duration, "--duration")
     try:
@@ -160,5 +162,7 @@ def producer(flags: Dict[str, Any]) -> None:
         json_out=flags.get("json_out", False),
         quiet=flags.get("quiet", False),
         throttle=throttle,
+        record=flags.get("record"),
+        parent_pid=flags.get("parent_pid"),
     )
     raise typer.Exit(run_stream_producer(run))

@@ -230,7 +230,6 @@ def test_throttle_on_lag_keeps_lag_bounded_and_trims_nothing(procs, broker):
     assert consumer.wait(15) == 0
     result = consumer.json()
     assert result["trimmed"] == 0 and result["processed_unique"] == sent["added"]
-    # target 0.5 s; measured 1.7 s worst here on a loaded 2-core machine (lag in seconds is a
-    # late signal: it grows only at 1 - consumer/producer seconds per second)
-    assert worst < 3.0, worst
+    assert worst <= 0.5, worst  # the target (0.08 s measured here, on a loaded machine)
+    assert 700 <= sent["final_rate"] <= 1300, sent  # settled at the consumer's 1000 msg/s
     assert sent["added_per_s"] > 0.6 * 1000  # it did not just stop sending

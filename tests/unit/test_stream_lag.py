@@ -37,15 +37,20 @@ def test_lag_seconds_is_the_age_of_the_oldest_unprocessed_entry():
     assert lag_seconds(10_000, None, None) == 0.0
 
 
-def test_throttle_cuts_when_lag_grows_holds_while_it_drains_and_climbs_under_target():
-    rule = LagThrottle(target_lag_s=0.5, rate=1000.0, max_rate=4000.0, hold_s=0.3)
-    assert rule.update(0.1, 10, 0.0) == 1000.0
-    assert rule.update(0.1, 10, 1.0) == 2000.0  # slow start: x(1 + dt)
-    assert rule.update(0.9, 500, 1.5) == 1000.0  # over target, growing: halve
-    assert rule.update(0.9, 600, 1.6) == 1000.0  # within hold_s of the cut
-    assert rule.update(1.0, 400, 2.0) == 1000.0  # over target, draining: hold
-    assert rule.update(0.2, 10, 3.0) == 1000.0 + 0.1 * 2000.0  # additive: 10% of last cut /s
-    assert rule.update(None, None, 4.0) == 1200.0
+def test_throttle_sends_the_measured_drain_plus_a_correction_towards_its_aim():
+    rule = LagThrottle(target_lag_s=1.0, rate=1000.0, max_rate=4000.0, smoothing=1.0)
+    assert rule.update(0.5, 100, 0.0) == 1000.0  # no trend yet: hold
+    # the backlog grew by 100 in 0.5 s at 1000/s: 800/s left; aim 0.1 s = 80 messages
+    assert rule.update(0.6, 200, 0.5) == 800.0 + (80.0 - 200.0) / 1.0
+    assert rule.update(None, None, 1.0) == 680.0  # unknown figures: hold
+
+
+def test_throttle_probes_upwards_while_the_group_may_be_idle():
+    rule = LagThrottle(target_lag_s=1.0, rate=100.0, max_rate=150.0, smoothing=1.0)
+    rule.update(0.0, 0, 0.0)
+    assert rule.update(0.0, 0, 0.2) == 120.0  # drain 100 + aim 10: probe 20% instead
+    assert rule.update(0.0, 0, 0.4) == 144.0
+    assert rule.update(0.0, 0, 0.6) == 150.0  # never above max_rate
 
 
 def test_ledger_counts_trimmed_duplicates_and_redelivered_exactly():

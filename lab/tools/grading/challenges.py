@@ -487,8 +487,93 @@ RETRY = Challenge(
 )
 
 
+# -- 20: throttle on lag (a real Redis stream in the middle) ---------------------------------
+C20_RATE = 1000.0  # msg/s the consumer group does at full speed
+C20_SLOWDOWN_AT = 8.0  # seconds after the consumer starts: the group halves its speed
+C20_SLOWDOWN_FACTOR = 2.0
+C20_CEILING = 4000.0  # the producer's --mps: the most the rule may ask for
+C20_MAXLEN = 3000  # XADD MAXLEN ~: a backlog of 3 s at full speed gets trimmed
+C20_TARGET_LAG_S = 2.0  # the graded bound on lag in seconds, told to the solver's class
+C20_SETTLE_S = 4.0  # the producer's first seconds (its ramp) are not judged
+C20_DURATION = 16.0
+C20_MIN_THROUGHPUT = 0.90
+C20_FOLLOW_S = 3.0  # the last seconds of the run: the rate must have followed the slowdown
+C20_MAX_FOLLOW = 1.2  # ... to at most this share of the slowed group's speed
+
+
+def _c20_settled(evidence: Evidence) -> float:
+    return m.producer_start_epoch(evidence.producer_records) + C20_SETTLE_S
+
+
+def _c20_follow(evidence: Evidence) -> float:
+    end = m.producer_start_epoch(evidence.producer_records) + C20_DURATION
+    added = m.count_between(evidence.producer_records, end - C20_FOLLOW_S, end, "totals", "added")
+    return 100.0 * added / C20_FOLLOW_S / (C20_RATE / C20_SLOWDOWN_FACTOR)
+
+
+LAG_THROTTLE = Challenge(
+    name="20_lag_throttle",
+    title="Throttle on lag",
+    goal="set the producer's rate from the broker's lag: lag bounded, nothing trimmed",
+    scenario=Scenario(
+        module=20,
+        plugin_role="producer",
+        plugin_flag="--throttle-file",
+        plugin_kind="throttle",
+        consumer_flags=_flags(
+            process_rate=C20_RATE,
+            maxlen=C20_MAXLEN,
+            slowdown_at=C20_SLOWDOWN_AT,
+            slowdown_factor=C20_SLOWDOWN_FACTOR,
+        ),
+        producer_flags=_flags(
+            mps=C20_CEILING, maxlen=C20_MAXLEN, target_lag_ms=C20_TARGET_LAG_S * 1000.0
+        ),
+        duration_s=C20_DURATION,
+    ),
+    checks=(
+        Check(
+            "worst lag after the first 4 s",
+            lambda ev: m.peak_since(ev.consumer_records, _c20_settled(ev), "broker", "lag_s"),
+            "<=",
+            C20_TARGET_LAG_S,
+            "lag in seconds shows a cut late: cut hard (halve) while the backlog grows, "
+            "and aim well under the target",
+            unit="s",
+            digits=2,
+        ),
+        Check(
+            "throughput vs the group's speed, after 4 s",
+            lambda ev: 100.0 * m.throughput_ratio(m.since(ev.consumer_records, _c20_settled(ev))),
+            ">=",
+            100.0 * C20_MIN_THROUGHPUT,
+            "the consumer sits idle: grow the rate while the lag is under the target",
+            unit="%",
+            digits=1,
+        ),
+        Check(
+            "trimmed by MAXLEN (never read)",
+            lambda ev: m.summary_value(ev.consumer, "trimmed", "consumer"),
+            "==",
+            0,
+            f"the backlog passed MAXLEN ~{C20_MAXLEN}: the rule must slow down when lag grows",
+        ),
+        Check(
+            "rate at the end vs the slowed group's speed",
+            _c20_follow,
+            "<=",
+            100.0 * C20_MAX_FOLLOW,
+            "the group halved its speed midway: a rule that learned the rate once and "
+            "stopped listening to lag does not follow",
+            unit="%",
+        ),
+    ),
+)
+
+
 CHALLENGES: Dict[str, Challenge] = {
-    challenge.name: challenge for challenge in (ADAPTIVE, PRIORITY, TOKEN_BUCKET, RETRY)
+    challenge.name: challenge
+    for challenge in (ADAPTIVE, PRIORITY, TOKEN_BUCKET, RETRY, LAG_THROTTLE)
 }
 
 

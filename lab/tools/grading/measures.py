@@ -225,3 +225,13 @@ def unique_share_sent(summary: Dict[str, Any]) -> float:
     if due <= 0:
         raise MissingData("the producer made no messages")
     return sent / due
+
+
+def since(records: Sequence[Record], start: float) -> List[Record]:
+    """The records taken at or after the epoch time ``start``."""
+    return [r for r in records if float(r.get("t", -math.inf)) >= start]
+
+
+def peak_since(records: Sequence[Record], start: float, *path: str) -> float:
+    """The largest value of a snapshot field from the epoch time ``start`` on."""
+    return peak(since(records, start), *path)
