@@ -34,6 +34,37 @@ def raw_xadd(url: str, count: int, batch: int = 500, payload: int = 100) -> floa
     return count / (time.perf_counter() - started)
 
 
+def drain_time(consumers: int, backlog: int = 20_000, per_member: float = 1000.0) -> dict:
+    """A backlog is built with no consumer running; then a group of ``consumers`` members at
+    ``per_member`` msg/s each starts, and the time until the lag is 0 is measured."""
+    from lab.processes.net import free_port_block
+    from lab.processes.stream_io import DEFAULT_GROUP, read_figures
+
+    with PrivateBroker() as server:
+        lab_producer(server.url, "--mps", "max", "--count", str(backlog))
+        port = free_port_block(5)
+        argv = [sys.executable, "-m", "lab", "consumer", "-m", "20", "--port", str(port)]
+        argv += ["--redis-url", server.url, "--process-rate", f"{per_member:g}"]
+        client = connect(server.url, timeout_s=5.0)
+        consumer = subprocess.Popen([*argv, "--consumers", str(consumers), "--quiet"])
+        try:
+            while not client.xinfo_consumers(DEFAULT_STREAM, DEFAULT_GROUP):
+                time.sleep(0.01)  # the clock starts when the first member has joined
+            started = time.monotonic()
+            while read_figures(client, DEFAULT_STREAM, DEFAULT_GROUP)["lag_messages"] > 0:
+                time.sleep(0.02)
+            measured = time.monotonic() - started
+        finally:
+            consumer.terminate()
+            consumer.wait()
+    return {
+        "consumers": consumers,
+        "backlog": backlog,
+        "measured_s": measured,
+        "computed_s": backlog / (consumers * per_member),
+    }
+
+
 def main() -> None:
     result = {}
     with PrivateBroker() as server:  # the module's defaults: 64 MB, noeviction
@@ -67,6 +98,7 @@ def main() -> None:
             "raw_after_per_s": raw_after,
             "lab_over_raw": lab / max(raw, raw_after),
         }
+    result["drain"] = [drain_time(n) for n in (1, 2, 4)]
     print(json.dumps(result, indent=1))
 
 

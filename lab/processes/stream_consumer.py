@@ -172,7 +172,7 @@ class StreamConsumer:
         self.run = run
         self.name = run.name or f"consumer-{os.getpid()}"
         self.session = uuid.uuid4().hex[:12]
-        self.stop = StopSignal()
+        self.stop = StopSignal().install()  # before the broker starts: no orphan on SIGTERM
         self.broker: Optional[PrivateBroker] = None
         if run.redis_url is None:
             self.broker = PrivateBroker(
@@ -197,7 +197,6 @@ class StreamConsumer:
         import redis
 
         run = self.run
-        self.stop.install()
         self.started = now = time.monotonic()
         created = ensure_group(self.client, run.stream, run.group)
         self.members = Members(run, from_start=created, started=now)

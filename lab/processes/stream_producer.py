@@ -65,7 +65,7 @@ class StreamProducer:
         self.run = run
         self.name = run.name or f"producer-{os.getpid()}"
         self.client = connect(run.redis_url)
-        self.stop = StopSignal()
+        self.stop = StopSignal().install()  # first: a SIGTERM at start still ends in a summary
         self.ctx = zmq.Context()
         self.pub = net.telemetry_publisher(self.ctx)
         self.pub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_IN_OFFSET))
@@ -153,7 +153,6 @@ class StreamProducer:
         import redis
 
         run = self.run
-        self.stop.install()
         self.started = now = time.monotonic()
         deadline = now + run.duration if run.duration else math.inf
         telemetry = Periodic(TELEMETRY_INTERVAL, now)
