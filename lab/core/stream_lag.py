@@ -49,20 +49,23 @@ def lag_messages(
     server_lag: Optional[int] = None,
     newest_seq: Optional[int] = None,
     delivered_seq: Optional[int] = None,
+    newest_id: Optional[StreamId] = None,
 ) -> Optional[int]:
-    """Entries past the group's offset plus pending, or None when it cannot be known.
+    """Entries in the stream past the group's offset, plus pending; None if it cannot be known.
 
-    ``server_lag`` is ``XINFO GROUPS``' ``lag`` (Redis 7+, Valkey); it is None on 6.2 and
-    whenever the server cannot compute it. Otherwise: when the offset is older than the
-    oldest entry, every entry in the stream is unread; else the lab's sequence numbers of the
-    newest entry and of the entry at the offset give the count (one producer numbers them).
+    An offset at or past the newest entry leaves nothing unread; one older than the oldest
+    entry leaves the whole stream unread. In between, ``server_lag`` is ``XINFO GROUPS``'
+    ``lag`` (Redis 7+, Valkey; None on 6.2 or when the server cannot tell); it also counts
+    entries trimmed before anyone read them, which are no longer in the stream, so it is
+    capped at the stream's length. Without it, the lab's sequence numbers of the newest entry
+    and of the entry at the offset give the count (one producer numbers them).
     """
-    if server_lag is not None:
-        return server_lag + pending
-    if length == 0:
+    if length == 0 or (newest_id is not None and last_delivered >= newest_id):
         return pending
     if first_id is None or last_delivered < first_id:
         return length + pending
+    if server_lag is not None:
+        return min(server_lag, length) + pending
     if newest_seq is not None and delivered_seq is not None:
         return max(0, newest_seq - delivered_seq) + pending
     return None

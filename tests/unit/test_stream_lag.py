@@ -22,6 +22,12 @@ def test_lag_prefers_the_servers_count_and_adds_pending():
     assert lag_messages(5, 100, (1, 0), (50, 0), server_lag=20) == 25
 
 
+def test_the_servers_lag_counts_trimmed_entries_so_it_is_capped_and_ignored_at_the_head():
+    # Redis 7 after MAXLEN: lag 26482 = entries trimmed unread, though only 1017 are left
+    assert lag_messages(0, 1017, (1, 0), (50, 0), server_lag=26482) == 1017
+    assert lag_messages(3, 1017, (1, 0), (90, 4), server_lag=26482, newest_id=(90, 4)) == 3
+
+
 def test_lag_when_the_offset_was_trimmed_away_is_the_whole_stream():
     assert lag_messages(0, 1000, (500, 0), (10, 0), newest_seq=9999, delivered_seq=3) == 1000
 
