@@ -192,6 +192,36 @@ def stream_identity(
     }
 
 
+class WindowRates:
+    """Per-second rates of cumulative counters, over windows of at least ``window_s``.
+
+    >>> rates = WindowRates()
+    >>> rates.update(0.0, {"added": 0})
+    {'added': 0.0}
+    >>> rates.update(1.5, {"added": 300})
+    {'added': 200.0}
+    """
+
+    def __init__(self, window_s: float = 1.0) -> None:
+        self.window_s = window_s
+        self._start: Optional[Tuple[float, Dict[str, float]]] = None
+        self.rates: Dict[str, float] = {}
+
+    def update(self, now: float, counters: Dict[str, float]) -> Dict[str, float]:
+        if self._start is None:
+            self._start = (now, dict(counters))
+            self.rates = {key: 0.0 for key in counters}
+        started, before = self._start
+        span = now - started
+        if span >= self.window_s:
+            self.rates = {
+                key: max(0.0, (value - before.get(key, value)) / span)
+                for key, value in counters.items()
+            }
+            self._start = (now, dict(counters))
+        return dict(self.rates)
+
+
 def memory_fraction(used: int, cap: int) -> Optional[float]:
     """``used_memory`` against ``maxmemory``; None when the server has no cap (0)."""
     if cap <= 0:

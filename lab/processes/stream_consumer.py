@@ -30,6 +30,7 @@ import zmq
 from lab.core import protocol, stream_lag
 from lab.processes import net
 from lab.processes.broker import BROKER_PORT_OFFSET, PrivateBroker, connect
+from lab.processes.procstats import ProcessStats
 from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
 from lab.processes.stream_io import DEFAULT_GROUP, DEFAULT_STREAM, ensure_group, read_figures
 
@@ -190,8 +191,8 @@ class StreamConsumer:
         self.recorder = Recorder(run.record)
         self.figures: Dict[str, Any] = {}
         self.broker_down = False
-        self.last_processed = (0.0, 0)
-        self.rate = 0.0
+        self.stats = ProcessStats()
+        self.rates = stream_lag.WindowRates()
 
     def serve(self) -> Dict[str, Any]:
         import redis
@@ -210,7 +211,6 @@ class StreamConsumer:
             threads.append(thread)
         telemetry = Periodic(TELEMETRY_INTERVAL, now)
         deadline = now + run.duration if run.duration else math.inf
-        self.last_processed = (now, 0)
         parent = ParentWatch(run.parent_pid, now)
         while not self.stop:
             now = time.monotonic()
@@ -261,18 +261,24 @@ class StreamConsumer:
             }
 
     def snapshot(self, now: float) -> Dict[str, Any]:
+        """The lab's consumer snapshot, so the ordinary dashboard works: the backlog in the
+        broker is the depth, MAXLEN the capacity (none: unbounded), trimmed the dropped."""
         counts = self.counts()
-        then, before = self.last_processed
-        if now - then >= 0.5:
-            self.rate = (counts["processed"] - before) / (now - then)
-            self.last_processed = (now, counts["processed"])
         figures = dict(self.figures)
         figures.update(counts)
+        newest = figures.get("newest_seq")
+        delivered = counts["processed"] + counts["in_progress"]
+        # arrivals from the newest entry's number (one producer numbers them)
+        arrived = newest + 1 if isinstance(newest, int) else delivered
+        totals = {"received": arrived, "processed": counts["processed"]}
+        totals["dropped"] = counts["trimmed"]
         figures["state"] = "down" if self.broker_down else "up"
         figures["maxlen"] = self.run.maxlen
         figures["consumers"] = self.run.consumers
         figures["url"] = self.url
         lag = figures.get("lag_messages")
+        self.stats.refresh()
+        slowdown = self.members.slowdown(now)
         return {
             "v": 1,
             "role": "consumer",
@@ -280,16 +286,19 @@ class StreamConsumer:
             "session": self.session,
             "module": 20,
             "port": self.run.port,
-            "mode": "stream",
+            "mode": "drop-oldest" if self.run.maxlen else "unbounded",
             "t": time.time(),
             "uptime_s": now - self.started,
             "depth": lag if isinstance(lag, int) else 0,
-            "capacity": self.run.maxlen or 0,
+            "capacity": self.run.maxlen,
+            "oldest_age_s": figures.get("lag_s") or 0.0,
             # the speed the group has now, as every lab consumer reports it (the graders use it)
-            "service_rate": self.run.process_rate * self.run.consumers / self.members.slowdown(now),
-            "slowdown": self.members.slowdown(now),
-            "rates": {"processed": self.rate, "received": self.rate},
-            "totals": {"processed": counts["processed"], "received": counts["processed"]},
+            "service_rate": self.run.process_rate * self.run.consumers / slowdown,
+            "slowdown": slowdown,
+            "rss_mb": self.stats.rss_mb,
+            "cpu_pct": self.stats.cpu_pct,
+            "rates": self.rates.update(now, totals),
+            "totals": totals,
             "broker": figures,
         }
 

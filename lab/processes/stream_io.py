@@ -85,6 +85,7 @@ def read_figures(client, stream: str, group: str) -> Dict[str, Any]:
         pending=pending,
         consumers=int(mine.get("consumers", 0)),
         last_delivered_id=stream_lag.id_text(delivered),
+        newest_seq=_seq_of(newest),
         lag_messages=stream_lag.lag_messages(
             pending,
             figures["length"],

@@ -25,9 +25,10 @@ from typing import Any, Dict, Optional
 import zmq
 
 from lab.core import protocol
-from lab.core.stream_lag import LagThrottle
+from lab.core.stream_lag import LagThrottle, WindowRates
 from lab.processes import net
 from lab.processes.broker import connect
+from lab.processes.procstats import ProcessStats
 from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
 from lab.processes.stream_io import DEFAULT_GROUP, DEFAULT_STREAM, ensure_group, read_figures
 
@@ -71,6 +72,8 @@ class StreamProducer:
         self.pub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_IN_OFFSET))
         self.payload = b"x" * run.payload_bytes
         self.recorder = Recorder(run.record)
+        self.stats = ProcessStats()
+        self.rates = WindowRates()
         self.seq = 0
         self.added = self.refused = self.unknown = 0
         self.last_error = ""
@@ -198,6 +201,7 @@ class StreamProducer:
 
     def snapshot(self, now: float) -> Dict[str, Any]:
         up = now - self.started
+        self.stats.refresh()
         return {
             "v": 1,
             "role": "producer",
@@ -207,7 +211,9 @@ class StreamProducer:
             "t": time.time(),
             "uptime_s": up,
             "target_mps": self.rate if math.isfinite(self.rate) else 0.0,
-            "rates": {"sent": self.added / up if up > 0 else 0.0},
+            "rates": self.rates.update(now, {"produced": self.added, "refused": self.refused}),
+            "rss_mb": self.stats.rss_mb,
+            "cpu_pct": self.stats.cpu_pct,
             "totals": {
                 "produced": self.seq,
                 "added": self.added,
