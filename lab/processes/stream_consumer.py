@@ -12,11 +12,14 @@ The main thread publishes the lab's telemetry on the consumer's usual PUB socket
 + 1) and relays producers' (base port + 2), so the ordinary dashboard works. The broker's
 figures come from the broker itself (:func:`lab.processes.stream_io.read_figures`).
 
-Without ``--redis-url`` it starts a private broker on base port + 4 and stops it at exit.
+Its control socket (base port + 3) takes ``slow``, ``restore``, ``stall`` and ``status``, so
+the demo's keys work. Without ``--redis-url`` it starts a private broker on base port + 4
+and stops it at exit.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -74,12 +77,16 @@ class Members:
         self.in_progress = 0
         self.started = started
         self.errors = 0
+        self.live_factor: Optional[float] = None  # set by the control socket (the demo's keys)
+        self.stalled_until = 0.0
         self.file: Optional[TextIO] = None
         if run.ledger:
             self.file = open(run.ledger, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
 
     def slowdown(self, now: float) -> float:
         run = self.run
+        if self.live_factor is not None:
+            return self.live_factor
         if run.slowdown_at is None:
             return 1.0
         elapsed = now - self.started
@@ -147,7 +154,7 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
             members.delivered(entries, claimed)
             due = max(due, time.monotonic())
             for _ in entries:
-                due += service_s * members.slowdown(due)
+                due = max(due, members.stalled_until) + service_s * members.slowdown(due)
                 wait = due - time.monotonic()
                 if wait > 0.001:
                     time.sleep(wait)
@@ -188,6 +195,9 @@ class StreamConsumer:
         net.bind(self.out, run.bind, run.port, net.TELEMETRY_OUT_OFFSET)
         self.relay = net.telemetry_subscriber(self.ctx)
         net.bind(self.relay, run.bind, run.port, net.TELEMETRY_IN_OFFSET)
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        net.bind(self.control, run.bind, run.port, net.CONTROL_OFFSET)
         self.recorder = Recorder(run.record)
         self.figures: Dict[str, Any] = {}
         self.broker_down = False
@@ -222,6 +232,7 @@ class StreamConsumer:
                 break
             if self.relay.poll(timeout=int(TELEMETRY_INTERVAL * 500)):
                 self._relay()
+            self._serve_control(now)
             if telemetry.due(now):
                 try:
                     self.figures = read_figures(self.client, run.stream, run.group)
@@ -245,6 +256,41 @@ class StreamConsumer:
                     self.out.send_multipart(frames, zmq.NOBLOCK)
                 except zmq.Again:
                     pass
+
+    def _serve_control(self, now: float) -> None:
+        """The demo's keys and ``bplab ctl``: slow, restore, stall and status; the other
+        commands belong to the in-process queue of the earlier modules."""
+        while True:
+            frames = net.recv_nowait(self.control)
+            if frames is None:
+                return
+            if len(frames) < 2:
+                continue  # not a request: ignored, never fatal
+            try:
+                request = json.loads(frames[-1])
+                reply = self._command(request if isinstance(request, dict) else {}, now)
+            except (ValueError, TypeError) as error:
+                reply = {"ok": False, "error": f"bad request: {error}"}
+            try:
+                self.control.send_multipart([*frames[:-1], json.dumps(reply).encode()], zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+
+    def _command(self, request: Dict[str, Any], now: float) -> Dict[str, Any]:
+        cmd, members = request.get("cmd"), self.members
+        if cmd == "slow":
+            members.live_factor = float(request.get("value", 4.0))
+            if not (members.live_factor > 0 and math.isfinite(members.live_factor)):
+                members.live_factor = None
+                return {"ok": False, "error": "slow takes a factor > 0"}
+        elif cmd == "restore":
+            members.live_factor, members.stalled_until = 1.0, 0.0
+        elif cmd == "stall":
+            seconds = float(request.get("value", 3.0))
+            members.stalled_until = time.monotonic() + max(0.0, min(seconds, 3600.0))
+        elif cmd != "status":
+            return {"ok": False, "error": f"{cmd!r} does not apply to a broker (module 20)"}
+        return {"ok": True, "mode": "stream", "slowdown": members.slowdown(now)}
 
     def counts(self) -> Dict[str, int]:
         members = self.members
@@ -330,6 +376,7 @@ class StreamConsumer:
         self.recorder.close()
         self.out.close(linger=0)
         self.relay.close(linger=0)
+        self.control.close(linger=0)
         self.ctx.term()
         self.client.close()
         if self.broker is not None:

@@ -256,3 +256,21 @@ def test_a_bad_broker_flag_is_one_line_and_exit_2(procs):
         assert process.wait(30) == 2
         lines = process.stderr.strip().splitlines()
         assert len(lines) == 1 and "error:" in lines[0], lines
+
+
+def test_the_demo_keys_slow_and_restore_the_group(procs, broker):
+    import json
+
+    port = free_port_block(5)
+    procs.lab("consumer", "-m", "20", "--port", str(port), "--redis-url", broker.url, "--quiet")
+    wait_for(lambda: connect(broker.url).exists(DEFAULT_STREAM), 15, "the consumer's group")
+
+    def ctl(*args: str) -> dict:
+        process = procs.lab("ctl", *args, "--port", str(port))
+        process.wait(20)
+        return json.loads(process.stdout.strip().splitlines()[-1])
+
+    assert ctl("slow", "4") == {"ok": True, "mode": "stream", "slowdown": 4.0}
+    assert ctl("restore")["slowdown"] == 1.0
+    refused = ctl("mode", "block")
+    assert refused["ok"] is False and "module 20" in refused["error"]
