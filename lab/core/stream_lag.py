@@ -222,13 +222,6 @@ class WindowRates:
         return dict(self.rates)
 
 
-def memory_fraction(used: int, cap: int) -> Optional[float]:
-    """``used_memory`` against ``maxmemory``; None when the server has no cap (0)."""
-    if cap <= 0:
-        return None
-    return used / cap
-
-
 def field_text(fields: Dict, name: bytes, default: str = "") -> str:
     value = fields.get(name)
     if value is None:

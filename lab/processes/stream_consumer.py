@@ -356,10 +356,23 @@ class StreamConsumer:
         except zmq.Again:
             pass
 
+    def identity(self, counts: Dict[str, int]) -> Optional[Dict[str, int]]:
+        """The accounting identity, when this process read the group from its start and one
+        producer numbered the entries (added = the newest number + 1); else None."""
+        newest, backlog = self.figures.get("newest_seq"), self.figures.get("lag_messages")
+        producers = len(self.members.ledger.highest)
+        if not self.members.ledger.from_start or producers > 1 or newest is None:
+            return None
+        if backlog is None:
+            return None
+        unique, trimmed = counts["processed_unique"], counts["trimmed"]
+        return stream_lag.stream_identity(newest + 1, unique, trimmed, backlog)
+
     def summary(self) -> Dict[str, Any]:
         elapsed = time.monotonic() - self.started
         counts = self.counts()
         return {
+            "identity": self.identity(counts),
             "role": "consumer",
             "name": self.name,
             **counts,

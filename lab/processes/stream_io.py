@@ -72,12 +72,7 @@ def read_figures(client, stream: str, group: str) -> Dict[str, Any]:
     first = replies[6][0] if isinstance(replies[6], list) and replies[6] else None
     newest = replies[7][0] if isinstance(replies[7], list) and replies[7] else None
     first_id = stream_lag.parse_id(first[0]) if first else None
-    at_offset = client.xrange(stream, min=stream_lag.id_text(delivered), count=2)
-    delivered_entry = next((e for e in at_offset if stream_lag.parse_id(e[0]) == delivered), None)
-    next_unread = next(
-        (stream_lag.parse_id(e[0]) for e in at_offset if stream_lag.parse_id(e[0]) > delivered),
-        None,
-    )
+    delivered_entry, next_unread = _around(client, stream, delivered)
     min_pending = pending_summary.get("min")
     server_lag = mine.get("lag")
     figures.update(
@@ -101,6 +96,17 @@ def read_figures(client, stream: str, group: str) -> Dict[str, Any]:
         ),
     )
     return figures
+
+
+def _around(client, stream: str, delivered):
+    """The entry at the group's offset (if still there) and the id of the first one after."""
+    entries = client.xrange(stream, min=stream_lag.id_text(delivered), count=2)
+    at = next((e for e in entries if stream_lag.parse_id(e[0]) == delivered), None)
+    after = next(
+        (stream_lag.parse_id(e[0]) for e in entries if stream_lag.parse_id(e[0]) > delivered),
+        None,
+    )
+    return at, after
 
 
 def _text(value) -> str:

@@ -144,6 +144,13 @@ def test_maxlen_trimming_is_counted_exactly(procs, broker):
     assert added == 30000 and result["duplicates"] == 0
     assert result["trimmed"] > 0
     assert result["processed_unique"] + result["trimmed"] == added
+    assert result["identity"] == {
+        "added": added,
+        "processed_unique": result["processed_unique"],
+        "trimmed": result["trimmed"],
+        "backlog": 0,
+        "lost": 0,
+    }
 
 
 def _ledger(path: Path) -> list:
