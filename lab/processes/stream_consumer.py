@@ -123,6 +123,20 @@ class Members:
             self.file.close()
 
 
+def _ack_trimmed(client, run: StreamConsumerRun, me: str) -> None:
+    """Redis 6.2 claims pending entries that MAXLEN trimmed away as nil (redis-py loses their
+    ids), and keeps them pending for ever: find this member's pending ids that are no longer
+    in the stream and ack them, as there is nothing left to process."""
+    pending = client.xpending_range(run.stream, run.group, "-", "+", 1000, consumername=me)
+    ids = [row["message_id"] for row in pending]
+    pipe = client.pipeline(transaction=False)
+    for entry_id in ids:
+        pipe.xrange(run.stream, min=entry_id, max=entry_id, count=1)
+    gone = [entry_id for entry_id, found in zip(ids, pipe.execute()) if not found]
+    if gone:
+        client.xack(run.stream, run.group, *gone)
+
+
 def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
     """One group member: claim what is stale, else read new entries; process; then ack."""
     import redis
@@ -143,6 +157,8 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
                     run.stream, run.group, me, run.claim_idle_ms, start_id="0-0", count=count
                 )
                 entries = [e for e in reply[1] if e and e[1]]
+                if any(not e or not e[1] for e in reply[1]):
+                    _ack_trimmed(client, run, me)
                 claimed = bool(entries)
             if not entries:
                 reply = client.xreadgroup(

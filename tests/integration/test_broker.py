@@ -281,3 +281,18 @@ def test_the_demo_keys_slow_and_restore_the_group(procs, broker):
     assert ctl("restore")["slowdown"] == 1.0
     refused = ctl("mode", "block")
     assert refused["ok"] is False and "module 20" in refused["error"]
+
+
+def test_pending_entries_trimmed_away_are_acked_when_claimed(broker):
+    from lab.processes.stream_consumer import StreamConsumerRun, _ack_trimmed
+
+    client = connect(broker.url)
+    client.xgroup_create("s", "g", id="0", mkstream=True)
+    for seq in range(10):
+        client.xadd("s", {"s": seq})
+    client.xreadgroup("g", "dead", {"s": ">"}, count=5)  # five pending, then trimmed away
+    for seq in range(10, 500):
+        client.xadd("s", {"s": seq}, maxlen=100, approximate=False)
+    client.xautoclaim("s", "g", "heir", 0, start_id="0-0", count=10)
+    _ack_trimmed(client, StreamConsumerRun(port=0, stream="s", group="g"), "heir")
+    assert client.xpending("s", "g")["pending"] == 0
