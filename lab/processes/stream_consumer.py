@@ -221,7 +221,6 @@ class StreamConsumer:
         self.rates = stream_lag.WindowRates()
 
     def serve(self) -> Dict[str, Any]:
-        import redis
 
         run = self.run
         self.started = now = time.monotonic()
@@ -250,17 +249,23 @@ class StreamConsumer:
                 self._relay()
             self._serve_control(now)
             if telemetry.due(now):
-                try:
-                    self.figures = read_figures(self.client, run.stream, run.group)
-                    self.broker_down = False
-                except (redis.ConnectionError, redis.TimeoutError):
-                    self.broker_down = True
-                except redis.ResponseError:
-                    pass
+                self._refresh_figures()
                 self._publish(now)
         for thread in threads:
             thread.join(timeout=2.0)
+        self._refresh_figures()  # the summary's identity needs the backlog as of now
         return self.summary()
+
+    def _refresh_figures(self) -> None:
+        import redis
+
+        try:
+            self.figures = read_figures(self.client, self.run.stream, self.run.group)
+            self.broker_down = False
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.broker_down = True
+        except redis.ResponseError:
+            pass
 
     def _relay(self) -> None:
         while True:

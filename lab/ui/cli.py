@@ -145,6 +145,16 @@ def _broker_of(module: int, broker: Optional[str]) -> Optional[str]:
     return broker if broker is not None else _module(module).broker
 
 
+def _via_broker(role: str, flags: dict) -> None:
+    """With a broker, run the stream process (it ends the program); else drop its flags."""
+    if _broker_of(flags["module"], flags.pop("broker")) == "redis":
+        from lab.ui import stream_cli
+
+        getattr(stream_cli, role)(flags)
+    for name in STREAM_FLAGS[role]:
+        flags.pop(name)
+
+
 # -- consumer ----------------------------------------------------------------------------------
 class ConsumerFlags:
     """The options of ``bplab consumer``, by concern."""
@@ -254,12 +264,7 @@ def consumer(
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
-    if _broker_of(flags["module"], flags.pop("broker")) == "redis":
-        from lab.ui import stream_cli
-
-        stream_cli.consumer(flags)
-    for name in STREAM_FLAGS["consumer"]:
-        flags.pop(name)
+    _via_broker("consumer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.consumer import ConsumerRun, run_consumer
     from lab.processes.net import PortInUse
     from lab.processes.plugins import PluginError
@@ -437,12 +442,7 @@ def producer(
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
-    if _broker_of(flags["module"], flags.pop("broker")) == "redis":
-        from lab.ui import stream_cli
-
-        stream_cli.producer(flags)
-    for name in STREAM_FLAGS["producer"]:
-        flags.pop(name)
+    _via_broker("producer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.plugins import PluginError
     from lab.processes.producer import ProducerRun, run_producer
 
