@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import sys
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import typer
 
@@ -124,6 +124,37 @@ def _fault_opts(factor_help: str, stall_help: str):
     )
 
 
+# -- Module 20: --broker redis puts a Redis stream between the two (lab.ui.stream_cli) -------
+BROKER_HELP = "redis: put a Redis stream between producer and consumer (Module 20's default)."
+REDIS_URL_HELP = "--broker redis: use this server (redis://host:port/db), not a private one."
+STREAM_FLAGS = {
+    "consumer": (
+        "redis_url", "consumers", "claim_idle_ms", "maxmemory_mb", "maxmemory_policy",
+        "maxlen", "ledger",
+    ),
+    "producer": (
+        "redis_url", "maxlen", "throttle_on_lag", "target_lag_ms", "throttle_file", "count",
+    ),
+}  # fmt: skip
+
+
+def _broker_of(module: int, broker: Optional[str]) -> Optional[str]:
+    """``--broker``, else the module's; ``none`` turns a module's broker off."""
+    with flag_errors():
+        check_choice(broker, ("redis", "none"), "--broker")
+    return broker if broker is not None else _module(module).broker
+
+
+def _via_broker(role: str, flags: dict) -> None:
+    """With a broker, run the stream process (it ends the program); else drop its flags."""
+    if _broker_of(flags["module"], flags.pop("broker")) == "redis":
+        from lab.ui import stream_cli
+
+        getattr(stream_cli, role)(flags)
+    for name in STREAM_FLAGS[role]:
+        flags.pop(name)
+
+
 # -- consumer ----------------------------------------------------------------------------------
 class ConsumerFlags:
     """The options of ``bplab consumer``, by concern."""
@@ -183,6 +214,15 @@ class ConsumerFlags:
         help="Stop once every producer that connected has left (BYE, or silent for 2 s) "
         "and the buffer has been empty for 2 s: the producer's stop ends the measurement.",
     )
+    # Module 20: a broker in the middle (lab.ui.stream_cli checks these)
+    broker = typer.Option(None, help=BROKER_HELP)
+    redis_url = typer.Option(None, help=REDIS_URL_HELP)
+    consumers = typer.Option(1, help="--broker redis: members of the group (threads).")
+    claim_idle_ms = typer.Option(2000, help="--broker redis: XAUTOCLAIM after this idle.")
+    maxmemory_mb = typer.Option(64.0, help="--broker redis: the private broker's cap.")
+    maxmemory_policy = typer.Option("noeviction", help="--broker redis: its policy.")
+    maxlen = typer.Option(None, help="--broker redis: the producers' MAXLEN (shown).")
+    ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
 
 
 @app.command()
@@ -220,9 +260,18 @@ def consumer(
     stall_for: float = ConsumerFlags.stall_for,
     quiet: bool = _quiet_opt(),
     parent_pid: Optional[int] = _parent_pid_opt(),
+    broker: Optional[str] = ConsumerFlags.broker,
+    redis_url: Optional[str] = ConsumerFlags.redis_url,
+    consumers: int = ConsumerFlags.consumers,
+    claim_idle_ms: int = ConsumerFlags.claim_idle_ms,
+    maxmemory_mb: float = ConsumerFlags.maxmemory_mb,
+    maxmemory_policy: str = ConsumerFlags.maxmemory_policy,
+    maxlen: Optional[int] = ConsumerFlags.maxlen,
+    ledger: Optional[str] = ConsumerFlags.ledger,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_broker("consumer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.consumer import ConsumerRun, run_consumer
     from lab.processes.net import PortInUse
     from lab.processes.plugins import PluginError
@@ -343,6 +392,16 @@ class ProducerFlags:
     seed = typer.Option(_p("seed"), help="Random seed (poisson arrivals, jitter, priorities).")
     name = typer.Option(None, help="Producer name shown on the dashboard.")
     port = typer.Option(None, help="The consumer's base port.")
+    # Module 20: a broker in the middle (lab.ui.stream_cli checks these)
+    broker = typer.Option(None, help=BROKER_HELP)
+    redis_url = typer.Option(None, help=REDIS_URL_HELP)
+    maxlen = typer.Option(None, help="--broker redis: XADD MAXLEN ~ this.")
+    throttle_on_lag = typer.Option(False, help="--broker redis: slow down on lag.")
+    target_lag_ms = typer.Option(500.0, help="--broker redis: the throttle's target.")
+    throttle_file = typer.Option(
+        None, help="--broker redis: the lag-to-rate rule class in FILE.py[:Class]."
+    )
+    count = typer.Option(None, help="--broker redis: stop after adding this many.")
 
 
 @app.command()
@@ -381,9 +440,17 @@ def producer(
     batch: int = ProducerFlags.batch,
     quiet: bool = _quiet_opt(),
     parent_pid: Optional[int] = _parent_pid_opt(),
+    broker: Optional[str] = ProducerFlags.broker,
+    redis_url: Optional[str] = ProducerFlags.redis_url,
+    maxlen: Optional[int] = ProducerFlags.maxlen,
+    throttle_on_lag: bool = ProducerFlags.throttle_on_lag,
+    target_lag_ms: float = ProducerFlags.target_lag_ms,
+    throttle_file: Optional[str] = ProducerFlags.throttle_file,
+    count: Optional[int] = ProducerFlags.count,
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_broker("producer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.plugins import PluginError
     from lab.processes.producer import ProducerRun, run_producer
 
@@ -530,26 +597,40 @@ def ctl(
     json_out: bool = typer.Option(False, "--json", help="Print the consumer's reply as JSON."),
 ) -> None:
     """Change a running module live, from another terminal (e.g. ``bplab ctl mode block``)."""
-    import json
-
-    from lab.processes.control import COMMANDS, send_command
+    from lab.processes.control import send_command
 
     with flag_errors():
-        check_choice(command, COMMANDS, "command")
         check_port(port)
-        request = {"cmd": command}
-        if command == "mode" and value is not None:
-            check_choice(value, MODES, "mode")
-        if command == "spike":
-            check_positive(factor, "--factor")
-            check_positive(spike_duration, "--for")
-            request.update(factor=factor, duration=spike_duration)
-        elif value is not None:
-            request["value"] = value if command == "mode" else _number(value, command)
+        request = _ctl_request(command, value, factor, spike_duration)
     try:
         reply = send_command(host, port, request)
     except TimeoutError as error:
         raise FlagError(str(error)) from None
+    _say_reply(reply, command, port, json_out)
+    raise typer.Exit(0 if reply.get("ok") else 1)
+
+
+def _ctl_request(command: str, value: Optional[str], factor: float, seconds: float):
+    """The control request ``bplab ctl`` sends, checked (ValueError: one line)."""
+    from lab.processes.control import COMMANDS
+
+    check_choice(command, COMMANDS, "command")
+    request: Dict[str, Any] = {"cmd": command}
+    if command == "mode" and value is not None:
+        check_choice(value, MODES, "mode")
+    if command == "spike":
+        check_positive(factor, "--factor")
+        check_positive(seconds, "--for")
+        request.update(factor=factor, duration=seconds)
+    elif value is not None:
+        request["value"] = value if command == "mode" else _number(value, command)
+    return request
+
+
+def _say_reply(reply: Dict[str, Any], command: str, port: int, json_out: bool) -> None:
+    """The consumer's answer as a sentence (or as its JSON with ``--json``)."""
+    import json
+
     if json_out:
         typer.echo(json.dumps(reply))
     elif not reply.get("ok"):
@@ -563,7 +644,6 @@ def ctl(
             f"worker {'at full speed' if slowdown == 1 else f'x{slowdown:g} slower'}, "
             f"{reply.get('producers', 0)} producer(s) connected"
         )
-    raise typer.Exit(0 if reply.get("ok") else 1)
 
 
 def _number(text: str, command: str) -> float:
