@@ -273,7 +273,7 @@ def test_the_demo_keys_slow_and_restore_the_group(procs, broker):
     wait_for(lambda: connect(broker.url).exists(DEFAULT_STREAM), 15, "the consumer's group")
 
     def ctl(*args: str) -> dict:
-        process = procs.lab("ctl", *args, "--port", str(port))
+        process = procs.lab("ctl", *args, "--port", str(port), "--json")
         process.wait(20)
         return json.loads(process.stdout.strip().splitlines()[-1])
 
