@@ -42,6 +42,12 @@ class DemoRun:
     extra_producer_args: List[str] = field(default_factory=list)
     slowdown_factor: float = 4.0  # the s key
     stall_for: float = 3.0  # the x key
+    # classroom mode (lab/processes/classroom.py): where to connect, the instructor's CURVE
+    # keys for the dashboard and the control socket, no local producer, the join line
+    host: str = "127.0.0.1"
+    control_keys: Optional[Any] = None
+    with_producer: bool = True
+    banner: Optional[str] = None
 
 
 def child_argv(role: str, run: DemoRun) -> List[str]:
@@ -80,6 +86,8 @@ def run_demo(run: DemoRun) -> int:
         VisualizerRun(
             module=run.module,
             port=run.port,
+            host=run.host,
+            keys=run.control_keys,
             duration=run.duration,
             record=run.record,
             plain=run.plain,
@@ -91,10 +99,14 @@ def run_demo(run: DemoRun) -> int:
     try:
         consumer = Child("consumer", child_argv("consumer", run))
         children.append(consumer)
-        producer = Child("producer", child_argv("producer", run))
-        children.append(producer)
+        if run.with_producer:
+            children.append(Child("producer", child_argv("producer", run)))
         if keys.enabled:
             visualizer.state.key_legend = legend(spec.live_modes)
+        if run.banner:
+            visualizer.state.key_legend = "\n".join(
+                filter(None, [run.banner, visualizer.state.key_legend])
+            )
         actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for)
 
         def watch(now: float) -> Optional[str]:
@@ -140,7 +152,7 @@ def on_key(
     from lab.processes.control import send_command
 
     try:
-        reply = send_command("127.0.0.1", run.port, request, timeout=1.0)
+        reply = send_command(run.host, run.port, request, timeout=1.0, keys=run.control_keys)
     except TimeoutError as error:
         say(f"demo: {error}")
         return None

@@ -24,10 +24,14 @@ app = typer.Typer(
 )
 
 BIND_HELP = (
-    "Address to listen on. The default 127.0.0.1 accepts only this machine; 0.0.0.0 exposes "
-    "the lab's unauthenticated sockets to your whole network (anyone could send data or "
-    "control commands)."
+    "Address to listen on. The default 127.0.0.1 accepts only this machine; any other address "
+    "needs --classroom (CURVE, join codes) or --insecure (anyone on the network could send "
+    "data or control commands)."
 )
+CLASSROOM_HELP = "Classroom mode: CURVE on every socket, attendees join with a code."
+INSECURE_HELP = "Allow --bind to a non-loopback address without CURVE (anyone may connect)."
+KEY_FILE_HELP = "Classroom keys file (default ~/.config/bplab/classroom-keys.json)."
+SHARE_CAP_HELP = "Classroom, block mode: most of the buffer one producer may hold (0..1)."
 
 
 # click's UsageError, wherever this typer keeps click (older typers import it, newer vendor it).
@@ -172,6 +176,10 @@ def consumer(
     stall_for: float = typer.Option(3.0, help="Stall length in seconds."),
     quiet: bool = typer.Option(False, help="No human-readable lines on stderr."),
     parent_pid: Optional[int] = typer.Option(None, hidden=True),
+    classroom: bool = typer.Option(False, "--classroom", help=CLASSROOM_HELP),
+    insecure: bool = typer.Option(False, "--insecure", help=INSECURE_HELP),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
+    per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     from lab.core.config import ConsumerConfig
@@ -231,6 +239,7 @@ def consumer(
     _check_positive(slowdown_for, "--slowdown-for")
     _check_positive(stall_at, "--stall-at", allow_zero=True)
     _check_positive(stall_for, "--stall-for")
+    room_keys, share_cap = _classroom_flags(bind, classroom, insecure, key_file, per_producer_limit)
     config = ConsumerConfig(
         module=module,
         mode=chosen_mode,
@@ -251,6 +260,7 @@ def consumer(
         max_memory_mb=max_memory_mb,
         wait_target_s=None if wait_target_ms is None else wait_target_ms / 1000.0,
         seed=seed,
+        per_producer_limit=share_cap,
     )
     run = ConsumerRun(
         port=_check_port(port if port is not None else spec.port),
@@ -266,6 +276,7 @@ def consumer(
         stall_at=stall_at,
         stall_for=stall_for,
         policy_file=policy_file,
+        keys=room_keys,
     )
     try:
         code = run_consumer(config, run)
@@ -339,6 +350,9 @@ def producer(
     batch: int = typer.Option(1000, help="Most messages per DATA frame."),
     quiet: bool = typer.Option(False, help="No human-readable lines on stderr."),
     parent_pid: Optional[int] = typer.Option(None, hidden=True),
+    server_key: Optional[str] = typer.Option(
+        None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
+    ),
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     from lab.core.config import ProducerConfig
@@ -443,6 +457,7 @@ def producer(
         record=_check_record(record),
         parent_pid=parent_pid,
         quiet=quiet,
+        keys=_server_key_flag(server_key),
     )
     try:
         if retry_file:
@@ -524,6 +539,10 @@ def demo(
     limit: Optional[str] = typer.Option(
         None, help="Producer rate limiter: none, interval, token-bucket (Module 14)."
     ),
+    classroom: bool = typer.Option(False, "--classroom", help=CLASSROOM_HELP),
+    bind: str = typer.Option("127.0.0.1", help="--classroom: the address attendees join."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
+    per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 
@@ -556,6 +575,11 @@ def demo(
         producer_args.append("--breaker" if breaker else "--no-breaker")
     if _choice(limit, LIMITERS, "--limit") is not None:
         producer_args += ["--limit", limit]
+    _classroom_flags(bind, classroom, False, key_file, per_producer_limit)
+    if classroom:
+        _run_classroom(
+            spec, port, bind, key_file, mode, duration, per_producer_limit, plain, True, rate
+        )
     run = DemoRun(
         module=spec.number,
         mode=mode,
@@ -633,6 +657,8 @@ def ctl(
     host: str = typer.Option("127.0.0.1", help="Where the consumer runs."),
     factor: float = typer.Option(10.0, help="spike: rate multiplier."),
     spike_duration: float = typer.Option(5.0, "--for", help="spike: seconds."),
+    classroom: bool = typer.Option(False, "--classroom", help="A classroom consumer (CURVE)."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
 ) -> None:
     """Change a running module live, from another terminal (e.g. ``bplab ctl mode block``)."""
     import json
@@ -651,7 +677,7 @@ def ctl(
     elif value is not None:
         request["value"] = value if command == "mode" else _number(value, command)
     try:
-        reply = send_command(host, port, request)
+        reply = send_command(host, port, request, keys=_instructor_flag(classroom, key_file))
     except TimeoutError as error:
         raise FlagError(str(error)) from None
     typer.echo(json.dumps(reply))
@@ -758,3 +784,110 @@ def run_module_role(module: int, role: str, argv: Optional[List[str]] = None) ->
     args = list(sys.argv[1:] if argv is None else argv)
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else role
     main(["--module", str(module), *args], prog_name=script, role=role)
+
+
+# -- classroom mode (lab/processes/classroom.py) -------------------------------------------------
+@app.command()
+def classroom(
+    module: int = typer.Argument(12, help="Module number."),
+    bind: Optional[str] = typer.Option(
+        None, help="The LAN address attendees join (default: this machine's LAN address)."
+    ),
+    port: Optional[int] = typer.Option(None, help="Base port (default: the module's)."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
+    mode: Optional[str] = typer.Option(None, help="Consumer mode (default: the module's)."),
+    per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
+    duration: Optional[float] = typer.Option(None, help="Stop after this long."),
+    plain: bool = typer.Option(False, help="Plain lines instead of the live dashboard."),
+) -> None:
+    """The room as the flash crowd: your consumer on the projector, attendees' producers."""
+    from lab.processes.classroom import lan_address
+
+    spec = _module_or_fail(module)
+    _choice(mode, list(MODES), "--mode")
+    _check_positive(duration, "--duration")
+    address = bind or lan_address()
+    _classroom_flags(address, True, False, key_file, per_producer_limit)
+    _run_classroom(spec, port, address, key_file, mode, duration, per_producer_limit, plain)
+
+
+@app.command()
+def join(
+    code: str = typer.Argument(..., help="The join code on the instructor's screen."),
+    mps: Optional[str] = typer.Option(None, "--mps", help="Messages per second, or 'max'."),
+    name: Optional[str] = typer.Option(None, help="Your name on the instructor's dashboard."),
+    module: Optional[int] = typer.Option(None, "--module", "-m", help="Default: the code's."),
+    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
+    quiet: bool = typer.Option(False, help="No human-readable lines on stderr."),
+) -> None:
+    """Join the instructor's classroom: a producer with the module's defaults."""
+    from lab.core.joincode import JoinCodeError
+    from lab.core.modules import all_modules
+    from lab.processes.classroom import join_target
+
+    try:
+        host, port, keys = join_target(code)
+    except JoinCodeError as error:
+        raise FlagError(str(error)) from None
+    by_port = {spec.port: spec.number for spec in all_modules()}
+    args = ["--module", str(module or by_port.get(port, 12)), "--host", host]
+    args += ["--port", str(port), "--server-key", keys.server_public.decode("ascii")]
+    args += ["--mps", mps] if mps else []
+    args += ["--name", name] if name else []
+    args += ["--duration", repr(duration)] if duration is not None else []
+    args += (["--json"] if json_out else []) + (["--quiet"] if quiet else [])
+    typer.main.get_command(app).commands["producer"].main(
+        args=args, prog_name="bplab join", standalone_mode=False
+    )
+
+
+def _classroom_flags(bind, classroom, insecure, key_file, per_producer_limit):
+    """Checked classroom flags: (the room's keys or None, the share cap or None)."""
+    from lab.processes import classroom as room
+
+    try:
+        share_cap = room.check_share_cap(per_producer_limit, classroom)
+        return room.consumer_keys(bind, classroom, insecure, key_file), share_cap
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _server_key_flag(server_key: Optional[str]):
+    from lab.processes.classroom import producer_keys
+
+    try:
+        return producer_keys(server_key)
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _instructor_flag(classroom: bool, key_file: Optional[str]):
+    from lab.processes.classroom import instructor_keys
+
+    if not (classroom or key_file):
+        return None
+    try:
+        return instructor_keys(key_file)
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _run_classroom(
+    spec, port, bind, key_file, mode, duration, share_cap, plain, local_producer=False, mps=None
+):
+    from lab.processes.classroom import ClassroomRun, run_classroom
+
+    run = ClassroomRun(
+        module=spec.number,
+        port=_check_port(port if port is not None else spec.port),
+        bind=bind,
+        key_file=key_file,
+        mode=mode,
+        duration=duration,
+        per_producer_limit=share_cap,
+        plain=plain,
+        local_producer=local_producer,
+        mps=mps,
+    )
+    raise typer.Exit(run_classroom(run))
