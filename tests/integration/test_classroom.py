@@ -1,0 +1,227 @@
+"""Classroom mode on loopback: CURVE on every socket, join codes, refusals counted, the
+non-loopback bind rule, and forty producers sharing one consumer's credit exactly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import zmq
+
+from lab.processes import classroom, net, security
+from lab.processes.control import send_command
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class CurveTap:
+    """A telemetry subscriber that is a CURVE client (any client key may read telemetry)."""
+
+    def __init__(self, port: int, keys: security.ClientKeys) -> None:
+        self.ctx = zmq.Context()
+        self.sub = net.telemetry_subscriber(self.ctx)
+        security.secure_client(self.sub, keys)
+        self.sub.connect(net.endpoint("127.0.0.1", port + net.TELEMETRY_OUT_OFFSET))
+        self.latest: Optional[Dict[str, Any]] = None
+        self.seen: List[Dict[str, Any]] = []
+
+    def consumer(self) -> Optional[Dict[str, Any]]:
+        for snapshot in net.waiting_snapshots(self.sub):
+            if snapshot is not None and snapshot.get("role") == "consumer":
+                self.latest = snapshot
+                self.seen.append(snapshot)
+        return self.latest
+
+    def close(self) -> None:
+        self.sub.close(linger=0)
+        self.ctx.term()
+
+
+@pytest.fixture
+def room(tmp_path, procs, base_port):
+    """A classroom consumer (drop mode, fast worker) and what a test needs to talk to it."""
+    key_file = tmp_path / "keys.json"
+    keys = security.load_or_create(key_file)
+    consumer = procs.lab(
+        *("consumer", "--classroom", "--key-file", str(key_file), "--port", str(base_port)),
+        *("--process-rate", "max", "--json", "--quiet"),
+    )
+    tap = CurveTap(base_port, security.ClientKeys.fresh(keys.server_public))
+    try:
+        wait_for(tap.consumer, 15, "the classroom consumer's first snapshot")
+        yield {"keys": keys, "port": base_port, "consumer": consumer, "tap": tap}
+    finally:
+        tap.close()
+
+
+def _refused(tap: CurveTap, domain: str, reason: str) -> int:
+    snapshot = tap.consumer() or {}
+    return snapshot.get("security", {}).get("refused", {}).get(domain, {}).get(reason, 0)
+
+
+def test_a_producer_with_the_join_code_joins_over_curve(room, procs):
+    code = classroom.make_join_code(room["keys"], "127.0.0.1", room["port"])
+    producer = procs.lab("join", code, "--mps", "200", "--name", "alice", "--duration", "2")
+    assert producer.wait(30) == 0, producer.stderr
+    tap = room["tap"]
+
+    def alice_processed():
+        rows = (tap.consumer() or {}).get("producers", [])
+        return next((r["processed"] for r in rows if r["name"] == "alice"), 0) >= 300
+
+    wait_for(alice_processed, 15, "alice's messages processed by the classroom consumer")
+    assert (tap.consumer() or {})["security"]["refused_total"] == 0
+
+
+def test_a_producer_with_a_wrong_server_key_cannot_connect_and_is_counted(room, procs):
+    wrong = zmq.curve_keypair()[0].decode()
+    producer = procs.lab(
+        *("producer", "--port", str(room["port"]), "--server-key", wrong),
+        *("--mps", "100", "--name", "mallory", "--duration", "1.5", "--json", "--quiet"),
+    )
+    assert producer.wait(30) == 0, producer.stderr
+    summary = producer.json()
+    assert summary["accepted"] == 0 and summary["identity_errors"] == []
+    wait_for(lambda: _refused(room["tap"], "data", "wrong_key") >= 1, 10, "a wrong_key refusal")
+    names = [r["name"] for r in (room["tap"].consumer() or {}).get("producers", [])]
+    assert "mallory" not in names
+
+
+def test_only_the_instructor_can_change_the_mode(room):
+    keys, port = room["keys"], room["port"]
+    attendee = security.ClientKeys.fresh(keys.server_public)
+    with pytest.raises(TimeoutError):
+        send_command("127.0.0.1", port, {"cmd": "mode", "value": "block"}, 1.0, keys=attendee)
+    wait_for(lambda: _refused(room["tap"], "control", "unauthorised") >= 1, 10, "the refusal")
+    instructor = security.ClientKeys.instructor(keys)
+    reply = send_command("127.0.0.1", port, {"cmd": "status"}, 5.0, keys=instructor)
+    assert reply["ok"] and reply["mode"] == "drop"
+    reply = send_command("127.0.0.1", port, {"cmd": "mode", "value": "block"}, 5.0, keys=instructor)
+    assert reply["ok"] and reply["mode"] == "block"
+
+
+def test_plain_text_frames_to_a_curve_socket_are_refused(room):
+    """libzmq reports most such handshakes as a mechanism mismatch, and some (the peer
+    closed mid-greeting) with no detail: both are refusals of the data socket."""
+
+    def refused():
+        return _refused(room["tap"], "data", "plaintext") + _refused(room["tap"], "data", "other")
+
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.linger = 0
+    try:
+        dealer.connect(net.endpoint("127.0.0.1", room["port"]))
+        for _ in range(10):
+            dealer.send(b"\x01not a frame", zmq.NOBLOCK)
+        wait_for(refused, 10, "the plain-text client's refusal")
+    finally:
+        dealer.close(linger=0)
+        ctx.term()
+    snapshot = room["tap"].consumer()
+    assert snapshot["malformed"] == 0 and snapshot["totals"]["received"] == 0
+
+
+def test_raw_tcp_garbage_at_every_curve_socket_breaks_nothing(room):
+    import socket
+
+    for offset in range(net.PORTS_PER_MODULE):
+        with socket.create_connection(("127.0.0.1", room["port"] + offset), timeout=5) as raw:
+            raw.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"garbage" * 100)
+    code = classroom.make_join_code(room["keys"], "127.0.0.1", room["port"])
+    host, port, keys = classroom.join_target(code)
+    reply = send_command(
+        host, port, {"cmd": "status"}, 5.0, security.ClientKeys.instructor(room["keys"])
+    )
+    assert reply["ok"] and room["consumer"].running()
+    assert keys.server_public == room["keys"].server_public
+
+
+def test_a_non_loopback_bind_needs_classroom_or_insecure(procs, base_port):
+    refused = procs.lab("consumer", "--bind", "0.0.0.0", "--port", str(base_port))
+    assert refused.wait(20) == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--classroom" in lines[0] and "--insecure" in lines[0]
+    allowed = procs.lab(
+        *("consumer", "--bind", "0.0.0.0", "--insecure", "--port", str(base_port)),
+        *("--duration", "0.5", "--json", "--quiet"),
+    )
+    assert allowed.wait(20) == 0, allowed.stderr
+    assert allowed.json()["role"] == "consumer"
+
+
+@pytest.mark.parametrize("damage", [lambda c: c[:-6], lambda c: c.replace(c[3], "U", 1)])
+def test_a_malformed_join_code_is_one_line_and_exit_2(procs, damage):
+    keys = security.RoomKeys(*(zmq.curve_keypair() + zmq.curve_keypair()))
+    code = classroom.make_join_code(keys, "192.168.1.5", 12000)
+    joined = procs.lab("join", damage(code))
+    assert joined.wait(20) == 2
+    lines = joined.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bplab join: error: join code"), lines
+
+
+def test_forty_producers_share_the_credit_exactly(tmp_path, procs, base_port):
+    """Block mode, buffer 80, a share cap of 2 (2.5%): every one of 40 producers holds at most
+    2 slots of buffer and credit in every snapshot (exact, not timing), all 40 join, and
+    every producer's accounting closes on both sides. Four processes of ten producers."""
+    key_file = tmp_path / "keys.json"
+    keys = security.load_or_create(key_file)
+    port = str(base_port)
+    consumer = procs.lab(
+        *("consumer", "--classroom", "--key-file", str(key_file), "--port", port),
+        *("--mode", "block", "--buffer", "80", "--process-rate", "40"),
+        *("--per-producer-limit", "0.025", "--json", "--quiet"),
+    )
+    tap = CurveTap(base_port, security.ClientKeys.fresh(keys.server_public))
+    try:
+        wait_for(tap.consumer, 15, "the consumer's first snapshot")
+        swarms = [
+            procs.start(
+                [sys.executable, "-m", "lab.tools.swarm", "--count", "10", "--mps", "4"]
+                + ["--port", port, "--server-key", keys.server_public.decode()]
+                + ["--duration", "6", "--prefix", f"s{i}"]
+            )
+            for i in range(4)
+        ]
+
+        def everyone_joined():
+            rows = (tap.consumer() or {}).get("producers", [])
+            return sum(1 for r in rows if r["active"] and r["accepted"] > 0) == 40
+
+        wait_for(everyone_joined, 60, "all 40 producers accepted at least once")
+        for swarm in swarms:
+            assert swarm.wait(60) == 0, swarm.stderr
+        tap.consumer()
+    finally:
+        tap.close()
+    consumer.signal(signal.SIGTERM)
+    assert consumer.wait(30) == 0, consumer.stderr
+    summary = consumer.json()
+    footprints = [
+        row["depth"] + (row["credit"] or 0)
+        for snapshot in tap.seen
+        for row in snapshot["producers"]
+        if row["active"]
+    ]
+    assert footprints and max(footprints) <= 2
+    assert summary["identity_errors"] == [] and summary["over_credit"] == 0
+    assert len(summary["producers"]) == 40
+    for swarm in swarms:
+        for name, producer in json.loads(swarm.stdout.strip().splitlines()[-1]).items():
+            assert producer["identity_errors"] == [], name
+            assert producer["accepted"] >= 1, name
+
+
+def test_the_key_file_is_private_and_reused(tmp_path):
+    path = Path(tmp_path) / "dir" / "keys.json"
+    first = security.load_or_create(path)
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert security.load_or_create(path) == first
+    path.write_text("{}")
+    with pytest.raises(security.KeyFileError, match="not a classroom key file"):
+        security.load(path)
