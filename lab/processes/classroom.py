@@ -22,6 +22,10 @@ from lab.processes import security
 from lab.processes.runtime import say
 
 ANY_ADDRESS = ("0.0.0.0", "::")
+# bplab classroom's --per-producer-limit unless told: without a cap, in block mode, the first
+# attendee to join is granted the whole buffer as credit and, at a low rate, holds it for
+# many seconds while later ones wait (seen in the 40-producer simulation of the panel test).
+DEFAULT_SHARE_CAP = 0.1
 
 
 class BindRefused(Exception):
@@ -112,6 +116,7 @@ def run_classroom(run: ClassroomRun) -> int:
     code = make_join_code(keys, host, run.port)
     announce(code, host, run.port, key_file)
     local = local_host(run.bind)
+    share_cap = DEFAULT_SHARE_CAP if run.per_producer_limit is None else run.per_producer_limit
     producer_args: List[str] = []
     if run.local_producer:
         producer_args = ["--host", local, "--server-key", keys.server_public.decode("ascii")]
@@ -123,7 +128,7 @@ def run_classroom(run: ClassroomRun) -> int:
         mps=run.mps,
         plain=run.plain,
         json_out=run.json_out,
-        extra_consumer_args=consumer_args(key_file, run.bind, run.per_producer_limit),
+        extra_consumer_args=consumer_args(key_file, run.bind, share_cap),
         extra_producer_args=producer_args,
         host=local,
         control_keys=security.ClientKeys.instructor(keys),

@@ -31,7 +31,10 @@ BIND_HELP = (
 CLASSROOM_HELP = "Classroom mode: CURVE on every socket, attendees join with a code."
 INSECURE_HELP = "Allow --bind to a non-loopback address without CURVE (anyone may connect)."
 KEY_FILE_HELP = "Classroom keys file (default ~/.config/bplab/classroom-keys.json)."
-SHARE_CAP_HELP = "Classroom, block mode: most of the buffer one producer may hold (0..1)."
+SHARE_CAP_HELP = (
+    "Classroom, block mode: most of the buffer one producer may hold, 0..1 (bplab classroom: "
+    "0.1 unless given)."
+)
 
 
 # click's UsageError, wherever this typer keeps click (older typers import it, newer vendor it).
