@@ -164,6 +164,49 @@ def run_variant(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     }
 
 
+def socket_cost(curve: bool, messages: int, size: int) -> Dict[str, Any]:
+    """ZeroMQ alone: ``messages`` frames of ``size`` bytes DEALER -> ROUTER over loopback TCP
+    in this process, CPU time of every thread (libzmq's I/O threads included) per frame."""
+    import zmq
+
+    ctx = zmq.Context()
+    server, client = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    guard = None
+    if curve:
+        with tempfile.TemporaryDirectory() as tmp:
+            room = security.load_or_create(Path(tmp) / "keys.json")
+        guard = security.ServerGuard(ctx, room)
+        guard.secure(server, security.DATA)
+        security.secure_client(client, security.ClientKeys.fresh(room.server_public))
+    port = net.free_port_block(1)
+    server.bind(net.endpoint("127.0.0.1", port))
+    client.connect(net.endpoint("127.0.0.1", port))
+    client.send(b"hello")
+    server.recv_multipart()  # the handshake is done: time the data path only
+    payload = b"x" * size
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    sent = received = 0
+    while received < messages:
+        while sent < messages and sent - received < 1000:
+            client.send(payload)
+            sent += 1
+        server.recv_multipart()
+        received += 1
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    if guard is not None:
+        guard.close()
+    for sock in (server, client):
+        sock.close(linger=0)
+    ctx.term()
+    return {
+        "variant": "curve" if curve else "plain",
+        "frame_bytes": size,
+        "frames": messages,
+        "cpu_us_per_frame": round(1e6 * cpu / messages, 2),
+        "frames_per_s": round(messages / wall),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--producers", type=int, default=40)
@@ -173,8 +216,14 @@ def main() -> int:
     parser.add_argument("--process-rate", type=float, default=30000.0)
     parser.add_argument("--share-cap", type=float, default=0.05)
     parser.add_argument("--variants", default="curve,plain")
+    parser.add_argument(
+        "--socket-cost", type=int, default=0, help="N: also time N frames on bare sockets"
+    )
     args = parser.parse_args()
-    for name in args.variants.split(","):
+    for size in (48, 4096) if args.socket_cost else ():
+        for curve in (False, True, False, True):
+            print(json.dumps(socket_cost(curve, args.socket_cost, size)), flush=True)
+    for name in filter(None, args.variants.split(",")):
         print(json.dumps(run_variant(name, args)), flush=True)
     return 0
 
