@@ -225,3 +225,61 @@ def test_the_key_file_is_private_and_reused(tmp_path):
     path.write_text("{}")
     with pytest.raises(security.KeyFileError, match="not a classroom key file"):
         security.load(path)
+
+
+def test_fuzzing_a_curve_consumer_counts_every_bad_frame_and_a_producer_is_unaffected(
+    tmp_path, procs, base_port
+):
+    """``test_fuzz.py``'s first test, against a classroom consumer: the fuzzer holds the
+    instructor's keys, so its frames pass CURVE and must be counted exactly, while an
+    attendee's producer (its own key) runs beside it; then raw TCP garbage on every port."""
+    key_file = tmp_path / "keys.json"
+    keys = security.load_or_create(key_file)
+    port = str(base_port)
+    consumer = procs.lab(
+        *("consumer", "--classroom", "--key-file", str(key_file), "--port", port),
+        *("--mode", "drop", "--process-rate", "max", "--json", "--quiet"),
+    )
+    tap = CurveTap(base_port, security.ClientKeys.fresh(keys.server_public))
+    try:
+        wait_for(tap.consumer, 15, "the consumer's first snapshot")
+        producer = procs.lab(
+            *("producer", "--port", port, "--server-key", keys.server_public.decode()),
+            *("--mps", "300", "--name", "legit", "--duration", "6", "--json", "--quiet"),
+        )
+        fuzzer = procs.script(
+            "scripts/fuzz_consumer.py",
+            *("consumer", "--port", port, "--key-file", str(key_file)),
+            *("--frames", "20000", "--mutants", "2000", "--raw", "0"),
+        )
+        assert fuzzer.wait(90) == 0, fuzzer.stderr
+        report = fuzzer.json()
+        expected = report["expected_malformed"]
+        assert report["control_replies"] == report["control_errors"] == report["control_requests"]
+
+        def counted():
+            snapshot = tap.consumer() or {}
+            return snapshot.get("malformed", 0), snapshot.get("telemetry_malformed", 0)
+
+        wait_for(lambda: counted()[0] >= expected, 30, f"{expected:,} malformed frames counted")
+        assert counted() == (expected, report["relay_wrong_shape"])
+        raw = procs.script(
+            "scripts/fuzz_consumer.py",
+            *("consumer", "--port", port, "--frames", "0", "--mutants", "0"),
+            *("--telemetry", "0", "--control", "0", "--raw", "10"),
+        )
+        assert raw.wait(60) == 0, raw.stderr
+        assert producer.wait(30) == 0, producer.stderr
+        wait_for(lambda: (tap.consumer() or {})["security"]["refused_total"] >= 1, 10, "refusals")
+    finally:
+        tap.close()
+    assert consumer.running(), "the consumer died under fuzzing"
+    consumer.signal(signal.SIGINT)
+    assert consumer.wait(30) == 0, consumer.stderr
+    c, p = consumer.json(), producer.json()
+    assert c["identity_errors"] == [] and p["identity_errors"] == []
+    assert p["malformed"] == 0 and p["in_flight"] == 0 and p["lost"] == 0
+    mine = c["producers"]["legit"]
+    assert (mine["received"], mine["accepted"]) == (p["produced"], p["accepted"])
+    # Garbage without CURVE never reaches the lab: the count is the authenticated fuzzer's.
+    assert c["malformed"] == expected
