@@ -19,7 +19,9 @@ from typing import List, Optional, Tuple
 
 from lab.core import joincode
 from lab.processes import security
+from lab.processes.producer import ProducerProcess, report_producer, run_producer
 from lab.processes.runtime import say
+from lab.ui import classroom_panel
 
 ANY_ADDRESS = ("0.0.0.0", "::")
 # bplab classroom's --per-producer-limit unless told: without a cap, in block mode, the first
@@ -193,3 +195,46 @@ def instructor_keys(key_file: Optional[str]) -> security.ClientKeys:
         return security.ClientKeys.instructor(security.load(key_file))
     except security.KeyFileError as error:
         raise ValueError(str(error)) from None
+
+
+# -- the attendee's side (bplab join) ----------------------------------------------------------
+ATTENDEE_REDRAW_S = 0.5
+
+
+class AttendeeProducer(ProducerProcess):
+    """A producer that also draws its own small dashboard (``classroom_panel.attendee_lines``)
+    from its core, in its own loop: no telemetry subscription, because forty attendees each
+    reading the whole room's telemetry would be several MB/s on the classroom's Wi-Fi."""
+
+    def __init__(self, config, run, show) -> None:
+        super().__init__(config, run)
+        self._show = show
+        self._next_draw = 0.0
+
+    def _publish(self, now: float) -> None:
+        super()._publish(now)
+        if now >= self._next_draw:
+            self._next_draw = now + ATTENDEE_REDRAW_S
+            snapshot = self.core.snapshot(now, self.stats.rss_mb, self.stats.cpu_pct)
+            self._show(classroom_panel.attendee_lines(snapshot, self.core.window))
+
+
+def run_attendee(config, run) -> int:
+    """``bplab join``: the producer, with the attendee's view on a terminal."""
+    from rich.console import Console, Group
+    from rich.live import Live
+
+    console = Console()
+    if run.quiet or not console.is_terminal:
+        return run_producer(config, run)
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+        process = AttendeeProducer(
+            config, run, lambda lines: live.update(Group(*lines), refresh=True)
+        )
+        process.stop.install()
+        try:
+            summary = process.serve()
+        finally:
+            process.close()
+    report_producer(summary, run)
+    return 0

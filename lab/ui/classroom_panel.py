@@ -98,3 +98,49 @@ def _cells(row: Dict[str, Any], total_rate: float, latency: Dict[str, Dict[str, 
         fmt_count(lost),
         fmt_seconds(p99),
     ]
+
+
+# -- the attendee's own view (bplab join) ------------------------------------------------------
+def attendee_share(snap: Dict[str, Any], window: Any) -> Any:
+    """Block mode: the part of the consumer's window this producer holds (messages waiting
+    in the consumer's buffer, on the wire, and credit not yet used), as a fraction."""
+    credit = snap.get("credit")
+    if credit is None or not window:
+        return None
+    totals = snap.get("totals", {})
+    held = totals.get("accepted", 0) - totals.get("processed", 0) + totals.get("in_flight", 0)
+    return (max(0, held) + credit) / window
+
+
+def attendee_lines(snap: Dict[str, Any], window: Any) -> List[Text]:
+    """What an attendee sees of their own producer: latency, verdicts, credit, share."""
+    totals = snap.get("totals", {})
+    latency = snap.get("latency", {})
+    rates = snap.get("rates", {})
+    share = attendee_share(snap, window)
+    up = snap.get("consumer_up")
+    status = (
+        ("connected", "green")
+        if up
+        else ("no answer from the instructor's consumer (yet): retrying", "red")
+    )
+    rows = [
+        ["sent", fmt_rate(rates.get("produced")), f"target {fmt_rate(snap.get('target_mps'))}"],
+        [
+            "latency",
+            f"p50 {fmt_seconds(latency.get('p50_s'))}",
+            f"p99 {fmt_seconds(latency.get('p99_s'))}",
+        ],
+        ["accepted", fmt_count(totals.get("accepted")), fmt_rate(rates.get("accepted"))],
+        ["dropped", fmt_count(totals.get("dropped")), fmt_rate(rates.get("dropped"))],
+        ["shed", fmt_count(totals.get("shed")), fmt_rate(rates.get("shed"))],
+        ["sampled out", fmt_count(totals.get("sampled_out")), fmt_rate(rates.get("sampled_out"))],
+        [
+            "credit",
+            "-" if snap.get("credit") is None else fmt_count(snap["credit"]),
+            "-" if share is None else f"share {100 * share:.0f}% of {fmt_count(window)}",
+        ],
+    ]
+    mode = str(snap.get("consumer_mode") or "?").upper()
+    title = line((f"{snap.get('name', '?')}", "bold"), f" · consumer mode {mode} · ", status)
+    return [title] + grid(rows, "lrr")

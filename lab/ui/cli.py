@@ -356,6 +356,7 @@ def producer(
     server_key: Optional[str] = typer.Option(
         None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
     ),
+    attendee_view: bool = typer.Option(False, hidden=True),  # bplab join: its own dashboard
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     from lab.core.config import ProducerConfig
@@ -469,6 +470,10 @@ def producer(
             config.limiter_plugin = plugins.load(limiter_file, "limiter", {"now": 0.0})
     except plugins.PluginError as error:
         raise FlagError(str(error)) from None
+    if attendee_view:
+        from lab.processes.classroom import run_attendee
+
+        raise typer.Exit(run_attendee(config, run))
     raise typer.Exit(run_producer(config, run))
 
 
@@ -836,6 +841,7 @@ def join(
     by_port = {spec.port: spec.number for spec in all_modules()}
     args = ["--module", str(module or by_port.get(port, 12)), "--host", host]
     args += ["--port", str(port), "--server-key", keys.server_public.decode("ascii")]
+    args += ["--attendee-view"]
     args += ["--mps", mps] if mps else []
     args += ["--name", name] if name else []
     args += ["--duration", repr(duration)] if duration is not None else []

@@ -283,3 +283,14 @@ def test_fuzzing_a_curve_consumer_counts_every_bad_frame_and_a_producer_is_unaff
     assert (mine["received"], mine["accepted"]) == (p["produced"], p["accepted"])
     # Garbage without CURVE never reaches the lab: the count is the authenticated fuzzer's.
     assert c["malformed"] == expected
+
+
+def test_an_attendee_on_a_terminal_sees_their_own_dashboard(room, ptys):
+    code = classroom.make_join_code(room["keys"], "127.0.0.1", room["port"])
+    attendee = ptys(
+        [sys.executable, "-m", "lab", "join", code, "--name", "ada", "--duration", "3"], 24, 80
+    )
+    wait_for(lambda: "ada · consumer mode DROP · connected" in attendee.text(), 20, "the view")
+    wait_for(lambda: not attendee.running(), 30, "the attendee's producer to stop")
+    text = attendee.text()
+    assert "latency" in text and "accepted" in text and "producer summary:" in text

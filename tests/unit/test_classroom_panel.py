@@ -86,3 +86,23 @@ def test_a_plain_consumer_keeps_the_ordinary_table():
     for prod in state.live_producers(now):
         plain.update(prod, now)
     assert "joined ·" not in screen(plain, now, 160, 48)
+
+
+def test_the_attendee_sees_latency_verdicts_credit_and_share():
+    snap = {
+        "name": "ada",
+        "consumer_up": True,
+        "consumer_mode": "block",
+        "credit": 3,
+        "target_mps": 20.0,
+        "rates": {"produced": 20.0, "accepted": 20.0},
+        "latency": {"p50_s": 0.002, "p99_s": 0.5},
+        "totals": {"accepted": 100, "processed": 96, "in_flight": 1, "dropped": 0, "shed": 0},
+    }
+    # holds 4 in the buffer, 1 on the wire and 3 of credit: 8 of a window of 80
+    assert classroom_panel.attendee_share(snap, 80) == 0.1
+    text = "\n".join(t.plain for t in classroom_panel.attendee_lines(snap, 80))
+    assert "ada · consumer mode BLOCK · connected" in text
+    assert "p99 500 ms" in text and "share 10% of 80" in text
+    snap["credit"] = None  # not block mode: no credit, no share
+    assert classroom_panel.attendee_share(snap, 80) is None
