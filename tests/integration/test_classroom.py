@@ -294,3 +294,21 @@ def test_an_attendee_on_a_terminal_sees_their_own_dashboard(room, ptys):
     wait_for(lambda: not attendee.running(), 30, "the attendee's producer to stop")
     text = attendee.text()
     assert "latency" in text and "accepted" in text and "producer summary:" in text
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("consumer", "--per-producer-limit", "0.5"), "add --classroom"),
+        (("consumer", "--classroom", "--per-producer-limit", "2"), "at most 1"),
+        (("producer", "--server-key", "abc"), "40-character z85"),
+        (("ctl", "status", "--classroom"), "no classroom key file"),
+    ],
+)
+def test_bad_classroom_flags_are_one_line_and_exit_2(tmp_path, procs, args, words):
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}  # no key file there, and none is left behind
+    bad = procs.lab(*args, env=env)
+    assert bad.wait(20) == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
+    assert not (tmp_path / "bplab").exists()
