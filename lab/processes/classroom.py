@@ -45,12 +45,26 @@ def is_loopback(address: str) -> bool:
 
 def check_bind(address: str, classroom: bool, insecure: bool) -> None:
     """Refuse to expose plain sockets: raise :class:`BindRefused` unless that is safe or asked."""
+    if not _is_ip(address) and address != "localhost":
+        # A name could resolve to any address: the rule below holds only for IP addresses.
+        raise BindRefused(
+            f"--bind {address!r} is not an address: --bind takes an IP address of this "
+            "machine, e.g. 127.0.0.1, or 0.0.0.0 for all"
+        )
     if is_loopback(address) or classroom or insecure:
         return
     raise BindRefused(
         f"--bind {address} would expose unauthenticated data and control sockets to the "
         "network; use --classroom (CURVE, join codes) or add --insecure if you mean it"
     )
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def lan_address() -> str:

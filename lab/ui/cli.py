@@ -24,9 +24,9 @@ app = typer.Typer(
 )
 
 BIND_HELP = (
-    "Address to listen on. The default 127.0.0.1 accepts only this machine; any other address "
-    "needs --classroom (CURVE, join codes) or --insecure (anyone on the network could send "
-    "data or control commands)."
+    "Address to listen on. The default 127.0.0.1 accepts only this machine; 0.0.0.0 exposes "
+    "the lab's sockets to your whole network, so any address but loopback needs --classroom "
+    "(CURVE, join codes) or --insecure (anyone could send data or control commands)."
 )
 CLASSROOM_HELP = "Classroom mode: CURVE on every socket, attendees join with a code."
 INSECURE_HELP = "Allow --bind to a non-loopback address without CURVE (anyone may connect)."
