@@ -63,7 +63,7 @@ class ProducerProcess:
         net.data_socket_options(self.dealer)
         self.dealer.setsockopt(zmq.SNDHWM, 100)
         self.dealer.setsockopt(zmq.IMMEDIATE, 1)
-        self.dealer.setsockopt(zmq.ROUTING_ID, self.core.name.encode()[:255])
+        self.dealer.setsockopt(zmq.ROUTING_ID, security.routing_id(self.core.name, run.keys))
         self.dealer.setsockopt(zmq.RECONNECT_IVL, 100)
         self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
         security.secure_client(self.dealer, run.keys)

@@ -134,6 +134,17 @@ def _load(target: Path) -> RoomKeys:
     return keys
 
 
+def routing_id(name: str, keys: Optional[ClientKeys]) -> bytes:
+    """The DEALER's identity at the consumer's ROUTER. Plain: the name, as always. In a
+    classroom two attendees may pick the same ``--name`` (or two laptops the same pid), and
+    with ROUTER_HANDOVER the second would take over the first's connection; so the name is
+    followed by the start of this run's own public key. The dashboard shows the name the
+    producer's HELLO gives, not this."""
+    if keys is None:
+        return name.encode()[:255]
+    return name.encode()[:200] + b"~" + keys.public[:12]
+
+
 def secure_client(sock: zmq.Socket, keys: Optional[ClientKeys]) -> None:
     """Make ``sock`` a CURVE client of the server ``keys`` names (before it connects)."""
     if keys is None:

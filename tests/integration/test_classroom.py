@@ -312,3 +312,21 @@ def test_bad_classroom_flags_are_one_line_and_exit_2(tmp_path, procs, args, word
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], lines
     assert not (tmp_path / "bplab").exists()
+
+
+def test_two_attendees_with_the_same_name_are_two_producers(room, procs):
+    code = classroom.make_join_code(room["keys"], "127.0.0.1", room["port"])
+    twins = [
+        procs.lab("join", code, "--name", "ada", "--mps", "100", "--duration", "2", "--json")
+        for _ in range(2)
+    ]
+    summaries = []
+    for twin in twins:
+        assert twin.wait(30) == 0, twin.stderr
+        summaries.append(twin.json())
+    assert all(s["accepted"] > 0 and s["identity_errors"] == [] for s in summaries)
+    room["consumer"].signal(signal.SIGTERM)
+    assert room["consumer"].wait(30) == 0
+    books = room["consumer"].json()["producers"]
+    assert set(books) == {"ada", "ada#2"}
+    assert sorted(b["received"] for b in books.values()) == sorted(s["produced"] for s in summaries)
