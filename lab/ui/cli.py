@@ -687,7 +687,8 @@ def ctl(
     try:
         reply = send_command(host, port, request, keys=_instructor_flag(classroom, key_file))
     except TimeoutError as error:
-        raise FlagError(str(error)) from None
+        hint = "" if classroom else "; a classroom consumer answers only --classroom"
+        raise FlagError(f"{error}{hint}") from None
     typer.echo(json.dumps(reply))
     raise typer.Exit(0 if reply.get("ok") else 1)
 
