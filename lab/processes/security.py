@@ -118,6 +118,11 @@ def load(path: Optional[os.PathLike] = None) -> RoomKeys:
 
 
 def _load(target: Path) -> RoomKeys:
+    if os.name != "nt" and target.stat().st_mode & 0o077:
+        raise KeyFileError(
+            f"{target} holds the classroom's secret keys but other users may read it: "
+            f"chmod 600 {target} (or delete it: new keys mean a new join code)"
+        )
     try:
         body = json.loads(target.read_text())
         if body.get("kind") != KEY_FILE_KIND:

@@ -222,6 +222,10 @@ def test_the_key_file_is_private_and_reused(tmp_path):
     first = security.load_or_create(path)
     assert (path.stat().st_mode & 0o777) == 0o600
     assert security.load_or_create(path) == first
+    path.chmod(0o644)
+    with pytest.raises(security.KeyFileError, match="other users may read it"):
+        security.load(path)
+    path.chmod(0o600)
     path.write_text("{}")
     with pytest.raises(security.KeyFileError, match="not a classroom key file"):
         security.load(path)
