@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from lab.core import joincode
@@ -120,6 +120,9 @@ class ClassroomRun:
     json_out: bool = False
     local_producer: bool = False  # the demo with --classroom: one producer of the room's own
     mps: Optional[float] = None
+    record: Optional[str] = None
+    extra_consumer_args: List[str] = field(default_factory=list)  # the demo's fault flags
+    extra_producer_args: List[str] = field(default_factory=list)  # and its producer's
 
 
 def run_classroom(run: ClassroomRun) -> int:
@@ -136,6 +139,7 @@ def run_classroom(run: ClassroomRun) -> int:
     producer_args: List[str] = []
     if run.local_producer:
         producer_args = ["--host", local, "--server-key", keys.server_public.decode("ascii")]
+        producer_args += run.extra_producer_args
     demo = DemoRun(
         module=run.module,
         port=run.port,
@@ -144,7 +148,8 @@ def run_classroom(run: ClassroomRun) -> int:
         mps=run.mps,
         plain=run.plain,
         json_out=run.json_out,
-        extra_consumer_args=consumer_args(key_file, run.bind, share_cap),
+        record=run.record,
+        extra_consumer_args=consumer_args(key_file, run.bind, share_cap) + run.extra_consumer_args,
         extra_producer_args=producer_args,
         host=local,
         control_keys=security.ClientKeys.instructor(keys),

@@ -586,7 +586,20 @@ def demo(
     _classroom_flags(bind, classroom, False, key_file, per_producer_limit)
     if classroom:
         _run_classroom(
-            spec, port, bind, key_file, mode, duration, per_producer_limit, plain, True, rate
+            spec,
+            port,
+            bind=bind,
+            key_file=key_file,
+            mode=mode,
+            duration=duration,
+            per_producer_limit=per_producer_limit,
+            plain=plain,
+            local_producer=True,
+            mps=rate,
+            record=_check_record(record),
+            json_out=json_out,
+            extra_consumer_args=faults,
+            extra_producer_args=producer_args,
         )
     run = DemoRun(
         module=spec.number,
@@ -817,7 +830,16 @@ def classroom(
     _check_positive(duration, "--duration")
     address = bind or lan_address()
     _classroom_flags(address, True, False, key_file, per_producer_limit)
-    _run_classroom(spec, port, address, key_file, mode, duration, per_producer_limit, plain)
+    _run_classroom(
+        spec,
+        port,
+        bind=address,
+        key_file=key_file,
+        mode=mode,
+        duration=duration,
+        per_producer_limit=per_producer_limit,
+        plain=plain,
+    )
 
 
 @app.command()
@@ -883,21 +905,9 @@ def _instructor_flag(classroom: bool, key_file: Optional[str]):
         raise FlagError(str(error)) from None
 
 
-def _run_classroom(
-    spec, port, bind, key_file, mode, duration, share_cap, plain, local_producer=False, mps=None
-):
+def _run_classroom(spec, port: Optional[int], **fields) -> None:
+    """``bplab classroom``, and ``bplab demo --classroom`` (with its own producer)."""
     from lab.processes.classroom import ClassroomRun, run_classroom
 
-    run = ClassroomRun(
-        module=spec.number,
-        port=_check_port(port if port is not None else spec.port),
-        bind=bind,
-        key_file=key_file,
-        mode=mode,
-        duration=duration,
-        per_producer_limit=share_cap,
-        plain=plain,
-        local_producer=local_producer,
-        mps=mps,
-    )
-    raise typer.Exit(run_classroom(run))
+    port = _check_port(port if port is not None else spec.port)
+    raise typer.Exit(run_classroom(ClassroomRun(module=spec.number, port=port, **fields)))
