@@ -42,6 +42,15 @@ class CurveTap:
         self.ctx.term()
 
 
+def wait_up(tap: CurveTap, consumer) -> None:
+    """The consumer's first snapshot; a busy 2-core machine may take a while to start it."""
+    try:
+        wait_for(tap.consumer, 40, "the classroom consumer's first snapshot")
+    except AssertionError:
+        alive = "running" if consumer.running() else f"exited {consumer.popen.returncode}"
+        raise AssertionError(f"no snapshot; consumer {alive}: {consumer.peek('stderr')}") from None
+
+
 @pytest.fixture
 def room(tmp_path, procs, base_port):
     """A classroom consumer (drop mode, fast worker) and what a test needs to talk to it."""
@@ -53,7 +62,7 @@ def room(tmp_path, procs, base_port):
     )
     tap = CurveTap(base_port, security.ClientKeys.fresh(keys.server_public))
     try:
-        wait_for(tap.consumer, 15, "the classroom consumer's first snapshot")
+        wait_up(tap, consumer)
         yield {"keys": keys, "port": base_port, "consumer": consumer, "tap": tap}
     finally:
         tap.close()
@@ -179,7 +188,7 @@ def test_forty_producers_share_the_credit_exactly(tmp_path, procs, base_port):
     )
     tap = CurveTap(base_port, security.ClientKeys.fresh(keys.server_public))
     try:
-        wait_for(tap.consumer, 15, "the consumer's first snapshot")
+        wait_up(tap, consumer)
         swarms = [
             procs.start(
                 [sys.executable, "-m", "lab.tools.swarm", "--count", "10", "--mps", "4"]
@@ -246,7 +255,7 @@ def test_fuzzing_a_curve_consumer_counts_every_bad_frame_and_a_producer_is_unaff
     )
     tap = CurveTap(base_port, security.ClientKeys.fresh(keys.server_public))
     try:
-        wait_for(tap.consumer, 15, "the consumer's first snapshot")
+        wait_up(tap, consumer)
         producer = procs.lab(
             *("producer", "--port", port, "--server-key", keys.server_public.decode()),
             *("--mps", "300", "--name", "legit", "--duration", "6", "--json", "--quiet"),
