@@ -579,8 +579,9 @@ class ConsumerCore:
         if ordinal < state.credit_limit:
             return self.policy.decide(message, self.buffer, now)
         # Over credit: only room nobody was promised may be used.
-        unpromised = self._admission_limit() - self.buffer.depth - self._promised_credit()
-        if unpromised > 0:
+        limit = self._admission_limit()
+        unpromised = limit - self.buffer.depth - self._promised_credit()
+        if unpromised > 0 and _footprint(state) < _capped_share(limit, limit, self._cap):
             return ACCEPT
         state.counts.over_credit += 1
         return DROP
@@ -683,6 +684,10 @@ class ConsumerCore:
             self.policy.admission_limit(self.buffer), self.buffer.free_slots() + self.buffer.depth
         )
 
+    @property
+    def _cap(self) -> Optional[float]:
+        return self.config.per_producer_limit
+
     def _promised_credit(self) -> int:
         return sum(s.outstanding_credit for s in self.producers.values() if s.active)
 
@@ -701,6 +706,7 @@ class ConsumerCore:
         if free <= 0:
             return
         share = max(1, math.ceil(limit / len(active)))
+        share = _capped_share(share, limit, self._cap)
         for state in sorted(active, key=_footprint):
             grant = min(free, share - _footprint(state))
             if grant > 0:
@@ -778,6 +784,15 @@ _DECISION_FIELD = {
     SHED: "shed",
 }
 _RATE_STAMP_S = 0.001  # completions closer than this share one stamp in the rate window
+
+
+def _capped_share(share: int, limit: int, cap: Optional[float]) -> int:
+    """Classroom mode's ``per_producer_limit``: no producer's footprint may pass this fraction
+    of the admission limit, however few producers there are (one attendee at ``--mps max``
+    cannot take the room's buffer while the others are still joining). At least 1."""
+    if cap is None:
+        return share
+    return min(share, max(1, int(limit * cap)))
 
 
 def _footprint(state: ProducerState) -> int:

@@ -45,8 +45,15 @@ app = typer.Typer(
 
 BIND_HELP = (
     "Address to listen on. The default 127.0.0.1 accepts only this machine; 0.0.0.0 exposes "
-    "the lab's unauthenticated sockets to your whole network (anyone could send data or "
-    "control commands)."
+    "the lab's sockets to your whole network, so any address but loopback needs --classroom "
+    "(CURVE, join codes) or --insecure (anyone could send data or control commands)."
+)
+CLASSROOM_HELP = "Classroom mode: CURVE on every socket, attendees join with a code."
+INSECURE_HELP = "Allow --bind to a non-loopback address without CURVE (anyone may connect)."
+KEY_FILE_HELP = "Classroom keys file (default ~/.config/bplab/classroom-keys.json)."
+SHARE_CAP_HELP = (
+    "Classroom, block mode: most of the buffer one producer may hold, 0..1 (bplab classroom: "
+    "0.1 unless given)."
 )
 
 
@@ -208,6 +215,11 @@ class ConsumerFlags:
     # the process
     port = typer.Option(None, help="Base port (data; +1..+3 telemetry, control).")
     bind = typer.Option(LOOPBACK, "--bind", "--host", help=BIND_HELP)
+    # classroom mode (lab/processes/classroom.py)
+    classroom = typer.Option(False, "--classroom", help=CLASSROOM_HELP)
+    insecure = typer.Option(False, "--insecure", help=INSECURE_HELP)
+    key_file = typer.Option(None, help=KEY_FILE_HELP)
+    per_producer_limit = typer.Option(None, help=SHARE_CAP_HELP)
     until_idle = typer.Option(
         False,
         "--until-idle",
@@ -268,6 +280,10 @@ def consumer(
     maxmemory_policy: str = ConsumerFlags.maxmemory_policy,
     maxlen: Optional[int] = ConsumerFlags.maxlen,
     ledger: Optional[str] = ConsumerFlags.ledger,
+    classroom: bool = ConsumerFlags.classroom,
+    insecure: bool = ConsumerFlags.insecure,
+    key_file: Optional[str] = ConsumerFlags.key_file,
+    per_producer_limit: Optional[float] = ConsumerFlags.per_producer_limit,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
@@ -278,9 +294,12 @@ def consumer(
 
     spec = _module(flags.pop("module"))
     run_flags = {name: flags.pop(name) for name in RUN_FLAGS["consumer"]}
+    room = [flags.pop(name) for name in ("classroom", "insecure", "key_file", "per_producer_limit")]
+    room_keys, share_cap = _classroom_flags(run_flags["bind"], *room)
     with flag_errors():
         config = ConsumerConfig.for_module(spec, **flags)
-        run = ConsumerRun.for_module(spec, **run_flags)
+        config.per_producer_limit = share_cap
+        run = ConsumerRun.for_module(spec, keys=room_keys, **run_flags)
     try:
         code = run_consumer(config, run)
     except (PortInUse, PluginError) as error:
@@ -447,20 +466,26 @@ def producer(
     target_lag_ms: float = ProducerFlags.target_lag_ms,
     throttle_file: Optional[str] = ProducerFlags.throttle_file,
     count: Optional[int] = ProducerFlags.count,
+    server_key: Optional[str] = typer.Option(
+        None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
+    ),
+    attendee_view: bool = typer.Option(False, hidden=True),  # bplab join: its own dashboard
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
     _via_broker("producer", flags)  # Module 20 runs the stream process and exits there
+    from lab.processes.classroom import run_attendee
     from lab.processes.plugins import PluginError
     from lab.processes.producer import ProducerRun, run_producer
 
     spec = _module(flags.pop("module"))
     run_flags = {name: flags.pop(name) for name in RUN_FLAGS["producer"]}
+    keys, attendee = _server_key_flag(flags.pop("server_key")), flags.pop("attendee_view")
     with flag_errors():
         config = ProducerConfig.for_module(spec, **flags)
-        run = ProducerRun.for_module(spec, **run_flags)
+        run = ProducerRun.for_module(spec, keys=keys, **run_flags)
     try:
-        code = run_producer(config, run)
+        code = (run_attendee if attendee else run_producer)(config, run)
     except PluginError as error:
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
@@ -518,6 +543,10 @@ def demo(
     limit: Optional[str] = typer.Option(
         None, help="Producer rate limiter: none, interval, token-bucket (Module 14)."
     ),
+    classroom: bool = typer.Option(False, "--classroom", help=CLASSROOM_HELP),
+    bind: str = typer.Option(LOOPBACK, help="--classroom: the address attendees join."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
+    per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 
@@ -529,8 +558,18 @@ def demo(
     from lab.processes.demo import DemoRun, run_demo
 
     spec = _module(flags.pop("module"))
+    room = {name: flags.pop(name) for name in ("classroom", "bind", "key_file")}
+    share_cap = flags.pop("per_producer_limit")
+    _classroom_flags(room["bind"], room["classroom"], False, room["key_file"], share_cap)
     with flag_errors():
         run = DemoRun.for_module(spec, **flags)
+    if room["classroom"]:
+        _run_classroom(
+            spec, run.port, bind=room["bind"], key_file=room["key_file"], mode=run.mode,
+            duration=run.duration, per_producer_limit=share_cap, plain=run.plain,
+            local_producer=True, mps=run.mps, record=run.record, json_out=run.json_out,
+            extra_consumer_args=run.consumer_args(), extra_producer_args=run.producer_args(),
+        )  # fmt: skip
     raise typer.Exit(run_demo(run))
 
 
@@ -595,6 +634,8 @@ def ctl(
     factor: float = typer.Option(10.0, help="spike: rate multiplier."),
     spike_duration: float = typer.Option(5.0, "--for", help="spike: seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print the consumer's reply as JSON."),
+    classroom: bool = typer.Option(False, "--classroom", help="A classroom consumer (CURVE)."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
 ) -> None:
     """Change a running module live, from another terminal (e.g. ``bplab ctl mode block``)."""
     from lab.processes.control import send_command
@@ -603,9 +644,10 @@ def ctl(
         check_port(port)
         request = _ctl_request(command, value, factor, spike_duration)
     try:
-        reply = send_command(host, port, request)
+        reply = send_command(host, port, request, keys=_instructor_flag(classroom, key_file))
     except TimeoutError as error:
-        raise FlagError(str(error)) from None
+        hint = "" if classroom else "; a classroom consumer answers only --classroom"
+        raise FlagError(f"{error}{hint}") from None
     _say_reply(reply, command, port, json_out)
     raise typer.Exit(0 if reply.get("ok") else 1)
 
@@ -757,3 +799,110 @@ def run_module_role(module: int, role: str, argv: Optional[List[str]] = None) ->
     args = list(sys.argv[1:] if argv is None else argv)
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else role
     main(["--module", str(module), *args], prog_name=script, role=role)
+
+
+# -- classroom mode (lab/processes/classroom.py) -------------------------------------------------
+@app.command()
+def classroom(
+    module: int = typer.Argument(12, help="Module number."),
+    bind: Optional[str] = typer.Option(
+        None, help="The LAN address attendees join (default: this machine's LAN address)."
+    ),
+    port: Optional[int] = typer.Option(None, help="Base port (default: the module's)."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
+    mode: Optional[str] = typer.Option(None, help="Consumer mode (default: the module's)."),
+    per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
+    duration: Optional[float] = typer.Option(None, help="Stop after this long."),
+    plain: bool = typer.Option(False, help="Plain lines instead of the live dashboard."),
+) -> None:
+    """The room as the flash crowd: your consumer on the projector, attendees' producers."""
+    from lab.processes.classroom import lan_address
+
+    spec = _module(module)
+    with flag_errors():
+        check_choice(mode, MODES, "--mode")
+        check_positive(duration, "--duration")
+    address = bind or lan_address()
+    _classroom_flags(address, True, False, key_file, per_producer_limit)
+    _run_classroom(
+        spec,
+        port,
+        bind=address,
+        key_file=key_file,
+        mode=mode,
+        duration=duration,
+        per_producer_limit=per_producer_limit,
+        plain=plain,
+    )
+
+
+@app.command()
+def join(
+    code: str = typer.Argument(..., help="The join code on the instructor's screen."),
+    mps: Optional[str] = typer.Option(None, "--mps", help="Messages per second, or 'max'."),
+    name: Optional[str] = typer.Option(None, help="Your name on the instructor's dashboard."),
+    module: Optional[int] = typer.Option(None, "--module", "-m", help="Default: the code's."),
+    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
+    quiet: bool = typer.Option(False, help="No human-readable lines on stderr."),
+) -> None:
+    """Join the instructor's classroom: a producer with the module's defaults."""
+    from lab.core.joincode import JoinCodeError
+    from lab.core.modules import all_modules
+    from lab.processes.classroom import join_target
+
+    try:
+        host, port, keys = join_target(code)
+    except JoinCodeError as error:
+        raise FlagError(str(error)) from None
+    by_port = {spec.port: spec.number for spec in all_modules()}
+    args = ["--module", str(module or by_port.get(port, 12)), "--host", host]
+    args += ["--port", str(port), "--server-key", keys.server_public.decode("ascii")]
+    args += ["--attendee-view"]
+    args += ["--mps", mps] if mps else []
+    args += ["--name", name] if name else []
+    args += ["--duration", repr(duration)] if duration is not None else []
+    args += (["--json"] if json_out else []) + (["--quiet"] if quiet else [])
+    typer.main.get_command(app).commands["producer"].main(
+        args=args, prog_name="bplab join", standalone_mode=False
+    )
+
+
+def _classroom_flags(bind, classroom, insecure, key_file, per_producer_limit):
+    """Checked classroom flags: (the room's keys or None, the share cap or None)."""
+    from lab.processes import classroom as room
+
+    try:
+        share_cap = room.check_share_cap(per_producer_limit, classroom)
+        return room.consumer_keys(bind, classroom, insecure, key_file), share_cap
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _server_key_flag(server_key: Optional[str]):
+    from lab.processes.classroom import producer_keys
+
+    try:
+        return producer_keys(server_key)
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _instructor_flag(classroom: bool, key_file: Optional[str]):
+    from lab.processes.classroom import instructor_keys
+
+    if not (classroom or key_file):
+        return None
+    try:
+        return instructor_keys(key_file)
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _run_classroom(spec, port: Optional[int], **fields) -> None:
+    """``bplab classroom``, and ``bplab demo --classroom`` (with its own producer)."""
+    from lab.processes.classroom import ClassroomRun, run_classroom
+
+    with flag_errors():
+        port = check_port(port if port is not None else spec.port)
+    raise typer.Exit(run_classroom(ClassroomRun(module=spec.number, port=port, **fields)))
