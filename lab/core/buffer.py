@@ -30,6 +30,7 @@ Rules of this file:
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from typing import Deque, List, Optional
 
 UNBOUNDED_FREE_SLOTS = 1 << 62
@@ -94,6 +95,7 @@ class Buffer:
         "_queues",
         "_waiting",
         "_in_service",
+        "_batch",
     )
 
     def __init__(
@@ -110,6 +112,7 @@ class Buffer:
         self._queues: List[Deque[Message]] = [deque() for _ in range(classes)]
         self._waiting = 0
         self._in_service: Optional[Message] = None
+        self._batch: List[Message] = []  # a batch in service (Module 16); _in_service is its head
         self.depth = 0  # messages held: waiting plus the one in service (kept, not computed)
 
     # -- size -------------------------------------------------------------------------------
@@ -166,6 +169,38 @@ class Buffer:
         self.depth -= 1
         return message
 
+    def start_batch(self, limit: int, arrived_by: float) -> List[Message]:
+        """Move up to ``limit`` waiting messages that had arrived by ``arrived_by`` into
+        service together, in service order (a batch; see ``batching.py``)."""
+        if self._in_service is not None:
+            raise RuntimeError("a message is already in service")
+        batch: List[Message] = []
+        for queue in self._queues:
+            while queue and len(batch) < limit and queue[0].enqueued_at <= arrived_by:
+                batch.append(queue.popleft())
+        self._waiting -= len(batch)
+        self._batch = batch
+        self._in_service = batch[0] if batch else None
+        return batch
+
+    def finish_batch(self) -> List[Message]:
+        """Remove the batch in service (it has been processed)."""
+        batch, self._batch, self._in_service = self._batch, [], None
+        self.depth -= len(batch)
+        return batch
+
+    def nth_arrival(self, n: int) -> Optional[float]:
+        """When the ``n``-th waiting message arrived (the moment ``n`` had arrived), or
+        None if fewer than ``n`` wait."""
+        if self._waiting < n:
+            return None
+        stamps = sorted(m.enqueued_at for queue in self._queues for m in islice(queue, n))
+        return stamps[n - 1]
+
+    def oldest_arrival(self) -> Optional[float]:
+        oldest = self.oldest_waiting()
+        return None if oldest is None else oldest.enqueued_at
+
     def evict_oldest(self, min_class: int = 0) -> Optional[Message]:
         """Remove and return the oldest waiting message, never the one in service.
 
@@ -216,9 +251,11 @@ class Buffer:
             out.extend(queue)
             queue.clear()
         self._waiting = 0
-        if self._in_service is not None:
+        if self._batch:
+            out.extend(self._batch)
+        elif self._in_service is not None:
             out.append(self._in_service)
-            self._in_service = None
+        self._in_service, self._batch = None, []
         self.depth = 0
         return out
 

@@ -34,6 +34,21 @@ class ConsumerConfig:
     producer_timeout_s: float = 2.0
     heartbeat_s: float = 0.5
     seed: int = 0
+    # Batching (Module 16): a batch costs batch_overhead_ms + item_ms per message. Giving
+    # either one turns batching on (lab.core.batching); process_rate is then unused.
+    batch_overhead_ms: Optional[float] = None
+    item_ms: Optional[float] = None
+    batch_size: int = 1  # the most messages in one batch (the adaptive batcher's start)
+    batch_wait_ms: float = 0.0  # linger: a batch that is not full starts after this wait
+    batch: str = "fixed"  # or "adaptive" (seed 003's rule)
+    batch_target_ms: float = 50.0
+    batch_min: int = 1
+    batch_max: int = 1000
+    batcher_plugin: Any = None  # an object with batch_size() and observe(size, seconds, now)
+
+    @property
+    def batching(self) -> bool:
+        return self.batch_overhead_ms is not None or self.item_ms is not None
 
     def policy_options(self) -> Dict[str, Any]:
         return {

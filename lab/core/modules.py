@@ -8,7 +8,7 @@ scripts all read their defaults from here, so a flag's default can never differ 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class ModuleSpec:
     demo: Dict[str, Any] = field(default_factory=dict)
     # the modes an instructor can switch to live, in key order (1, 2, 3, ...)
     live_modes: Tuple[str, ...] = ("drop", "block", "drop-oldest", "sample", "shed", "unbounded")
+    # the module's main knob, with its own live keys in the demo (see lab/ui/keys.py)
+    knob: Optional[str] = None
 
     @property
     def port(self) -> int:
@@ -115,6 +117,24 @@ MODULES: Dict[int, ModuleSpec] = {
                 "backoff_base_ms": 500.0,
                 "backoff_cap_ms": 10000.0,
             },
+        ),
+        ModuleSpec(
+            number=16,
+            slug="batching",
+            knob="batch",
+            live_modes=("drop", "block", "shed"),
+            title="Batching",
+            teaches="one round trip per batch: throughput b/(O+b*I), and what linger costs",
+            consumer={
+                "mode": "drop",
+                "capacity": 500,
+                "batch_overhead_ms": 8.0,
+                "item_ms": 2.0,
+                "batch_size": 1,
+                "batch_target_ms": 50.0,
+                "batch_max": 200,
+            },
+            producer={"rate": 300.0},
         ),
     )
 }

@@ -126,9 +126,8 @@ class ConsumerProcess:
         if not run.quiet:
             say(
                 f"consumer: module {self.config.module}, mode {core.mode}, buffer "
-                f"{core.buffer.capacity or 'unbounded'}, processing "
-                f"{self.config.process_rate:g} msg/s, listening on "
-                f"{net.endpoint(run.bind, run.port)} (Ctrl-C to stop)"
+                f"{core.buffer.capacity or 'unbounded'}, processing {self._speed_text()}, "
+                f"listening on {net.endpoint(run.bind, run.port)} (Ctrl-C to stop)"
             )
         while not self.stop:
             now = self.clock.now()
@@ -156,6 +155,16 @@ class ConsumerProcess:
         self._send_outgoing()
         self._publish(now)
         return self._summary(now)
+
+    def _speed_text(self) -> str:
+        config = self.config
+        if not config.batching:
+            return f"{config.process_rate:g} msg/s"
+        kind = "adaptive" if config.batch == "adaptive" else "fixed"
+        return (
+            f"in batches ({kind}, up to {config.batch_size}, linger {config.batch_wait_ms:g} ms) "
+            f"of {config.batch_overhead_ms or 0:g} ms + {config.item_ms or 0:g} ms per message"
+        )
 
     def _read_data(self, now: float) -> None:
         core = self.core

@@ -10,6 +10,7 @@ REQ socket in any language) sends one JSON object and gets one JSON object back:
     {"cmd": "slow", "value": 4}                    the worker becomes 4x slower
     {"cmd": "restore"}                             the worker back to full speed
     {"cmd": "stall", "value": 3}                   the worker stops for 3 s
+    {"cmd": "batch", "value": "double"}            batch size: N, double, half, adaptive, fixed
 
 Producer commands travel to producers as CONTROL frames on the data connection, so there is
 still only one address to know. A bad request gets ``{"ok": false, "error": "..."}``.
@@ -24,10 +25,11 @@ from typing import Any, Dict, List, Optional
 import zmq
 
 from lab.core import protocol
+from lab.core.batching import change_batching
 from lab.core.modes import MODES
 from lab.processes import net
 
-COMMANDS = ("status", "mode", "rate", "spike", "slow", "restore", "stall")
+COMMANDS = ("status", "mode", "rate", "spike", "slow", "restore", "stall", "batch")
 
 
 def handle_control_request(process: Any, frames: List[bytes], now: float) -> Optional[List[bytes]]:
@@ -74,6 +76,8 @@ def apply_command(process: Any, request: Dict[str, Any], now: float) -> Dict[str
         process.set_slowdown(_positive(value if value is not None else 4, "factor"), now)
     elif cmd == "restore":
         process.set_slowdown(1.0, now)
+    elif cmd == "batch":
+        core.log(now, change_batching(core.worker, value))
     elif cmd == "stall":
         seconds = _positive(value if value is not None else 3, "seconds")
         core.worker.stall(now, seconds)

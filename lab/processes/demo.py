@@ -94,8 +94,8 @@ def run_demo(run: DemoRun) -> int:
         producer = Child("producer", child_argv("producer", run))
         children.append(producer)
         if keys.enabled:
-            visualizer.state.key_legend = legend(spec.live_modes)
-        actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for)
+            visualizer.state.key_legend = legend(spec.live_modes, spec.knob)
+        actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for, spec.knob)
 
         def watch(now: float) -> Optional[str]:
             for key in keys.read():

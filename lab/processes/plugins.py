@@ -48,15 +48,25 @@ def _is_limiter(obj: Any) -> bool:
     )
 
 
+def _is_batcher(obj: Any) -> bool:
+    return (
+        inspect.isclass(obj)
+        and callable(getattr(obj, "batch_size", None))
+        and callable(getattr(obj, "observe", None))
+    )
+
+
 KINDS: Dict[str, Callable[[Any], bool]] = {
     "policy": _is_policy,
     "retry": _is_retry,
     "limiter": _is_limiter,
+    "batcher": _is_batcher,
 }
 DESCRIPTIONS = {
     "policy": "a subclass of lab.core.policies.OverflowPolicy",
     "retry": "a class with delay(attempt, retry_after_s, now)",
     "limiter": "a class with take_up_to(now, count) and time_until(now)",
+    "batcher": "a class with batch_size() and observe(size, duration_s, now)",
 }
 
 

@@ -159,6 +159,23 @@ def consumer(
     policy_file: Optional[str] = typer.Option(
         None, help="Use the overflow policy class in FILE.py[:Class] (the exercises)."
     ),
+    batch_overhead_ms: Optional[float] = typer.Option(
+        None, help="Batching (Module 16): fixed cost of one batch (ms); turns batching on."
+    ),
+    item_ms: Optional[float] = typer.Option(None, help="Batching: cost of each message (ms)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batching: most messages per batch."),
+    batch_wait_ms: Optional[float] = typer.Option(
+        None, help="Batching: linger; a batch that is not full starts after this wait (ms)."
+    ),
+    batch: Optional[str] = typer.Option(None, help="Batching: fixed or adaptive (seed 003)."),
+    batch_target_ms: Optional[float] = typer.Option(
+        None, help="adaptive: the batch time to aim for (ms)."
+    ),
+    batch_min: Optional[int] = typer.Option(None, help="adaptive: smallest batch."),
+    batch_max: Optional[int] = typer.Option(None, help="adaptive: largest batch."),
+    batcher_file: Optional[str] = typer.Option(
+        None, help="Use the batch-size rule class in FILE.py[:Class] (the exercises)."
+    ),
     port: Optional[int] = typer.Option(None, help="Base port (data; +1..+3 telemetry, control)."),
     bind: str = typer.Option("127.0.0.1", "--bind", "--host", help=BIND_HELP),
     duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
@@ -252,6 +269,19 @@ def consumer(
         wait_target_s=None if wait_target_ms is None else wait_target_ms / 1000.0,
         seed=seed,
     )
+    _batching_flags(
+        config,
+        defaults,
+        batch_overhead_ms=batch_overhead_ms,
+        item_ms=item_ms,
+        batch_size=batch_size,
+        batch_wait_ms=batch_wait_ms,
+        batch=batch,
+        batch_target_ms=batch_target_ms,
+        batch_min=batch_min,
+        batch_max=batch_max,
+        batcher_file=batcher_file,
+    )
     run = ConsumerRun(
         port=_check_port(port if port is not None else spec.port),
         bind=bind,
@@ -272,6 +302,25 @@ def consumer(
     except (PortInUse, PluginError) as error:
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
+
+
+def _batching_flags(config, defaults, batcher_file: Optional[str], **flags) -> None:
+    """Module 16's flags into the config: each given flag, else the module's default."""
+    from lab.core.batching import check_batching
+    from lab.processes import plugins
+
+    for key, value in flags.items():
+        value = _default(value, defaults, key, None)
+        if value is not None:
+            setattr(config, key, value)
+    try:
+        check_batching(config)
+        if batcher_file:
+            config.batcher_plugin = plugins.load(batcher_file, "batcher", {"config": config})
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+    except plugins.PluginError as error:
+        raise FlagError(str(error)) from None
 
 
 # -- producer ----------------------------------------------------------------------------------
@@ -627,7 +676,9 @@ def modules() -> None:
 
 @app.command()
 def ctl(
-    command: str = typer.Argument(..., help="status, mode, rate, spike, slow, restore, stall."),
+    command: str = typer.Argument(
+        ..., help="status, mode, rate, spike, slow, restore, stall, batch (Module 16)."
+    ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
     host: str = typer.Option("127.0.0.1", help="Where the consumer runs."),
@@ -649,7 +700,8 @@ def ctl(
         _check_positive(spike_duration, "--for")
         request.update(factor=factor, duration=spike_duration)
     elif value is not None:
-        request["value"] = value if command == "mode" else _number(value, command)
+        textual = command == "mode" or (command == "batch" and not value.isdigit())
+        request["value"] = value if textual else _number(value, command)
     try:
         reply = send_command(host, port, request)
     except TimeoutError as error:

@@ -351,9 +351,44 @@ def _recovery_text(producer: Dict[str, Any], history: History) -> Text:
     return Text(words.get(phase, phase), style=style)
 
 
+# -- Module 16: batching ---------------------------------------------------------------------
+def batching_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """Batch size, batches per second, time per batch, and what a message waits in all."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    batching = snap.get("batching")
+    if not isinstance(batching, dict):
+        return Text("batching: off (this consumer serves one message at a time)", style="dim")
+    rates = snap.get("rates") or {}
+    done, capacity = _number(rates.get("processed")), _number(snap.get("service_rate"))
+    limit = batching.get("batch_limit")
+    size = Text(f"last {fmt_count(batching.get('last_batch'))} of up to {fmt_count(limit)}")
+    mean = _number(batching.get("mean_batch"))
+    if mean is not None:
+        size.append(f" · mean {mean:.1f}")
+    size.append(f" · linger {fmt_seconds((_number(batching.get('linger_ms')) or 0) / 1e3)}")
+    cost = Text(
+        f"{fmt_seconds((_number(batching.get('batch_ms')) or 0) / 1e3)} a batch "
+        f"({batching.get('overhead_ms', 0):g} ms + {batching.get('item_ms', 0):g} ms each) · "
+        f"{fmt_rate(batching.get('batches_per_s'))} batches"
+    )
+    rows: List[Tuple[str, Text]] = [("batch", size), ("cost", cost)]
+    if done is not None and capacity:
+        label = f"{fmt_rate(done)} of {fmt_rate(capacity)} at this batch size"
+        rows.append(("done", bar(done, capacity, BAR_WIDTH, label)))
+    latency = Text("message latency (arrival -> processed) ")
+    p50, p99 = batching.get("latency_p50_s"), batching.get("latency_p99_s")
+    latency.append(f"p50 {fmt_seconds(p50) if p50 is not None else '-'}")
+    latency.append(f" · p99 {fmt_seconds(p99) if p99 is not None else '-'}", style="bold")
+    rows.append(("latency", latency))
+    return _labelled(rows)
+
+
 ModulePanel = Callable[["DashboardState", float], Optional[RenderableType]]
 MODULE_PANELS: Dict[int, ModulePanel] = {
     13: load_shedding_panel,
     14: rate_limiting_panel,
     15: retry_storm_panel,
+    16: batching_panel,
 }
