@@ -39,12 +39,10 @@ Rules: as in ``service.py``, ``advance(now)`` is called before a message is push
 from __future__ import annotations
 
 import math
-import random
 from typing import Any, Dict, List, Optional, Tuple
 
 from lab.core.buffer import Buffer, Message
 from lab.core.metrics import RateWindow, RecentLatency
-from lab.core.service import ServiceModel, Worker
 
 BATCHERS = ("fixed", "adaptive")
 
@@ -211,6 +209,7 @@ class BatchWorker:
         """What the dashboard shows about batching (JSON-able)."""
         sojourn = self.sojourn.summary(now)
         return {
+            "kind": "batch",
             "batch_limit": self._size(),
             "last_batch": self.last_batch,
             "mean_batch": self.batched_messages / self.batches if self.batches else None,
@@ -227,6 +226,7 @@ class BatchWorker:
         """The run's batching figures for the consumer's ``--json`` summary."""
         sojourn = self.sojourn.total()
         return {
+            "kind": "batch",
             "batches": self.batches,
             "mean_batch": self.batched_messages / self.batches if self.batches else None,
             "batch_limit": self._size(),
@@ -331,22 +331,3 @@ def check_batching(config: Any) -> None:
         )
     if not config.batch_target_ms > 0:
         raise ValueError(f"--batch-target-ms must be > 0, got {config.batch_target_ms:g}")
-
-
-def build_worker(config: Any, rng: random.Random, now: float):
-    """The consumer's service model and worker for a config: batches when the config gives
-    a batch overhead or an item time (Module 16), else one message at a time."""
-    if config.batch_overhead_ms is None and config.item_ms is None:
-        service = ServiceModel(config.process_rate, config.service_dist, rng)
-        return service, Worker(service, start=now)
-    model = BatchServiceModel(
-        (config.batch_overhead_ms or 0.0) / 1e3, (config.item_ms or 0.0) / 1e3
-    )
-    batcher = config.batcher_plugin or make_batcher(
-        config.batch,
-        config.batch_size,
-        config.batch_target_ms / 1e3,
-        config.batch_min,
-        config.batch_max,
-    )
-    return model, BatchWorker(model, batcher, start=now, linger_s=config.batch_wait_ms / 1e3)

@@ -46,9 +46,29 @@ class ConsumerConfig:
     batch_max: int = 1000
     batcher_plugin: Any = None  # an object with batch_size() and observe(size, seconds, now)
 
+    # A pool of workers (Module 17): pool=True or any of the others turns it on (lab.core.pool).
+    pool: bool = False
+    workers: int = 1
+    db_capacity: Optional[float] = None  # operations/s of the database all workers share
+    db_coherence: float = 0.1  # each extra concurrent caller slows every operation this much
+    autoscale: Optional[Tuple[int, int]] = None  # (min, max) workers, scaled on lag
+    lag_target_s: float = 1.0
+    scale_cooldown_s: float = 5.0
+    bulkhead: Optional[str] = None  # e.g. "likes=4,analytics=2": a pool per workload
+
     @property
     def batching(self) -> bool:
         return self.batch_overhead_ms is not None or self.item_ms is not None
+
+    @property
+    def pooled(self) -> bool:
+        return (
+            self.pool
+            or self.workers > 1
+            or self.db_capacity is not None
+            or self.autoscale is not None
+            or self.bulkhead is not None
+        )
 
     def policy_options(self) -> Dict[str, Any]:
         return {

@@ -29,7 +29,6 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from lab.core import protocol
 from lab.core.accounting import MAX_CLASSES, ClassCounts, ConsumerCounts, sum_consumer_counts
-from lab.core.batching import build_worker
 from lab.core.buffer import UNBOUNDED_FREE_SLOTS, Buffer, Message
 from lab.core.config import ConsumerConfig
 from lab.core.metrics import RateWindow, RecentLatency, TimeWeightedMean
@@ -43,6 +42,7 @@ from lab.core.policies import (
     LoadSignals,
     OverflowPolicy,
 )
+from lab.core.workers import build_worker
 
 MAX_PRODUCERS = 256  # more than this and the quietest finished ones are folded into one row
 EVENT_LOG_LENGTH = 6
@@ -302,7 +302,7 @@ class ConsumerCore:
             "policy_state": self.policy.status(),
             "service_rate": _finite(self.service.effective_rate),
             "slowdown": self.service.slowdown,
-            "batching": self.worker.status(now),
+            "worker": self.worker.status(now),
             "producers": [self._producer_row(s, now) for s in self.producers.values()],
             "credit_outstanding": sum(
                 s.outstanding_credit for s in self.producers.values() if s.active
@@ -333,7 +333,7 @@ class ConsumerCore:
             "max_depth": self.max_depth,
             "mean_depth": self.depth_mean.value(now),
             "process_rate": _finite(self.service.rate),
-            "batching": self.worker.summary(),
+            "worker": self.worker.summary(),
             "processed_mps": totals.processed / elapsed if elapsed > 0 else 0.0,
             "queue_wait_p50_ms": wait.percentile(50) * 1e3,
             "queue_wait_p99_ms": wait.percentile(99) * 1e3,

@@ -136,6 +136,23 @@ MODULES: Dict[int, ModuleSpec] = {
             },
             producer={"rate": 300.0},
         ),
+        ModuleSpec(
+            number=17,
+            slug="consumer_lag",
+            knob="workers",
+            live_modes=("drop", "block"),
+            title="Consumer lag and scaling",
+            teaches="lag is the signal: add workers, mind the database's knee, use bulkheads",
+            consumer={
+                "mode": "drop",
+                "capacity": 20_000,
+                "process_rate": 100.0,
+                "pool": True,
+                "workers": 1,
+                "discipline": "workload",
+            },
+            producer={"rate": 300.0},
+        ),
     )
 }
 

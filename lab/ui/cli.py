@@ -176,6 +176,25 @@ def consumer(
     batcher_file: Optional[str] = typer.Option(
         None, help="Use the batch-size rule class in FILE.py[:Class] (the exercises)."
     ),
+    workers: Optional[int] = typer.Option(
+        None, help="Workers in the pool (Module 17), each at --process-rate."
+    ),
+    db_capacity: Optional[float] = typer.Option(
+        None, help="A database all workers share: its operations per second."
+    ),
+    db_coherence: Optional[float] = typer.Option(
+        None, help="How much slower each extra concurrent caller makes every operation (0.1)."
+    ),
+    autoscale: Optional[str] = typer.Option(None, help="Scale the pool on lag: MIN-MAX workers."),
+    lag_target_s: Optional[float] = typer.Option(
+        None, help="Autoscaling: the lag (age of the oldest waiting message) to stay under."
+    ),
+    scale_cooldown_s: Optional[float] = typer.Option(
+        None, help="Autoscaling: calm this long before a worker is removed."
+    ),
+    bulkhead: Optional[str] = typer.Option(
+        None, help="A pool per workload instead of one shared pool, e.g. likes=4,analytics=2."
+    ),
     port: Optional[int] = typer.Option(None, help="Base port (data; +1..+3 telemetry, control)."),
     bind: str = typer.Option("127.0.0.1", "--bind", "--host", help=BIND_HELP),
     duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
@@ -282,6 +301,18 @@ def consumer(
         batch_max=batch_max,
         batcher_file=batcher_file,
     )
+    _pool_flags(
+        config,
+        defaults,
+        pool=None,
+        workers=workers,
+        db_capacity=db_capacity,
+        db_coherence=db_coherence,
+        autoscale=autoscale,
+        lag_target_s=lag_target_s,
+        scale_cooldown_s=scale_cooldown_s,
+        bulkhead=bulkhead,
+    )
     run = ConsumerRun(
         port=_check_port(port if port is not None else spec.port),
         bind=bind,
@@ -320,6 +351,20 @@ def _batching_flags(config, defaults, batcher_file: Optional[str], **flags) -> N
     except ValueError as error:
         raise FlagError(str(error)) from None
     except plugins.PluginError as error:
+        raise FlagError(str(error)) from None
+
+
+def _pool_flags(config, defaults, **flags) -> None:
+    """Module 17's flags into the config: each given flag, else the module's default."""
+    from lab.core.pool import check_pool
+
+    for key, value in flags.items():
+        value = _default(value, defaults, key, None)
+        if value is not None:
+            setattr(config, key, value)
+    try:
+        check_pool(config)
+    except ValueError as error:
         raise FlagError(str(error)) from None
 
 
@@ -377,6 +422,9 @@ def producer(
     ),
     priority_mix: Optional[str] = typer.Option(
         None, help="Weights of priority classes 0,1,2..., e.g. 0.1,0.6,0.3."
+    ),
+    workloads: Optional[str] = typer.Option(
+        None, help="Module 17's workloads by name instead of --priority-mix: likes=1,analytics=3."
     ),
     host: str = typer.Option("127.0.0.1", help="Where the consumer runs."),
     port: Optional[int] = typer.Option(None, help="The consumer's base port."),
@@ -458,6 +506,15 @@ def producer(
     if not 1 <= batch <= 10_000:
         raise FlagError(f"--batch must be between 1 and 10000, got {batch}")
     mix = _parse_mix(priority_mix) if priority_mix else tuple(defaults.get("priority_mix", (1.0,)))
+    if workloads is not None:
+        from lab.core.pool import parse_workloads
+
+        if priority_mix is not None:
+            raise FlagError("give either --workloads or --priority-mix, not both")
+        try:
+            mix = parse_workloads(workloads)
+        except ValueError as error:
+            raise FlagError(str(error)) from None
     config = ProducerConfig(
         module=module,
         rate=per_second,
@@ -677,7 +734,7 @@ def modules() -> None:
 @app.command()
 def ctl(
     command: str = typer.Argument(
-        ..., help="status, mode, rate, spike, slow, restore, stall, batch (Module 16)."
+        ..., help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17)."
     ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
@@ -700,7 +757,7 @@ def ctl(
         _check_positive(spike_duration, "--for")
         request.update(factor=factor, duration=spike_duration)
     elif value is not None:
-        textual = command == "mode" or (command == "batch" and not value.isdigit())
+        textual = command == "mode" or (command in ("batch", "workers") and not value.isdigit())
         request["value"] = value if textual else _number(value, command)
     try:
         reply = send_command(host, port, request)

@@ -54,6 +54,7 @@ class DashboardState:
         self.depth_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)
         self.processed_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)
         self.received_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)
+        self.lag_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)  # oldest age, s
         self._next_sample = -math.inf
         self.snapshots = 0
         self.malformed = 0
@@ -109,6 +110,7 @@ class DashboardState:
         self.depth_history.append(float(snapshot.get("depth", 0)))
         self.processed_history.append(float(rates.get("processed", 0.0)))
         self.received_history.append(float(rates.get("received", 0.0)))
+        self.lag_history.append(float(snapshot.get("oldest_age_s", 0.0)))
 
 
 # -- insight -----------------------------------------------------------------------------------
@@ -167,6 +169,14 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
             f"OVERWHELMED and DROPPING: {fmt_rate(received)} in, {fmt_rate(processed)} "
             f"processed, {share:.0%} dropped",
             "bold white on red",
+        )
+    lag = float(snap.get("oldest_age_s", 0.0))
+    if lag >= 1.0 and received > processed * 1.05:
+        return (
+            f"FALLING BEHIND: lag {fmt_seconds(lag)} and growing by "
+            f"{fmt_rate(received - processed)}: {fmt_rate(received)} in, "
+            f"{fmt_rate(processed)} done",
+            "bold yellow",
         )
     return ("healthy: the consumer keeps up", "bold green")
 

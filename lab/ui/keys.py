@@ -86,8 +86,12 @@ KNOB_KEYS: Dict[str, Dict[str, Dict[str, Any]]] = {
         "a": {"cmd": "batch", "value": "adaptive"},
         "f": {"cmd": "batch", "value": "fixed"},
     },
+    "workers": {
+        "]": {"cmd": "workers", "value": "more"},
+        "[": {"cmd": "workers", "value": "fewer"},
+    },
 }
-KNOB_LEGENDS = {"batch": "[/] batch  a adaptive  f fixed"}
+KNOB_LEGENDS = {"batch": "[/] batch  a adaptive  f fixed", "workers": "[/] workers"}
 
 
 def key_actions(

@@ -28,7 +28,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lab.ui.textgrid import grid
-from lab.ui.widgets import bar, fmt_count, fmt_rate, fmt_seconds
+from lab.ui.widgets import bar, fmt_count, fmt_rate, fmt_seconds, sparkline
 
 if TYPE_CHECKING:
     from lab.ui.dashboard import DashboardState
@@ -357,8 +357,8 @@ def batching_panel(state: DashboardState, now: float) -> Optional[RenderableType
     snap = state.consumer
     if snap is None:
         return None
-    batching = snap.get("batching")
-    if not isinstance(batching, dict):
+    batching = snap.get("worker")
+    if not isinstance(batching, dict) or batching.get("kind") != "batch":
         return Text("batching: off (this consumer serves one message at a time)", style="dim")
     rates = snap.get("rates") or {}
     done, capacity = _number(rates.get("processed")), _number(snap.get("service_rate"))
@@ -385,10 +385,66 @@ def batching_panel(state: DashboardState, now: float) -> Optional[RenderableType
     return _labelled(rows)
 
 
+# -- Module 17: consumer lag, scaling, bulkheads ---------------------------------------------
+WORKLOAD_NAMES = {0: "likes", 1: "analytics"}
+
+
+def consumer_lag_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """Lag in messages and seconds, the workers, the database, and lag per workload."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    pool = snap.get("worker")
+    if not isinstance(pool, dict) or pool.get("kind") != "pool":
+        pool = {"workers": 1, "busy": None, "idle": None, "groups": [], "scale_events": []}
+    lag_s = _number(snap.get("oldest_age_s")) or 0.0
+    lag = Text(f"{fmt_count(snap.get('depth', 0))} msgs · ", style="bold")
+    lag.append(f"{fmt_seconds(lag_s)} oldest", style="bold red" if lag_s >= 1.0 else "bold")
+    lag.append("  " + sparkline(state.lag_history, 20), style="magenta")
+    workers = Text(f"{fmt_count(pool.get('workers'))} ")
+    workers.append(f"(busy {fmt_count(pool.get('busy'))}, idle {fmt_count(pool.get('idle'))})")
+    events = pool.get("scale_events") or []
+    if events:
+        at, what, count = events[-1]
+        workers.append(f" · scaled {what} to {count} at {at:.0f} s", style="cyan")
+    rows: List[Tuple[str, Text]] = [("lag", lag), ("workers", workers)]
+    db = pool.get("db")
+    if isinstance(db, dict):
+        used = _number(db.get("utilisation")) or 0.0
+        label = (
+            f"{fmt_rate(db.get('ops_per_s'))} of {fmt_rate(db.get('capacity'))} · "
+            f"op {fmt_seconds(db.get('latency_s'))} · {fmt_count(db.get('waiting'))} waiting"
+        )
+        rows.append(("database", bar(used, 1.0, BAR_WIDTH, label)))
+    groups = [g for g in pool.get("groups") or [] if g.get("classes") is not None]
+    if groups:
+        text = Text()
+        for group in groups:
+            group_lag = _number(group.get("lag_s")) or 0.0
+            style = "bold red" if group_lag >= 1.0 else "bold green"
+            text.append(f"{group.get('name')} ", style="bold")
+            text.append(f"{fmt_seconds(group_lag)}", style=style)
+            text.append(f" ({fmt_count(group.get('workers'))} workers)  ")
+        rows.append(("bulkheads", text))
+    else:
+        rows.append(("workloads", _workload_text(snap)))
+    return _labelled(rows)
+
+
+def _workload_text(snap: Dict[str, Any]) -> Text:
+    text = Text()
+    for row in (snap.get("classes") or [])[:2]:
+        name = WORKLOAD_NAMES.get(row.get("class"), str(row.get("class")))
+        text.append(f"{name} ", style="bold")
+        text.append(f"wait p99 {fmt_seconds(row.get('wait_p99_s'))}  ")
+    return text if text.plain else Text("no traffic yet", style="dim")
+
+
 ModulePanel = Callable[["DashboardState", float], Optional[RenderableType]]
 MODULE_PANELS: Dict[int, ModulePanel] = {
     13: load_shedding_panel,
     14: rate_limiting_panel,
     15: retry_storm_panel,
     16: batching_panel,
+    17: consumer_lag_panel,
 }

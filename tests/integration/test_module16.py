@@ -23,12 +23,12 @@ def test_batches_of_ten_keep_up_where_one_at_a_time_drops_two_thirds(procs):
     )
     # one at a time: 100/s for ~4 s plus the 500 of the buffer, out of ~1,200 offered
     assert single["accepted"] <= 100 * 5 + 500 and single["dropped"] > 0
-    assert single["batching"]["mean_batch"] == 1.0
+    assert single["worker"]["mean_batch"] == 1.0
     # batches: 357/s of capacity for 300/s offered, nothing dropped, batches of about 6
     assert batched["dropped"] == 0 and batched_producer["dropped"] == 0
     assert batched["processed"] == batched_producer["produced"]
-    assert 4.0 <= batched["batching"]["mean_batch"] <= 10.0
-    assert batched["batching"]["latency_p99_ms"] < 500.0
+    assert 4.0 <= batched["worker"]["mean_batch"] <= 10.0
+    assert batched["worker"]["latency_p99_ms"] < 500.0
     assert single_producer["produced"] == pytest.approx(batched_producer["produced"], rel=0.05)
 
 
@@ -41,7 +41,7 @@ def test_the_batch_size_changes_live_from_another_terminal(procs, tap_factory):
     for value, expected in (("double", 2), (20, 20), ("half", 10)):
         assert send_command("127.0.0.1", port, {"cmd": "batch", "value": value})["ok"] is True
         wait_for(
-            lambda e=expected: (tap.consumer() or {}).get("batching", {}).get("batch_limit") == e,
+            lambda e=expected: (tap.consumer() or {}).get("worker", {}).get("batch_limit") == e,
             10,
             f"batch limit {expected}",
         )

@@ -174,6 +174,6 @@ def test_consumer_core_with_batches_processes_what_theory_says():
 def test_consumer_snapshot_reports_batching():
     core = ConsumerCore(ConsumerConfig(batch_overhead_ms=8.0, item_ms=2.0, batch_size=4), 0.0)
     snap = core.snapshot(1.0)
-    assert snap["batching"]["batch_limit"] == 4
+    assert snap["worker"]["batch_limit"] == 4
     assert snap["service_rate"] == pytest.approx(4 / 0.016)
-    assert ConsumerCore(ConsumerConfig(), 0.0).snapshot(1.0)["batching"] is None
+    assert ConsumerCore(ConsumerConfig(), 0.0).snapshot(1.0)["worker"] is None
