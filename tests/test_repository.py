@@ -23,6 +23,16 @@ def test_readme_test_command_is_what_ci_runs():
     assert test_command in ci_script.splitlines()
 
 
+def test_ci_checks_the_style_after_the_tests_with_the_venvs_ruff():
+    lines = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert "set -euo pipefail" in lines  # so a ruff finding fails CI
+    folders = "lab tests scripts exercises workshop_materials"
+    tests = next(i for i, line in enumerate(lines) if "-m pytest" in line)
+    check = lines.index(f".venv/bin/ruff check {folders}")
+    style = lines.index(f".venv/bin/ruff format --check {folders}")
+    assert tests < check < style
+
+
 def test_readme_install_command_starts_the_module_12_demo():
     first = _bash_blocks(README)[0].strip()
     assert "pip install -e ." in first and first.endswith("bplab demo 12")

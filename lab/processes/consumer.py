@@ -26,29 +26,47 @@ from lab.core.consumer_core import ConsumerCore
 from lab.processes import net
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
-from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
+from lab.processes.runtime import (
+    LOOPBACK,
+    SLOWDOWN_FACTOR,
+    STALL_FOR_S,
+    ParentWatch,
+    Periodic,
+    Recorder,
+    RunOptions,
+    StopSignal,
+    fault_args,
+    print_json,
+    say,
+)
 
 TELEMETRY_INTERVAL = 0.1
 MAX_RECORDS_PER_TURN = 5000  # then answer, advance and publish before reading more
 
 
 @dataclass
-class ConsumerRun:
-    """How to run a consumer process (what the CLI flags say beyond the core's config)."""
+class ConsumerRun(RunOptions):
+    """How to run a consumer process (what the CLI flags say beyond the core's config).
+
+    ``ConsumerRun.for_module(spec, **flags)`` builds it from flags and checks it."""
 
     port: int
-    bind: str = "127.0.0.1"
+    bind: str = LOOPBACK
     duration: Optional[float] = None
     json_out: bool = False
     record: Optional[str] = None
     parent_pid: Optional[int] = None
     quiet: bool = False
     slowdown_at: Optional[float] = None
-    slowdown_factor: float = 4.0
+    slowdown_factor: float = SLOWDOWN_FACTOR
     slowdown_for: Optional[float] = None
     stall_at: Optional[float] = None
-    stall_for: float = 3.0
+    stall_for: float = STALL_FOR_S
     policy_file: Optional[str] = None
+    batcher_file: Optional[str] = None  # a batch-size rule (Module 16's challenge)
+
+    def check_own(self) -> None:
+        fault_args(vars(self))
 
 
 class ConsumerProcess:
@@ -67,6 +85,8 @@ class ConsumerProcess:
         except BaseException:
             self.close()
             raise
+        if run.batcher_file:
+            self._load_batcher(run.batcher_file)
         now = self.clock.now()
         self.core = ConsumerCore(config, now, session=uuid.uuid4().hex[:12])
         if run.policy_file:
@@ -75,6 +95,20 @@ class ConsumerProcess:
         self.control_handler: Optional[Callable[[Dict[str, Any], float], Dict[str, Any]]] = None
         self._timed_faults_done: set = set()
         self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
+
+    def _load_batcher(self, spec: str) -> None:
+        from dataclasses import asdict
+
+        from lab.processes import plugins
+
+        if not self.config.batching:
+            self.close()
+            raise plugins.PluginError("--batcher-file needs batching: give --batch-overhead-ms")
+        try:
+            self.config.batcher_plugin = plugins.load(spec, "batcher", asdict(self.config))
+        except plugins.PluginError:
+            self.close()
+            raise
 
     def _install_policy_file(self, spec: str, now: float) -> None:
         from dataclasses import asdict
