@@ -12,8 +12,10 @@ Rules of this file:
   to make room, is the overflow policy's job (``policies.py``); this file only refuses to
   break its own bound (``push`` on a full buffer raises).
 * It does not know about time except for the stamp each message carries.
-* ``discipline`` chooses which waiting message is served next: ``fifo`` (arrival order) or
-  ``priority`` (lowest class number first, arrival order within a class).
+* ``discipline`` chooses which waiting message is served next: ``fifo`` (arrival order),
+  ``priority`` (lowest class number first, arrival order within a class) or ``workload``
+  (arrival order, but one queue per class, so a pool of workers can be kept to one class:
+  the bulkheads of Module 17).
 
 >>> buf = Buffer(capacity=2)
 >>> buf.push(Message(b"p", 1, enqueued_at=0.0)); buf.push(Message(b"p", 2, enqueued_at=0.1))
@@ -30,9 +32,11 @@ Rules of this file:
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque, List, Optional
+from itertools import islice
+from typing import Deque, List, Optional, Sequence
 
 UNBOUNDED_FREE_SLOTS = 1 << 62
+DISCIPLINES = ("fifo", "priority", "workload")
 
 
 class Message:
@@ -94,6 +98,7 @@ class Buffer:
         "_queues",
         "_waiting",
         "_in_service",
+        "_batch",
     )
 
     def __init__(
@@ -101,15 +106,18 @@ class Buffer:
     ) -> None:
         if capacity is not None and capacity < 1:
             raise ValueError("capacity must be at least 1 (or None for unbounded)")
-        if discipline not in ("fifo", "priority"):
+        if discipline not in DISCIPLINES:
             raise ValueError(f"unknown discipline {discipline!r}")
         self.capacity = capacity
         self.discipline = discipline
         self._classes = priority_classes
-        classes = priority_classes if discipline == "priority" else 1
+        classes = 1 if discipline == "fifo" else priority_classes
         self._queues: List[Deque[Message]] = [deque() for _ in range(classes)]
         self._waiting = 0
         self._in_service: Optional[Message] = None
+        # Messages in service together: a batch (Module 16) or a pool's workers (Module 17);
+        # _in_service is one of them, so "is anything in service" stays one test.
+        self._batch: List[Message] = []
         self.depth = 0  # messages held: waiting plus the one in service (kept, not computed)
 
     # -- size -------------------------------------------------------------------------------
@@ -150,12 +158,47 @@ class Buffer:
         """Move the next waiting message into service and return it (None if nothing waits)."""
         if self._in_service is not None:
             raise RuntimeError("a message is already in service")
-        for queue in self._queues:
+        if self.discipline == "workload":
+            queue = self._next_queue(self._queues)
+            if queue is None:
+                return None
+            self._waiting -= 1
+            self._in_service = queue.popleft()
+            return self._in_service
+        for queue in self._queues:  # fifo has one queue; priority serves the first class
             if queue:
                 self._waiting -= 1
                 self._in_service = queue.popleft()
                 return self._in_service
         return None
+
+    def next_arrival(self, classes: Sequence[int]) -> Optional[float]:
+        """When the message a worker of ``classes`` would take next arrived (None: none)."""
+        queue = self._next_queue(self._class_queues(classes))
+        return None if queue is None else queue[0].enqueued_at
+
+    def take(self, classes: Sequence[int]) -> Message:
+        """Move the next waiting message of ``classes`` into service beside the others (a
+        pool of workers, Module 17); it stays in ``depth`` until :meth:`release`."""
+        queue = self._next_queue(self._class_queues(classes))
+        if queue is None:
+            raise RuntimeError("no message of these classes is waiting")
+        message = queue.popleft()
+        self._waiting -= 1
+        self._batch.append(message)
+        self._in_service = self._batch[0]
+        return message
+
+    def release(self, message: Message) -> None:
+        """Remove a message a pool's worker has finished."""
+        self._batch.remove(message)
+        self._in_service = self._batch[0] if self._batch else None
+        self.depth -= 1
+
+    def oldest_age_of(self, classes: Sequence[int], now: float) -> float:
+        """:meth:`oldest_age` among the queues of ``classes`` (a workload's lag)."""
+        heads = [queue[0].enqueued_at for queue in self._class_queues(classes) if queue]
+        return max(0.0, now - min(heads)) if heads else 0.0
 
     def finish(self) -> Message:
         """Remove the message in service (it has been processed)."""
@@ -165,6 +208,38 @@ class Buffer:
         self._in_service = None
         self.depth -= 1
         return message
+
+    def start_batch(self, limit: int, arrived_by: float) -> List[Message]:
+        """Move up to ``limit`` waiting messages that had arrived by ``arrived_by`` into
+        service together, in service order (a batch; see ``batching.py``)."""
+        if self._in_service is not None:
+            raise RuntimeError("a message is already in service")
+        batch: List[Message] = []
+        for queue in self._queues:
+            while queue and len(batch) < limit and queue[0].enqueued_at <= arrived_by:
+                batch.append(queue.popleft())
+        self._waiting -= len(batch)
+        self._batch = batch
+        self._in_service = batch[0] if batch else None
+        return batch
+
+    def finish_batch(self) -> List[Message]:
+        """Remove the batch in service (it has been processed)."""
+        batch, self._batch, self._in_service = self._batch, [], None
+        self.depth -= len(batch)
+        return batch
+
+    def nth_arrival(self, n: int) -> Optional[float]:
+        """When the ``n``-th waiting message arrived (the moment ``n`` had arrived), or
+        None if fewer than ``n`` wait."""
+        if self._waiting < n:
+            return None
+        stamps = sorted(m.enqueued_at for queue in self._queues for m in islice(queue, n))
+        return stamps[n - 1]
+
+    def oldest_arrival(self) -> Optional[float]:
+        oldest = self.oldest_waiting()
+        return None if oldest is None else oldest.enqueued_at
 
     def evict_oldest(self, min_class: int = 0) -> Optional[Message]:
         """Remove and return the oldest waiting message, never the one in service.
@@ -197,11 +272,11 @@ class Buffer:
         """Change how waiting messages are served (a live mode switch); order is kept."""
         if discipline == self.discipline:
             return
-        if discipline not in ("fifo", "priority"):
+        if discipline not in DISCIPLINES:
             raise ValueError(f"unknown discipline {discipline!r}")
         waiting = sorted((m for queue in self._queues for m in queue), key=lambda m: m.enqueued_at)
         self.discipline = discipline
-        self._queues = [deque() for _ in range(self._classes if discipline == "priority" else 1)]
+        self._queues = [deque() for _ in range(self._classes if discipline != "fifo" else 1)]
         for message in waiting:
             self._queue_for(message.priority).append(message)
 
@@ -216,11 +291,29 @@ class Buffer:
             out.extend(queue)
             queue.clear()
         self._waiting = 0
-        if self._in_service is not None:
+        if self._batch:
+            out.extend(self._batch)
+        elif self._in_service is not None:
             out.append(self._in_service)
-            self._in_service = None
+        self._in_service, self._batch = None, []
         self.depth = 0
         return out
+
+    def _class_queues(self, classes: Sequence[int]) -> List[Deque[Message]]:
+        if self.discipline == "fifo":
+            return self._queues
+        last = len(self._queues) - 1
+        return [self._queues[index] for index in sorted({min(max(c, 0), last) for c in classes})]
+
+    def _next_queue(self, queues) -> Optional[Deque[Message]]:
+        """The queue whose head is served next: the first non-empty one under ``priority``,
+        the one with the oldest head otherwise."""
+        if self.discipline == "priority":
+            return next((queue for queue in queues if queue), None)
+        heads = [queue for queue in queues if queue]
+        if len(heads) <= 1:
+            return heads[0] if heads else None
+        return min(heads, key=lambda queue: queue[0].enqueued_at)
 
     def _queue_for(self, priority: int) -> Deque[Message]:
         if self.discipline == "fifo":

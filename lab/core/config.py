@@ -19,9 +19,11 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
+from lab.core.batching import check_batching
 from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec
 from lab.core.pacing import PROFILES
+from lab.core.pool import check_pool, parse_range, parse_workloads
 from lab.core.ratelimit import LIMITERS
 
 MAX_BUFFER = 1_000_000_000  # credit and windows stay far inside the wire's 64-bit fields
@@ -157,6 +159,14 @@ CONSUMER_SETTINGS: Dict[str, Setting] = {
     **_same("admit_rate", "admit_burst", "reject_cost", "max_memory_mb"),
     "wait_target_s": Setting("wait_target_ms", None, 0.001),
     "seed": Setting("seed"),
+    # batching (Module 16); the row and the flags use the field names
+    **_same("batch_overhead_ms", "item_ms", "batch_size", "batch_wait_ms", "batch"),
+    **_same("batch_target_ms", "batch_min", "batch_max"),
+    # a pool of workers (Module 17)
+    "pool": Setting(None, "pool"),
+    **_same("workers", "db_capacity", "db_coherence", "lag_target_s", "scale_cooldown_s"),
+    "autoscale": Setting("autoscale", "autoscale", parse=lambda text, _flag: parse_range(text)),
+    **_same("bulkhead"),
 }
 
 # ProducerConfig field -> where it comes from. The producer's module rows use the flags'
@@ -213,6 +223,41 @@ class ConsumerConfig:
     heartbeat_s: float = 0.5
     seed: int = 0
     per_producer_limit: Optional[float] = None  # classroom: most of the limit one may hold
+    # Batching (Module 16): a batch costs batch_overhead_ms + item_ms per message. Giving
+    # either one turns batching on (lab.core.batching); process_rate is then unused.
+    batch_overhead_ms: Optional[float] = None
+    item_ms: Optional[float] = None
+    batch_size: int = 1  # the most messages in one batch (the adaptive batcher's start)
+    batch_wait_ms: float = 0.0  # linger: a batch that is not full starts after this wait
+    batch: str = "fixed"  # or "adaptive" (seed 003's rule)
+    batch_target_ms: float = 50.0
+    batch_min: int = 1
+    batch_max: int = 1000
+    batcher_plugin: Any = None  # an object with batch_size() and observe(size, seconds, now)
+
+    # A pool of workers (Module 17): pool=True or any of the others turns it on (lab.core.pool).
+    pool: bool = False
+    workers: int = 1
+    db_capacity: Optional[float] = None  # operations/s of the database all workers share
+    db_coherence: float = 0.1  # each extra concurrent caller slows every operation this much
+    autoscale: Optional[Tuple[int, int]] = None  # (min, max) workers, scaled on lag
+    lag_target_s: float = 1.0
+    scale_cooldown_s: float = 5.0
+    bulkhead: Optional[str] = None  # e.g. "likes=4,analytics=2": a pool per workload
+
+    @property
+    def batching(self) -> bool:
+        return self.batch_overhead_ms is not None or self.item_ms is not None
+
+    @property
+    def pooled(self) -> bool:
+        return (
+            self.pool
+            or self.workers > 1
+            or self.db_capacity is not None
+            or self.autoscale is not None
+            or self.bulkhead is not None
+        )
 
     @classmethod
     def for_module(
@@ -261,6 +306,8 @@ class ConsumerConfig:
         check_positive(self.reject_cost, "--reject-cost", allow_zero=True)
         check_positive(self.max_memory_mb, "--max-memory-mb")
         check_positive(_ms(self.wait_target_s), "--wait-target-ms")
+        check_batching(self)
+        check_pool(self)
         return self
 
     def policy_options(self) -> Dict[str, Any]:
@@ -339,6 +386,11 @@ class ProducerConfig:
         ``rate`` is ``--rate``, seconds between messages; ``mps`` is ``--mps`` (text:
         a number or 'max'). Give one or neither."""
         flags["mps"] = messages_per_s(rate, flags.get("mps"))
+        workloads = flags.pop("workloads", None)
+        if workloads is not None:  # Module 17's names for the classes: likes=1,analytics=3
+            if flags.get("priority_mix") is not None:
+                raise ValueError("give either --workloads or --priority-mix, not both")
+            flags["priority_mix"] = _as_text(parse_workloads(workloads))
         values = _settle(PRODUCER_SETTINGS, spec.producer, flags)
         return cls(module=spec.number, **values).validate()
 

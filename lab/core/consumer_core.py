@@ -43,7 +43,7 @@ from lab.core.policies import (
     LoadSignals,
     OverflowPolicy,
 )
-from lab.core.service import ServiceModel, Worker
+from lab.core.workers import build_worker
 
 MAX_PRODUCERS = 256  # more than this and the quietest finished ones are folded into one row
 EVENT_LOG_LENGTH = 6
@@ -104,8 +104,7 @@ class ConsumerCore:
         self.session = session
         self.started_at = now
         rng = random.Random(config.seed)
-        self.service = ServiceModel(config.process_rate, config.service_dist, rng)
-        self.worker = Worker(self.service, start=now)
+        self.service, self.worker = build_worker(config, rng, now)
         self.policy: OverflowPolicy = build_policy(config.mode, **config.policy_options())
         self.mode = config.mode
         self.buffer = Buffer(
@@ -314,6 +313,7 @@ class ConsumerCore:
             "policy_state": self.policy.status(),
             "service_rate": _finite(self.service.effective_rate),
             "slowdown": self.service.slowdown,
+            "worker": self.worker.status(now),
             "producers": [self._producer_row(s, now) for s in self.producers.values()],
             "credit_outstanding": sum(
                 s.outstanding_credit for s in self.producers.values() if s.active
@@ -343,7 +343,8 @@ class ConsumerCore:
             "capacity": self.buffer.capacity,
             "max_depth": self.max_depth,
             "mean_depth": self.depth_mean.value(now),
-            "process_rate": _finite(self.config.process_rate),
+            "process_rate": _finite(self.service.rate),
+            "worker": self.worker.summary(),
             "processed_mps": totals.processed / elapsed if elapsed > 0 else 0.0,
             "queue_wait_p50_ms": wait.percentile(50) * 1e3,
             "queue_wait_p99_ms": wait.percentile(99) * 1e3,

@@ -30,6 +30,8 @@ class ModuleSpec:
     live_modes: Tuple[str, ...] = ("drop", "block", "drop-oldest", "sample", "shed", "unbounded")
     # "redis": a broker between producer and consumer (Module 20; lab.ui.stream_cli)
     broker: Optional[str] = None
+    # the module's main knob, with its own live keys in the demo (see lab/ui/keys.py)
+    knob: Optional[str] = None
 
     @property
     def port(self) -> int:
@@ -123,6 +125,41 @@ MODULES: Dict[int, ModuleSpec] = {
                 "backoff_base_ms": 500.0,
                 "backoff_cap_ms": 10000.0,
             },
+        ),
+        ModuleSpec(
+            number=16,
+            slug="batching",
+            knob="batch",
+            live_modes=("drop", "block", "shed"),
+            title="Batching",
+            teaches="one round trip per batch: throughput b/(O+b*I), and what linger costs",
+            consumer={
+                "mode": "drop",
+                "capacity": 500,
+                "batch_overhead_ms": 8.0,
+                "item_ms": 2.0,
+                "batch_size": 1,
+                "batch_target_ms": 50.0,
+                "batch_max": 200,
+            },
+            producer={"rate": 300.0},
+        ),
+        ModuleSpec(
+            number=17,
+            slug="consumer_lag",
+            knob="workers",
+            live_modes=("drop", "block"),
+            title="Consumer lag and scaling",
+            teaches="lag is the signal: add workers, mind the database's knee, use bulkheads",
+            consumer={
+                "mode": "drop",
+                "capacity": 20_000,
+                "process_rate": 100.0,
+                "pool": True,
+                "workers": 1,
+                "discipline": "workload",
+            },
+            producer={"rate": 300.0},
         ),
         ModuleSpec(
             number=20,

@@ -114,6 +114,14 @@ class Worker:
             return self.stalled_until
         return None
 
+    def status(self, now: float) -> None:
+        """What a batching worker reports (``batching.BatchWorker.status``); one message at a
+        time has nothing to add."""
+        return None
+
+    def summary(self) -> None:
+        return None
+
     def charge(self, now: float, seconds: float) -> None:
         """Spend ``seconds`` of the worker's time on something that is not a message in the
         buffer (turning a request away costs work too): what runs now finishes later."""

@@ -131,6 +131,9 @@ class ConsumerSnapshot(TypedDict):
     policy_state: Dict[str, Any]
     service_rate: Optional[float]  # None: unlimited
     slowdown: float
+    # the batch worker's or the pool's own figures (Modules 16, 17; lab.core.workers), with
+    # their "kind"; None for one worker serving one message at a time
+    worker: Optional[Dict[str, Any]]
     producers: List[ProducerRow]
     credit_outstanding: Optional[int]
     rss_mb: float

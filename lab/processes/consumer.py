@@ -68,6 +68,7 @@ class ConsumerRun(RunOptions):
     stall_for: float = STALL_FOR_S
     policy_file: Optional[str] = None
     keys: Optional[Any] = None  # security.RoomKeys: classroom mode, CURVE on every socket
+    batcher_file: Optional[str] = None  # a batch-size rule (Module 16's challenge)
 
     def check_own(self) -> None:
         fault_args(vars(self))
@@ -90,6 +91,8 @@ class ConsumerProcess:
         except BaseException:
             self.close()
             raise
+        if run.batcher_file:
+            self._load_batcher(run.batcher_file)
         now = self.clock.now()
         self.core = ConsumerCore(config, now, session=uuid.uuid4().hex[:12])
         if run.policy_file:
@@ -99,6 +102,20 @@ class ConsumerProcess:
         self._timed_faults_done: set = set()
         self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
         self._idle_since: Optional[float] = None
+
+    def _load_batcher(self, spec: str) -> None:
+        from dataclasses import asdict
+
+        from lab.processes import plugins
+
+        if not self.config.batching:
+            self.close()
+            raise plugins.PluginError("--batcher-file needs batching: give --batch-overhead-ms")
+        try:
+            self.config.batcher_plugin = plugins.load(spec, "batcher", asdict(self.config))
+        except plugins.PluginError:
+            self.close()
+            raise
 
     def _install_policy_file(self, spec: str, now: float) -> None:
         from dataclasses import asdict
@@ -158,9 +175,8 @@ class ConsumerProcess:
         if not run.quiet:
             say(
                 f"consumer: module {self.config.module}, mode {core.mode}, buffer "
-                f"{core.buffer.capacity or 'unbounded'}, processing "
-                f"{self.config.process_rate:g} msg/s, listening on "
-                f"{net.endpoint(run.bind, run.port)} (Ctrl-C to stop)"
+                f"{core.buffer.capacity or 'unbounded'}, processing {self._speed_text()}, "
+                f"listening on {net.endpoint(run.bind, run.port)} (Ctrl-C to stop)"
             )
         while not self.stop:
             now = self.clock.now()
@@ -209,6 +225,16 @@ class ConsumerProcess:
         if not producers or any(state.active for state in producers):
             return False
         return len(self.core.buffer) == 0
+
+    def _speed_text(self) -> str:
+        config = self.config
+        if not config.batching:
+            return f"{config.process_rate:g} msg/s"
+        kind = "adaptive" if config.batch == "adaptive" else "fixed"
+        return (
+            f"in batches ({kind}, up to {config.batch_size}, linger {config.batch_wait_ms:g} ms) "
+            f"of {config.batch_overhead_ms or 0:g} ms + {config.item_ms or 0:g} ms per message"
+        )
 
     def _read_data(self, now: float) -> None:
         core = self.core

@@ -10,6 +10,8 @@ REQ socket in any language) sends one JSON object and gets one JSON object back:
     {"cmd": "slow", "value": 4}                    the worker becomes 4x slower
     {"cmd": "restore"}                             the worker back to full speed
     {"cmd": "stall", "value": 3}                   the worker stops for 3 s
+    {"cmd": "batch", "value": "double"}            batch size: N, double, half, adaptive, fixed
+    {"cmd": "workers", "value": "more"}            pool size: N, more, fewer (Module 17)
 
 Producer commands travel to producers as CONTROL frames on the data connection, so there is
 still only one address to know. A bad request gets ``{"ok": false, "error": "..."}``.
@@ -24,10 +26,12 @@ from typing import Any, Dict, List, Optional
 import zmq
 
 from lab.core import protocol
+from lab.core.batching import change_batching
 from lab.core.modes import MODES
+from lab.core.pool import change_workers
 from lab.processes import net, security
 
-COMMANDS = ("status", "mode", "rate", "spike", "slow", "restore", "stall")
+COMMANDS = ("status", "mode", "rate", "spike", "slow", "restore", "stall", "batch", "workers")
 
 
 def handle_control_request(process: Any, frames: List[bytes], now: float) -> Optional[List[bytes]]:
@@ -74,6 +78,10 @@ def apply_command(process: Any, request: Dict[str, Any], now: float) -> Dict[str
         process.set_slowdown(_positive(value if value is not None else 4, "factor"), now)
     elif cmd == "restore":
         process.set_slowdown(1.0, now)
+    elif cmd == "batch":
+        core.log(now, change_batching(core.worker, value))
+    elif cmd == "workers":
+        core.log(now, change_workers(core.worker, value, now))
     elif cmd == "stall":
         seconds = _positive(value if value is not None else 3, "seconds")
         core.worker.stall(now, seconds)

@@ -151,12 +151,12 @@ def run_demo(run: DemoRun) -> int:
         if run.with_producer:
             children.append(Child("producer", child_argv("producer", run)))
         if keys.enabled:
-            visualizer.state.key_legend = legend(spec.live_modes)
+            visualizer.state.key_legend = legend(spec.live_modes, spec.knob)
         if run.banner:
             visualizer.state.key_legend = "\n".join(
                 filter(None, [run.banner, visualizer.state.key_legend])
             )
-        actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for)
+        actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for, spec.knob)
 
         def watch(now: float) -> Optional[str]:
             for key in keys.read():

@@ -83,17 +83,27 @@ def _is_throttle(obj: Any) -> bool:
     return inspect.isclass(obj) and callable(getattr(obj, "update", None))
 
 
+def _is_batcher(obj: Any) -> bool:
+    return (
+        inspect.isclass(obj)
+        and callable(getattr(obj, "batch_size", None))
+        and callable(getattr(obj, "observe", None))
+    )
+
+
 KINDS: Dict[str, Callable[[Any], bool]] = {
     "policy": _is_policy,
     "retry": _is_retry,
     "limiter": _is_limiter,
     "throttle": _is_throttle,
+    "batcher": _is_batcher,
 }
 DESCRIPTIONS = {
     "policy": "a subclass of lab.core.policies.OverflowPolicy",
     "retry": "a class with delay(attempt, retry_after_s, now)",
     "limiter": "a class with take_up_to(now, count) and time_until(now)",
     "throttle": "a class with update(lag_s, lag_messages, now) returning a rate",
+    "batcher": "a class with batch_size() and observe(size, duration_s, now)",
 }
 # The methods the processes call, per kind: these are the ones the guard times and watches.
 METHODS: Dict[str, Tuple[str, ...]] = {
@@ -101,6 +111,7 @@ METHODS: Dict[str, Tuple[str, ...]] = {
     "retry": ("delay", "on_success", "on_failure"),
     "limiter": ("take_up_to", "time_until", "tokens"),
     "throttle": ("update",),
+    "batcher": ("batch_size", "observe"),
 }
 
 

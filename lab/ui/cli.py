@@ -205,6 +205,38 @@ class ConsumerFlags:
     (slowdown_at, slowdown_factor, slowdown_for, stall_at, stall_for) = _fault_opts(
         "How many times slower (with --slowdown-at).", "Stall length in seconds."
     )
+    # batching (Module 16)
+    batch_overhead_ms = typer.Option(
+        None, help="Batching: fixed cost of one batch (ms); turns batching on (Module 16)."
+    )
+    item_ms = typer.Option(None, help="Batching: cost of each message in a batch (ms).")
+    batch_size = typer.Option(None, help="Batching: most messages per batch.")
+    batch_wait_ms = typer.Option(
+        None, help="Batching: linger; a batch that is not full starts after this wait (ms)."
+    )
+    batch = typer.Option(None, help="Batching: fixed or adaptive (seed 003's rule).")
+    batch_target_ms = typer.Option(None, help="adaptive: the batch time to aim for (ms).")
+    batch_min = typer.Option(None, help="adaptive: smallest batch.")
+    batch_max = typer.Option(None, help="adaptive: largest batch.")
+    batcher_file = typer.Option(
+        None, help="Use the batch-size rule class in FILE.py[:Class] (the exercises)."
+    )
+    # a pool of workers (Module 17)
+    workers = typer.Option(None, help="Workers in the pool (Module 17), each at --process-rate.")
+    db_capacity = typer.Option(None, help="A database all workers share: operations per second.")
+    db_coherence = typer.Option(
+        None, help="How much slower each extra concurrent caller makes every operation (0.1)."
+    )
+    autoscale = typer.Option(None, help="Scale the pool on lag: MIN-MAX workers.")
+    lag_target_s = typer.Option(
+        None, help="Autoscaling: the lag (age of the oldest waiting message) to stay under."
+    )
+    scale_cooldown_s = typer.Option(
+        None, help="Autoscaling: calm this long before a worker is removed."
+    )
+    bulkhead = typer.Option(
+        None, help="A pool per workload instead of one shared pool, e.g. likes=4,analytics=2."
+    )
     # guards and measurements
     max_memory_mb = typer.Option(
         _c("max_memory_mb"), help="Stop when RSS passes this (memory guard)."
@@ -258,6 +290,22 @@ def consumer(
     max_memory_mb: float = ConsumerFlags.max_memory_mb,
     wait_target_ms: Optional[float] = ConsumerFlags.wait_target_ms,
     policy_file: Optional[str] = ConsumerFlags.policy_file,
+    batch_overhead_ms: Optional[float] = ConsumerFlags.batch_overhead_ms,
+    item_ms: Optional[float] = ConsumerFlags.item_ms,
+    batch_size: Optional[int] = ConsumerFlags.batch_size,
+    batch_wait_ms: Optional[float] = ConsumerFlags.batch_wait_ms,
+    batch: Optional[str] = ConsumerFlags.batch,
+    batch_target_ms: Optional[float] = ConsumerFlags.batch_target_ms,
+    batch_min: Optional[int] = ConsumerFlags.batch_min,
+    batch_max: Optional[int] = ConsumerFlags.batch_max,
+    batcher_file: Optional[str] = ConsumerFlags.batcher_file,
+    workers: Optional[int] = ConsumerFlags.workers,
+    db_capacity: Optional[float] = ConsumerFlags.db_capacity,
+    db_coherence: Optional[float] = ConsumerFlags.db_coherence,
+    autoscale: Optional[str] = ConsumerFlags.autoscale,
+    lag_target_s: Optional[float] = ConsumerFlags.lag_target_s,
+    scale_cooldown_s: Optional[float] = ConsumerFlags.scale_cooldown_s,
+    bulkhead: Optional[str] = ConsumerFlags.bulkhead,
     port: Optional[int] = ConsumerFlags.port,
     bind: str = ConsumerFlags.bind,
     duration: Optional[float] = _duration_opt(),
@@ -324,6 +372,7 @@ RUN_FLAGS = {
         "stall_at",
         "stall_for",
         "policy_file",
+        "batcher_file",
     ),
     "producer": (
         "host",
@@ -407,6 +456,9 @@ class ProducerFlags:
     priority_mix = typer.Option(
         None, help="Weights of priority classes 0,1,2..., e.g. 0.1,0.6,0.3."
     )
+    workloads = typer.Option(
+        None, help="Module 17's workloads by name instead of --priority-mix: likes=1,analytics=3."
+    )
     batch = typer.Option(_p("batch_max"), help="Most messages per DATA frame.")
     seed = typer.Option(_p("seed"), help="Random seed (poisson arrivals, jitter, priorities).")
     name = typer.Option(None, help="Producer name shown on the dashboard.")
@@ -449,6 +501,7 @@ def producer(
     payload_bytes: int = ProducerFlags.payload_bytes,
     max_pending: Optional[int] = ProducerFlags.max_pending,
     priority_mix: Optional[str] = ProducerFlags.priority_mix,
+    workloads: Optional[str] = ProducerFlags.workloads,
     host: str = _host_opt(),
     port: Optional[int] = ProducerFlags.port,
     duration: Optional[float] = _duration_opt(),
@@ -627,7 +680,9 @@ def modules() -> None:
 
 @app.command()
 def ctl(
-    command: str = typer.Argument(..., help="status, mode, rate, spike, slow, restore, stall."),
+    command: str = typer.Argument(
+        ..., help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17)."
+    ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
     host: str = _host_opt(),
@@ -665,7 +720,8 @@ def _ctl_request(command: str, value: Optional[str], factor: float, seconds: flo
         check_positive(seconds, "--for")
         request.update(factor=factor, duration=seconds)
     elif value is not None:
-        request["value"] = value if command == "mode" else _number(value, command)
+        textual = command == "mode" or (command in ("batch", "workers") and not value.isdigit())
+        request["value"] = value if textual else _number(value, command)
     return request
 
 

@@ -82,6 +82,7 @@ class DashboardState:
         self.received_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)
         self.panel_history = PanelHistory()
         self.mode_start: Optional[ModeStart] = None
+        self.lag_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)  # oldest age, s
         self._next_sample = -math.inf
         self.snapshots = 0
         self.malformed = 0
@@ -165,6 +166,7 @@ class DashboardState:
         self.depth_history.append(float(snapshot["depth"]))
         self.processed_history.append(float(rates["processed"]))
         self.received_history.append(float(rates["received"]))
+        self.lag_history.append(float(snapshot["oldest_age_s"]))
 
 
 # -- insight -----------------------------------------------------------------------------------
@@ -241,6 +243,14 @@ def _load_insight(snap: ConsumerSnapshot, producers: List[ProducerSnapshot]) -> 
         return (
             f"UPSTREAM: {upstream:,} wait in the producer's {holder}; "
             f"time to verdict p99 {fmt_measured(_worst_latency(producers), 'p99_s')}",
+            "bold yellow",
+        )
+    lag = snap["oldest_age_s"]
+    if lag >= 1.0 and received > processed * 1.05:  # no drops: only lag says it falls behind
+        return (
+            f"FALLING BEHIND: lag {fmt_seconds(lag)} and growing by "
+            f"{fmt_rate(received - processed)}: {fmt_rate(received)} in, "
+            f"{fmt_rate(processed)} done",
             "bold yellow",
         )
     return ("healthy: the consumer keeps up", "bold green")

@@ -79,8 +79,26 @@ class KeyReader:
         return keys
 
 
+KNOB_KEYS: Dict[str, Dict[str, Dict[str, Any]]] = {
+    "batch": {
+        "]": {"cmd": "batch", "value": "double"},
+        "[": {"cmd": "batch", "value": "half"},
+        "a": {"cmd": "batch", "value": "adaptive"},
+        "f": {"cmd": "batch", "value": "fixed"},
+    },
+    "workers": {
+        "]": {"cmd": "workers", "value": "more"},
+        "[": {"cmd": "workers", "value": "fewer"},
+    },
+}
+KNOB_LEGENDS = {"batch": "[/] batch  a adaptive  f fixed", "workers": "[/] workers"}
+
+
 def key_actions(
-    modes: Sequence[str], slowdown_factor: float = 4.0, stall_for: float = 3.0
+    modes: Sequence[str],
+    slowdown_factor: float = 4.0,
+    stall_for: float = 3.0,
+    knob: Optional[str] = None,
 ) -> Dict[str, Dict[str, Any]]:
     """Key -> control request (see ``lab/processes/control.py``); rate keys carry a
     ``factor`` that the demo turns into a rate from what the producers run at now."""
@@ -93,9 +111,11 @@ def key_actions(
     actions["s"] = {"cmd": "slow", "value": slowdown_factor}
     actions["r"] = {"cmd": "restore"}
     actions["x"] = {"cmd": "stall", "value": stall_for}
+    actions.update(KNOB_KEYS.get(knob or "", {}))
     return actions
 
 
-def legend(modes: Sequence[str]) -> str:
+def legend(modes: Sequence[str], knob: Optional[str] = None) -> str:
     mode_keys = " ".join(f"{i} {m}" for i, m in enumerate(modes[:9], start=1))
-    return f"keys: {mode_keys} | +/- rate  k spike  s slow  r restore  x stall  q quit"
+    knob_keys = f"  {KNOB_LEGENDS[knob]}" if knob in KNOB_LEGENDS else ""
+    return f"keys: {mode_keys} | +/- rate{knob_keys}  k spike  s slow  r restore  x stall  q quit"

@@ -31,7 +31,7 @@ from rich.text import Text
 
 from lab.core.telemetry import ClassRow, ConsumerSnapshot, ProducerSnapshot
 from lab.ui.textgrid import grid
-from lab.ui.widgets import bar, fmt_count, fmt_rate, fmt_seconds, plural
+from lab.ui.widgets import bar, fmt_count, fmt_rate, fmt_seconds, plural, sparkline
 
 if TYPE_CHECKING:  # the dashboard imports this module: no import back at run time
     from lab.ui.dashboard import DashboardState
@@ -336,6 +336,95 @@ def _recovery_text(producer: ProducerSnapshot, history: PanelHistory) -> Text:
     return Text(words.get(phase, phase), style=style)
 
 
+# -- Module 16: batching ---------------------------------------------------------------------
+def batching_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """Batch size, batches per second, time per batch, and what a message waits in all."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    batching = snap.get("worker")
+    if not isinstance(batching, dict) or batching.get("kind") != "batch":
+        return Text("batching: off (this consumer serves one message at a time)", style="dim")
+    rates = snap.get("rates") or {}
+    done, capacity = _number(rates.get("processed")), _number(snap.get("service_rate"))
+    limit = batching.get("batch_limit")
+    size = Text(f"last {fmt_count(batching.get('last_batch'))} of up to {fmt_count(limit)}")
+    mean = _number(batching.get("mean_batch"))
+    if mean is not None:
+        size.append(f" · mean {mean:.1f}")
+    size.append(f" · linger {fmt_seconds((_number(batching.get('linger_ms')) or 0) / 1e3)}")
+    cost = Text(
+        f"{fmt_seconds((_number(batching.get('batch_ms')) or 0) / 1e3)} a batch "
+        f"({batching.get('overhead_ms', 0):g} ms + {batching.get('item_ms', 0):g} ms each) · "
+        f"{fmt_rate(batching.get('batches_per_s'))} batches"
+    )
+    rows: List[Tuple[str, Text]] = [("batch", size), ("cost", cost)]
+    if done is not None and capacity:
+        label = f"{fmt_rate(done)} of {fmt_rate(capacity)} at this batch size"
+        rows.append(("done", bar(done, capacity, BAR_WIDTH, label)))
+    latency = Text("message latency (arrival -> processed) ")
+    p50, p99 = batching.get("latency_p50_s"), batching.get("latency_p99_s")
+    latency.append(f"p50 {fmt_seconds(p50) if p50 is not None else '-'}")
+    latency.append(f" · p99 {fmt_seconds(p99) if p99 is not None else '-'}", style="bold")
+    rows.append(("latency", latency))
+    return _labelled(rows)
+
+
+# -- Module 17: consumer lag, scaling, bulkheads ---------------------------------------------
+WORKLOAD_NAMES = {0: "likes", 1: "analytics"}
+
+
+def consumer_lag_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """Lag in messages and seconds, the workers, the database, and lag per workload."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    pool = snap.get("worker")
+    if not isinstance(pool, dict) or pool.get("kind") != "pool":
+        pool = {"workers": 1, "busy": None, "idle": None, "groups": [], "scale_events": []}
+    lag_s = _number(snap.get("oldest_age_s")) or 0.0
+    lag = Text(f"{fmt_count(snap.get('depth', 0))} msgs · ", style="bold")
+    lag.append(f"{fmt_seconds(lag_s)} oldest", style="bold red" if lag_s >= 1.0 else "bold")
+    lag.append("  " + sparkline(state.lag_history, 20), style="magenta")
+    workers = Text(f"{fmt_count(pool.get('workers'))} ")
+    workers.append(f"(busy {fmt_count(pool.get('busy'))}, idle {fmt_count(pool.get('idle'))})")
+    events = pool.get("scale_events") or []
+    if events:
+        at, what, count = events[-1]
+        workers.append(f" · scaled {what} to {count} at {at:.0f} s", style="cyan")
+    rows: List[Tuple[str, Text]] = [("lag", lag), ("workers", workers)]
+    db = pool.get("db")
+    if isinstance(db, dict):
+        used = _number(db.get("utilisation")) or 0.0
+        label = (
+            f"{fmt_rate(db.get('ops_per_s'))} of {fmt_rate(db.get('capacity'))} · "
+            f"op {fmt_seconds(db.get('latency_s'))} · {fmt_count(db.get('waiting'))} waiting"
+        )
+        rows.append(("database", bar(used, 1.0, BAR_WIDTH, label)))
+    groups = [g for g in pool.get("groups") or [] if g.get("classes") is not None]
+    if groups:
+        text = Text()
+        for group in groups:
+            group_lag = _number(group.get("lag_s")) or 0.0
+            style = "bold red" if group_lag >= 1.0 else "bold green"
+            text.append(f"{group.get('name')} ", style="bold")
+            text.append(f"{fmt_seconds(group_lag)}", style=style)
+            text.append(f" ({fmt_count(group.get('workers'))} workers)  ")
+        rows.append(("bulkheads", text))
+    else:
+        rows.append(("workloads", _workload_text(snap)))
+    return _labelled(rows)
+
+
+def _workload_text(snap: Dict[str, Any]) -> Text:
+    text = Text()
+    for row in (snap.get("classes") or [])[:2]:
+        name = WORKLOAD_NAMES.get(row.get("class"), str(row.get("class")))
+        text.append(f"{name} ", style="bold")
+        text.append(f"wait p99 {fmt_seconds(row.get('wait_p99_s'))}  ")
+    return text if text.plain else Text("no traffic yet", style="dim")
+
+
 # -- Module 20: the queue in the middle ---------------------------------------------------------
 LAG_WARN_S = 1.0  # lag in seconds from here on is shown as trouble
 
@@ -416,5 +505,7 @@ MODULE_PANELS: Dict[int, ModulePanel] = {
     13: load_shedding_panel,
     14: rate_limiting_panel,
     15: retry_storm_panel,
+    16: batching_panel,
+    17: consumer_lag_panel,
     20: broker_panel,
 }

@@ -15,6 +15,11 @@ all running at once (they are light), each compared with its formula (``theory``
 4. **Block mode.** λ > μ with backpressure: the producer's throughput tends to μ, and its
    latency (due time to verdict) to about K/μ, the time to get through an outbox as long
    as the consumer's window.
+6. **A pool of workers** (Module 17). N workers of μ each, offered more than N·μ: the
+   processing rate is N·μ (100 and 400 msg/s for N = 1, 4 at μ = 100).
+5. **Batching** (Module 16). Batches of b messages that cost O + b·I each, offered more
+   than the worker can do: the processing rate is ``b / (O + b·I)``, 100, 357 and 463 msg/s
+   for b = 1, 10, 50 with O = 8 ms and I = 2 ms.
 
 Fractions and rates are read over a window that starts after a warm-up (the buffer has
 filled), from the consumer's own telemetry; Little's law uses the consumer's ``--json``
@@ -56,6 +61,14 @@ class ValidatePlan:
     block_mu: float = 200.0
     block_k: int = 100
     block_s: float = 10.0
+    batch_sizes: Tuple[int, ...] = (1, 10, 50)
+    batch_overhead_ms: float = 8.0
+    batch_item_ms: float = 2.0
+    batch_s: float = 10.0
+    tolerance_batch_pct: float = 3.0
+    pool_sizes: Tuple[int, ...] = (1, 4)
+    pool_mu: float = 100.0
+    pool_s: float = 10.0
     warmup_s: float = 2.0
     seed: int = 1
     tolerance_pp: float = 2.0  # drop fraction and blocking probability
@@ -75,6 +88,10 @@ class ValidatePlan:
             mm1k_rhos=(0.5, 3.0),
             mm1k_s=15.0,
             block_s=6.0,
+            batch_sizes=(10,),
+            batch_s=5.0,
+            pool_sizes=(4,),
+            pool_s=5.0,
             warmup_s=1.5,
             tolerance_pp=6.0,
             tolerance_little_pct=10.0,
@@ -274,6 +291,98 @@ class BlockMode(Planned):
         ]
 
 
+class Batching(Planned):
+    name = "batching"
+
+    def __init__(self, plan: ValidatePlan, size: int) -> None:
+        self.size = size
+        self.overhead_s, self.item_s = plan.batch_overhead_ms / 1e3, plan.batch_item_ms / 1e3
+        consumer = [
+            "--mode",
+            "drop",
+            "--buffer",
+            "1000",
+            "--batch-overhead-ms",
+            f"{plan.batch_overhead_ms:g}",
+            "--item-ms",
+            f"{plan.batch_item_ms:g}",
+            "--batch-size",
+            str(size),
+        ]
+        # offered: more than the largest batches could ever do (1 / I)
+        super().__init__(plan, consumer, ["--mps", f"{1.5 / self.item_s:g}"])
+
+    @property
+    def seconds(self) -> float:  # type: ignore[override]
+        return self.plan.batch_s
+
+    def label(self) -> str:
+        return f"b={self.size}, O={self.overhead_s * 1e3:g} ms, I={self.item_s * 1e3:g} ms"
+
+    def measure(self, start: float, end: float) -> List[Check]:
+        rate = processed_rate(self.session, self.label(), start, end)
+        theory = self.size / (self.overhead_s + self.size * self.item_s)
+        return [
+            Check(
+                self.name,
+                self.label(),
+                "processed (msg/s)",
+                rate,
+                theory,
+                self.plan.tolerance_batch_pct,
+                "%",
+            )
+        ]
+
+
+class Pool(Planned):
+    name = "worker pool"
+
+    def __init__(self, plan: ValidatePlan, workers: int) -> None:
+        self.workers, self.mu = workers, plan.pool_mu
+        consumer = [
+            "--mode",
+            "drop",
+            "--buffer",
+            "1000",
+            "--process-rate",
+            f"{self.mu:g}",
+            "--workers",
+            str(workers),
+        ]
+        super().__init__(plan, consumer, ["--mps", f"{1.5 * workers * self.mu:g}"])
+
+    @property
+    def seconds(self) -> float:  # type: ignore[override]
+        return self.plan.pool_s
+
+    def label(self) -> str:
+        return f"N={self.workers}, μ={self.mu:g}"
+
+    def measure(self, start: float, end: float) -> List[Check]:
+        rate = processed_rate(self.session, self.label(), start, end)
+        return [
+            Check(
+                self.name,
+                self.label(),
+                "processed (msg/s)",
+                rate,
+                self.workers * self.mu,
+                self.plan.tolerance_batch_pct,
+                "%",
+            )
+        ]
+
+
+def processed_rate(session, label: str, start: float, end: float) -> float:
+    """The consumer's processing rate between two of its snapshots (its own uptime)."""
+    first, last = session.consumer_at(start), session.consumer_at(end)
+    elapsed = float(last["uptime_s"]) - float(first["uptime_s"])
+    if elapsed <= 0:
+        raise BenchError(f"{label}: no telemetry in the window")
+    return (float(last["totals"]["processed"]) - float(first["totals"]["processed"])) / elapsed
+
+
 def experiments(plan: ValidatePlan) -> List[List[Planned]]:
     """The experiments, in groups that run one after the other (the members of a group run
     at the same time): M/M/1/K first, alone, because it is the one that suffers most when
@@ -296,6 +405,10 @@ def experiments(plan: ValidatePlan) -> List[List[Planned]]:
         rest += [OverloadDrop(plan, lam, mu) for lam, mu in plan.overload]
     if wanted("block"):
         rest.append(BlockMode(plan))
+    if wanted("batching"):
+        rest += [Batching(plan, size) for size in plan.batch_sizes]
+    if wanted("pool"):
+        rest += [Pool(plan, workers) for workers in plan.pool_sizes]
     return [group for group in (mm1k, rest) if group]
 
 
@@ -314,7 +427,8 @@ def run_validation(plan: ValidatePlan, progress=lambda text: None) -> List[Check
                 checks.extend(result)
     for pairs in replicas.values():
         checks.extend(pool_mm1k(plan, [e for e, _ in pairs], [r for _, r in pairs]))
-    order = [OverloadDrop.name, MM1K.name, BlockMode.name, "Little's law"]
+    order = [OverloadDrop.name, MM1K.name, BlockMode.name, Batching.name, Pool.name]
+    order.append("Little's law")
     return sorted(checks, key=lambda c: order.index(c.experiment))
 
 
