@@ -77,7 +77,8 @@ def redraw_ms(width: int = 120, height: int = 40, redraws: int = 400) -> float:
     from lab.ui.dashboard import DashboardState, render
 
     state = DashboardState(12, "Backpressure", 12000)
-    consumer, producer = ConsumerConfig(mode="drop"), ProducerConfig(rate=20.0)
+    # 20 msg/s, the default: no field names, since both sides' configs must take them
+    consumer, producer = ConsumerConfig(mode="drop"), ProducerConfig()
     for at in (5.0, 6.0):
         result = simulate(consumer, [producer], duration=at, drain=0.0, stop_times=[1e9])
         snap = result.consumer_core.snapshot(at, rss_mb=40.0, cpu_pct=5.0)

@@ -54,7 +54,9 @@ class ProducerConfig:
     """Everything a producer can be told by flags; defaults come from ``modules.py``."""
 
     module: int = 12
-    rate: float = 20.0  # messages per second; math.inf sends as fast as possible
+    # Messages per second; math.inf sends as fast as possible. (The CLI's --rate is the
+    # other way up, seconds between messages: the two names must not meet.)
+    messages_per_s: float = 20.0
     profile: str = "steady"
     spike_at: float = 5.0
     spike_duration: float = 5.0
@@ -66,9 +68,11 @@ class ProducerConfig:
     backoff_base_s: float = 0.05
     backoff_cap_s: float = 2.0
     max_pending: Optional[int] = None
-    limit: str = "none"  # producer-side limiter: none, interval, token-bucket
-    limit_rate: float = 10.0
-    limit_burst: int = 10
+    # The producer's own rate limiter (--limit): none, interval, token-bucket. Not "limit":
+    # that is also the consumer's admission limit and the credit window.
+    limiter: str = "none"
+    limiter_rate: float = 10.0
+    limiter_burst: int = 10
     timeout_s: Optional[float] = None  # wait this long for "processed", then retry
     deadline_s: Optional[float] = None  # a request older than this (from its due time) is given up
     breaker: bool = False

@@ -96,12 +96,12 @@ class ProducerCore:
         self.started_at = now
         self.stopped_at: Optional[float] = None
         self._rng = random.Random(config.seed)
-        self.unpaced = math.isinf(config.rate)
+        self.unpaced = math.isinf(config.messages_per_s)
         self.schedule = (
             None
             if self.unpaced
             else PacingSchedule(
-                config.rate,
+                config.messages_per_s,
                 now,
                 config.profile,
                 spike_at=config.spike_at,
@@ -117,7 +117,7 @@ class ProducerCore:
             jitter=config.retry == "backoff",
         )
         self.limiter = config.limiter_plugin or make_limiter(
-            config.limit, config.limit_rate, config.limit_burst, now
+            config.limiter, config.limiter_rate, config.limiter_burst, now
         )
         self.breaker = (
             CircuitBreaker(config.breaker_failures, config.breaker_open_s, config.breaker_probes)
@@ -424,7 +424,7 @@ class ProducerCore:
             "profile": self.config.profile,
             "uptime_s": round(now - self.started_at, 3),
             "target_mps": _finite(self.target_rate(now)),
-            "base_mps": _finite(self.config.rate),
+            "base_mps": _finite(self.config.messages_per_s),
             "rates": {name: rate.rate(now) for name, rate in self._rates.items()},
             "totals": self.counts.as_dict(),
             "latency": {
@@ -484,7 +484,7 @@ class ProducerCore:
             "evicted": self.evicted,
             "consumer_sessions": self.sessions_seen,
             "malformed": self.malformed,
-            "target_mps": _finite(self.config.rate),
+            "target_mps": _finite(self.config.messages_per_s),
             "achieved_mps": counts.produced / elapsed,
             "retry_amplification": self._amplification(),
             "timed_out": self.timed_out,
@@ -862,7 +862,7 @@ class ProducerCore:
         limiter = self.limiter
         tokens = getattr(limiter, "tokens", None)
         return {
-            "kind": "custom" if self.config.limiter_plugin else self.config.limit,
+            "kind": "custom" if self.config.limiter_plugin else self.config.limiter,
             "tokens": round(tokens(now), 2) if callable(tokens) else None,
             "capacity": getattr(limiter, "capacity", None),
             "rate": getattr(limiter, "rate", None),

@@ -356,7 +356,7 @@ def producer(
     if rate is not None:
         per_second = 1.0 / rate
     if per_second is None:
-        per_second = defaults.get("rate", 20.0)
+        per_second = defaults.get("messages_per_s", 20.0)
     profile = _choice(
         _default(profile, defaults, "profile", "steady"),
         ("steady", "poisson", "spike"),
@@ -382,9 +382,9 @@ def producer(
     if breaker_failures < 1:
         raise FlagError(f"--breaker-failures must be at least 1, got {breaker_failures}")
     _check_positive(breaker_open_ms, "--breaker-open-ms")
-    limiter = _choice(_default(limit, defaults, "limit", "none"), LIMITERS, "--limit")
-    limiter_rate = _default(limit_rate, defaults, "limit_rate", 10.0)
-    limiter_burst = _default(limit_burst, defaults, "limit_burst", 10)
+    limiter = _choice(_default(limit, defaults, "limiter", "none"), LIMITERS, "--limit")
+    limiter_rate = _default(limit_rate, defaults, "limiter_rate", 10.0)
+    limiter_burst = _default(limit_burst, defaults, "limiter_burst", 10)
     _check_positive(limiter_rate, "--limit-rate")
     if limiter_burst < 1:
         raise FlagError(f"--limit-burst must be at least 1, got {limiter_burst}")
@@ -411,7 +411,7 @@ def producer(
     mix = _parse_mix(priority_mix) if priority_mix else tuple(defaults.get("priority_mix", (1.0,)))
     config = ProducerConfig(
         module=module,
-        rate=per_second,
+        messages_per_s=per_second,
         profile=profile,
         spike_at=spike_at,
         spike_duration=spike_duration,
@@ -426,9 +426,9 @@ def producer(
         breaker=bool(use_breaker),
         breaker_failures=breaker_failures,
         breaker_open_s=breaker_open_ms / 1000.0,
-        limit=limiter,
-        limit_rate=limiter_rate,
-        limit_burst=limiter_burst,
+        limiter=limiter,
+        limiter_rate=limiter_rate,
+        limiter_burst=limiter_burst,
         max_attempts=max_attempts,
         max_pending=max_pending,
         batch_max=batch,

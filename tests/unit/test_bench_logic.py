@@ -399,7 +399,7 @@ def _run_pair(mode: str, process_rate: float, rate: float, steps: int) -> Produc
     """A producer and a consumer core wired together in fake time (1 ms a step)."""
     now = 100.0
     consumer = ConsumerCore(ConsumerConfig(mode=mode, capacity=40, process_rate=process_rate), now)
-    producer = ProducerCore(ProducerConfig(rate=rate, name="p", seed=3), now)
+    producer = ProducerCore(ProducerConfig(messages_per_s=rate, name="p", seed=3), now)
     for _ in range(steps):
         producer.advance(now)
         for frame in producer.take_control_frames():
@@ -444,7 +444,7 @@ def test_queue_waits_in_one_batch_or_one_by_one_are_the_same_histograms():
 
     def run(step: float) -> ConsumerCore:
         core = ConsumerCore(ConsumerConfig(mode="drop", capacity=500, process_rate=400.0), 0.0)
-        producer = ProducerCore(ProducerConfig(rate=math.inf, name="p"), 0.0)
+        producer = ProducerCore(ProducerConfig(messages_per_s=math.inf, name="p"), 0.0)
         producer.advance(0.0)
         for frame in producer.take_control_frames():
             core.on_frame(b"p", frame, 0.0)
@@ -466,7 +466,7 @@ def test_queue_waits_in_one_batch_or_one_by_one_are_the_same_histograms():
 
 def test_consumer_summary_has_little_w():
     core = ConsumerCore(ConsumerConfig(mode="drop", capacity=10, process_rate=10.0), 0.0)
-    producer = ProducerCore(ProducerConfig(rate=math.inf, name="p"), 0.0)
+    producer = ProducerCore(ProducerConfig(messages_per_s=math.inf, name="p"), 0.0)
     producer.advance(0.0)
     for frame in producer.take_control_frames():
         core.on_frame(b"p", frame, 0.0)

@@ -21,7 +21,7 @@ NO_CREDIT = protocol.NO_CREDIT_LIMIT
 # -- helpers ---------------------------------------------------------------------------------
 def make(rate: float = 10.0, **options) -> ProducerCore:
     options.setdefault("name", "p")
-    return ProducerCore(ProducerConfig(rate=rate, **options), 0.0)
+    return ProducerCore(ProducerConfig(messages_per_s=rate, **options), 0.0)
 
 
 def welcome(session="s1", mode="drop", window=50, credit: Optional[int] = None) -> bytes:
@@ -696,7 +696,7 @@ def test_a_producer_restarted_under_the_same_name_loses_nothing_in_block_mode():
     link.run(3.0)
     old = link.producers[b"p"]
     link.consumer.on_frame(b"p", old.bye_frame(), link.clock.now())
-    new = ProducerCore(ProducerConfig(rate=20.0, name="p"), link.clock.now())
+    new = ProducerCore(ProducerConfig(messages_per_s=20.0, name="p"), link.clock.now())
     link.producers = {b"p": new}
     link.run(3.0)
     theirs = link.consumer.summary(link.clock.now())["producers"]["p"]
@@ -709,7 +709,7 @@ def test_a_producer_restarted_under_the_same_name_loses_nothing_in_block_mode():
 def test_a_producer_waiting_for_its_limiter_sleeps_until_the_next_token():
     """With messages waiting and no token, the next deadline is the next token, not now
     (a producer that said "now" would spin a CPU at 100% until the token came)."""
-    producer = connected(rate=100.0, limit="token-bucket", limit_rate=10.0, limit_burst=2)
+    producer = connected(rate=100.0, limiter="token-bucket", limiter_rate=10.0, limiter_burst=2)
     producer.advance(0.05)  # five messages due, two tokens
     assert len(send(producer, 0.05)) == 2
     assert producer.sendable() > 0 and not producer.ready(0.05)
