@@ -75,8 +75,9 @@ class MessageMaker:
             classes = self._rng.choices(range(len(self._weights)), self._weights, k=len(dues))
         else:
             classes = [0] * len(dues)
-        entries = [Entry(first + i, due, cls) for i, (due, cls) in enumerate(zip(dues, classes))]
         self.next_seq = first + len(dues)
+        seqs = range(first, self.next_seq)
+        entries = [Entry(seq, due, cls) for seq, due, cls in zip(seqs, dues, classes)]
         return first, dues, entries
 
     def renumbered(self, entry: Entry) -> Entry:

@@ -83,7 +83,12 @@ class Outbox:
 
     def take(self, n: int) -> List[Entry]:
         """The oldest ``n`` entries (there must be that many)."""
-        return [self._entries.popleft() for _ in range(n)]
+        waiting = self._entries
+        if n >= len(waiting):  # all of them: the unpaced producer's every frame
+            taken = list(waiting)
+            waiting.clear()
+            return taken
+        return [waiting.popleft() for _ in range(n)]
 
     def take_resends(self, n: int) -> List[Entry]:
         """The first ``n`` resends, wherever they are; the rest stays in its order."""
