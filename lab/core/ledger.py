@@ -144,8 +144,7 @@ class Ledger:
         self.counts.accepted += len(entries)
         self.rates["accepted"].add(now, len(entries))
         if self.keep_accepted:
-            for entry in entries:
-                self.unconfirmed[entry.seq] = entry
+            self.unconfirmed.update({entry.seq: entry for entry in entries})
             if self.requests.wants_confirm:
                 for entry in entries:
                     self.requests.await_confirmation(entry)
@@ -154,13 +153,19 @@ class Ledger:
                 self.requests.succeeded(entry, now)
 
     def _processed(self, first: int, count: int, now: float) -> None:
-        for seq in range(first, first + count):
-            entry = self.unconfirmed.pop(seq, None)
+        seqs = range(first, first + count)
+        found = list(map(self.unconfirmed.pop, seqs, _NONES))
+        done = [entry for entry in found if entry is not None]
+        self.counts.processed += len(done)
+        if self.requests.per_message:
+            for entry in done:
+                self.requests.succeeded(entry, now)
+        if len(done) == count:
+            return
+        for seq, entry in zip(seqs, found):
             if entry is not None:
-                self.counts.processed += 1
-                if self.requests.per_message:
-                    self.requests.succeeded(entry, now)
-            elif self.requests.was_timed_out(seq):
+                continue
+            if self.requests.was_timed_out(seq):
                 self.requests.late_completions += 1  # work done for a caller who gave up
             elif seq >= self.untracked_below:
                 self.duplicates += 1
