@@ -128,7 +128,9 @@ class ProducerCore:
             self.log(
                 now, f"consumer down: no answer for {self.config.consumer_timeout_s:g} s; retrying"
             )
-        self.outbox.put_back(self.requests.due_retries(now))
+        released = self.requests.due_retries(now)
+        if released:
+            self.outbox.put_back(released)
         self._expire_timeouts(now)
         self.requests.track_recovery(now)
         if self.stopped_at is None:
@@ -165,7 +167,8 @@ class ProducerCore:
         if sendable and next_frame_at > now:
             deadline = min(deadline, next_frame_at)  # a partial frame waits its turn
         next_due = self.maker.next_due(now)
-        if self.stopped_at is None and len(self.outbox) < self.outbox_limit():
+        waiting = len(self.outbox)
+        if self.stopped_at is None and waiting < self.outbox_limit():
             if self.maker.unpaced:
                 deadline = now
             elif next_due is not None:
@@ -174,7 +177,7 @@ class ProducerCore:
         requests_deadline = self.requests.next_deadline()
         if requests_deadline is not None:
             deadline = min(deadline, requests_deadline)
-        if self.limiter is not None and len(self.outbox) and self.link.up:
+        if self.limiter is not None and waiting and self.link.up:
             deadline = min(deadline, now + self.limiter.time_until(now))
         return max(deadline, now)
 
@@ -197,9 +200,10 @@ class ProducerCore:
 
         Stopped, it still resends what a killed consumer had accepted (``_on_welcome``):
         those were taken from us once, and holding them back would lose them."""
-        if not self.link.up or not len(self.outbox):
+        waiting = len(self.outbox)
+        if not self.link.up or not waiting:
             return 0
-        n = len(self.outbox) if self.stopped_at is None else self.outbox.resends()
+        n = waiting if self.stopped_at is None else self.outbox.resends()
         return max(0, min(self.link.credit_room(n), self.framer.records))
 
     def ready(self, now: float) -> bool:
@@ -295,9 +299,8 @@ class ProducerCore:
 
     # -- internals ----------------------------------------------------------------------------
     def _generate(self, now: float) -> None:
-        first, dues, entries = self.maker.make(
-            now, len(self.outbox), self.outbox_limit() - len(self.outbox)
-        )
+        waiting = len(self.outbox)
+        first, dues, entries = self.maker.make(now, waiting, self.outbox_limit() - waiting)
         self.outbox.add(entries)
         self.requests.opened(first, dues)
 

@@ -208,8 +208,11 @@ class RequestTracker:
 
     def next_deadline(self) -> Optional[float]:
         """The earliest retry release or confirmation deadline, if any."""
-        times = [heap[0][0] for heap in (self.retry_heap, self._timeouts) if heap]
-        return min(times) if times else None
+        retry = self.retry_heap[0][0] if self.retry_heap else None
+        if not self._timeouts:
+            return retry
+        timeout = self._timeouts[0][0]
+        return timeout if retry is None else min(retry, timeout)
 
     # -- recovery (Module 15) ------------------------------------------------------------------
     def track_recovery(self, now: float) -> None:
