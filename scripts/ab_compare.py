@@ -15,7 +15,15 @@ folder first on the path of every process it starts:
   ``docs/performance.md``), which gives the median cost, the noise floor and the
   visualizers' CPU;
 * **overload**: ``perf.run_overload``, 100,000 msg/s into a 10,000 msg/s consumer with one
-  dashboard, 10 s: the CPU of the producer, the consumer and the dashboard.
+  dashboard, 10 s: the CPU of the producer, the consumer and the dashboard;
+* **ingest**: ``perf.measure_ingest``, the unpaced producer into a consumer with zero
+  service time, in drop mode and in block mode (buffer 1000 each), ``INGEST_REPEATS``
+  windows of each: the ``received`` rate and the producer's and consumer's CPU
+  microseconds per message (CPU per message hardly depends on what the neighbours leave).
+
+After the table, an ingest line per mode compares the medians of all windows of each side,
+next to the noise floor: the largest spread, in percent, between two windows of the *same*
+side (a change smaller than that is not a change this machine can show).
 
 Sides alternate (before, after, before, after, ...) so both see the same machine. The
 default ``--after`` is the working tree as it is now.
@@ -35,6 +43,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 REPO = Path(__file__).resolve().parent.parent
+INGEST_MODES = ("drop", "block")
+INGEST_REPEATS = 2  # windows per mode per round
 MEASURING_CODE = (
     "lab/tools/bench/harness.py",
     "lab/tools/bench/perf.py",
@@ -85,7 +95,8 @@ def redraw_ms(width: int = 120, height: int = 40, redraws: int = 400) -> float:
     from lab.ui.dashboard import DashboardState, render
 
     state = DashboardState(12, "Backpressure", 12000)
-    consumer, producer = ConsumerConfig(mode="drop"), ProducerConfig(rate=20.0)
+    # 20 msg/s, the default: no field names, since both sides' configs must take them
+    consumer, producer = ConsumerConfig(mode="drop"), ProducerConfig()
     for at in (5.0, 6.0):
         result = simulate(consumer, [producer], duration=at, drain=0.0, stop_times=[1e9])
         snap = result.consumer_core.snapshot(at, rss_mb=40.0, cpu_pct=5.0)
@@ -112,7 +123,11 @@ def measure(pairs: int) -> Dict[str, Any]:
     plan = replace(perf.BenchPlan(paced_telemetry=False), telemetry_pairs=pairs)
     telemetry = perf.measure_telemetry(plan)
     overload = perf.run_overload(10.0, 1.0, visualizers=1)
-    return {"redraw_ms": redraw_ms(), **telemetry, "overload": overload}
+    ingest = {
+        mode: [perf.measure_ingest(mode, plan, 1000) for _ in range(INGEST_REPEATS)]
+        for mode in INGEST_MODES
+    }
+    return {"redraw_ms": redraw_ms(), **telemetry, "overload": overload, "ingest": ingest}
 
 
 def summary_row(side: str, result: Dict[str, Any]) -> List[str]:
@@ -131,7 +146,43 @@ def summary_row(side: str, result: Dict[str, Any]) -> List[str]:
         f"{overload['producer_mps']:,.0f}",
         " / ".join(f"{overload['cpu_pct'][role]:.1f}" for role in ("producer", "consumer"))
         + f" / {overload['visualizer_cpu_pct'][0]:.1f}",
+    ] + [
+        cell
+        for mode in INGEST_MODES
+        for cell in (
+            ", ".join(f"{run['mps']:,.0f}" for run in result["ingest"][mode]),
+            ", ".join(
+                f"{run['cpu_us_per_msg']['producer']:.2f} / {run['cpu_us_per_msg']['consumer']:.2f}"
+                for run in result["ingest"][mode]
+            ),
+        )
     ]
+
+
+def ingest_lines(results: Dict[str, List[Dict[str, Any]]]) -> List[str]:
+    """Per mode: the median ingest and producer CPU per message of each side, the change,
+    and the noise floor (the largest spread between two windows of the same side)."""
+    lines = []
+    for mode in INGEST_MODES:
+        runs = {side: [r for res in results[side] for r in res["ingest"][mode]] for side in results}
+        mps = {side: statistics.median(r["mps"] for r in rs) for side, rs in runs.items()}
+        cpu = {
+            side: statistics.median(r["cpu_us_per_msg"]["producer"] for r in rs)
+            for side, rs in runs.items()
+        }
+        noise = max(_spread_pct([r["mps"] for r in rs]) for rs in runs.values())
+        change = (mps["after"] / mps["before"] - 1) * 100 if mps.get("before") else float("nan")
+        lines.append(
+            f"ingest {mode}: before {mps['before']:,.0f} msg/s ({cpu['before']:.2f} us/msg"
+            f" producer CPU), after {mps['after']:,.0f} msg/s ({cpu['after']:.2f} us/msg);"
+            f" change {change:+.1f}%, noise floor {noise:.1f}%"
+        )
+    return lines
+
+
+def _spread_pct(values: List[float]) -> float:
+    """(max - min) / median, in percent: how far apart two windows of one side fell."""
+    return (max(values) - min(values)) / statistics.median(values) * 100 if values else 0.0
 
 
 HEADERS = [
@@ -146,6 +197,13 @@ HEADERS = [
     "noise floor %",
     "overload: producer msg/s",
     "overload: CPU % producer / consumer / dashboard",
+] + [
+    header
+    for mode in INGEST_MODES
+    for header in (
+        f"ingest {mode}: msg/s of each window",
+        f"ingest {mode}: CPU us/msg producer / consumer",
+    )
 ]
 
 
@@ -170,6 +228,7 @@ def main() -> int:
         trees = {"before": unpack(args.before, Path(scratch) / "before")}
         trees["after"] = unpack(args.after, Path(scratch) / "after") if args.after else REPO
         rows = []
+        results: Dict[str, List[Dict[str, Any]]] = {side: [] for side in trees}
         for round_number in range(1, args.rounds + 1):
             for side, tree in trees.items():
                 sys.stderr.write(f"ab_compare: round {round_number}, {side} ...\n")
@@ -177,8 +236,11 @@ def main() -> int:
                 if args.json:
                     print(json.dumps({"side": side, "round": round_number, **result}))
                 rows.append(summary_row(side, result))
+                results[side].append(result)
     if not args.json:
         print(markdown_table(HEADERS, rows))
+        print()
+        print("\n".join(ingest_lines(results)))
     return 0
 
 

@@ -222,6 +222,10 @@ class BatchWorker:
             "latency_p99_s": sojourn["p99"] if sojourn["count"] else None,
         }
 
+    def groups_status(self, now: float) -> List[Dict[str, Any]]:
+        """A pool's groups (``pool.WorkerPool``); a batching worker has none."""
+        return []
+
     def summary(self) -> Dict[str, Any]:
         """The run's batching figures for the consumer's ``--json`` summary."""
         sojourn = self.sojourn.total()

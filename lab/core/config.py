@@ -171,9 +171,9 @@ CONSUMER_SETTINGS: Dict[str, Setting] = {
 
 # ProducerConfig field -> where it comes from. The producer's module rows use the flags'
 # names and units, except the paced rate: --rate is seconds between messages, the row's
-# "rate" (like --mps and the field) is messages per second. A field rename is a row here.
+# "messages_per_s" (like --mps and the field) is messages per second. A rename is a row here.
 PRODUCER_SETTINGS: Dict[str, Setting] = {
-    "rate": Setting("mps", "rate"),  # for_module turns --rate/--mps into msg/s first
+    "messages_per_s": Setting("mps", "messages_per_s"),  # for_module makes --rate/--mps msg/s
     **_same("profile", "spike_at", "spike_duration", "spike_factor"),
     "priority_mix": Setting("priority_mix", "priority_mix", parse=parse_weights),
     **_same("payload_bytes", "retry", "max_attempts"),
@@ -184,7 +184,9 @@ PRODUCER_SETTINGS: Dict[str, Setting] = {
     **_same("breaker"),
     "breaker_failures": Setting("breaker_failures"),
     "breaker_open_s": Setting("breaker_open_ms", None, 0.001),
-    **_same("limit", "limit_rate", "limit_burst"),
+    "limiter": Setting("limit", "limiter"),
+    "limiter_rate": Setting("limit_rate", "limiter_rate"),
+    "limiter_burst": Setting("limit_burst", "limiter_burst"),
     "max_pending": Setting("max_pending"),
     "batch_max": Setting("batch"),
     "seed": Setting("seed"),
@@ -340,7 +342,9 @@ class ProducerConfig:
     """Everything a producer can be told by flags; defaults come from ``modules.py``."""
 
     module: int = 12
-    rate: float = 20.0  # messages per second (--mps; --rate is its inverse); inf: unpaced
+    # Messages per second; math.inf sends as fast as possible. (The CLI's --rate is the
+    # other way up, seconds between messages: the two names must not meet.)
+    messages_per_s: float = 20.0
     profile: str = "steady"
     spike_at: float = 5.0
     spike_duration: float = 5.0
@@ -352,9 +356,11 @@ class ProducerConfig:
     backoff_base_s: float = 0.05
     backoff_cap_s: float = 2.0
     max_pending: Optional[int] = None
-    limit: str = "none"  # producer-side limiter: none, interval, token-bucket
-    limit_rate: float = 10.0
-    limit_burst: int = 10
+    # The producer's own rate limiter (--limit): none, interval, token-bucket. Not "limit":
+    # that is also the consumer's admission limit and the credit window.
+    limiter: str = "none"
+    limiter_rate: float = 10.0
+    limiter_burst: int = 10
     timeout_s: Optional[float] = None  # wait this long for "processed", then retry
     deadline_s: Optional[float] = None  # a request older than this (from its due time) is given up
     breaker: bool = False
@@ -397,8 +403,8 @@ class ProducerConfig:
     def validate(self) -> ProducerConfig:
         """Raise ``ValueError`` (one line, naming the flag) at the first setting that makes
         no sense; return the config itself when all do."""
-        if not self.rate > 0:  # math.inf is 'max'
-            raise ValueError(f"--mps must be a finite number > 0, got {self.rate}")
+        if not self.messages_per_s > 0:  # math.inf is 'max'
+            raise ValueError(f"--mps must be a finite number > 0, got {self.messages_per_s}")
         check_choice(self.profile, PROFILES, "--profile")
         check_choice(self.retry, RETRY_POLICIES, "--retry")
         check_positive(_ms(self.backoff_base_s), "--backoff-base-ms", allow_zero=True)
@@ -408,15 +414,16 @@ class ProducerConfig:
         check_positive(_ms(self.deadline_s), "--deadline-ms")
         check_at_least_one(self.breaker_failures, "--breaker-failures")
         check_positive(_ms(self.breaker_open_s), "--breaker-open-ms")
-        check_choice(self.limit, LIMITERS, "--limit")
-        check_positive(self.limit_rate, "--limit-rate")
-        check_at_least_one(self.limit_burst, "--limit-burst")
+        check_choice(self.limiter, LIMITERS, "--limit")
+        check_positive(self.limiter_rate, "--limit-rate")
+        check_at_least_one(self.limiter_burst, "--limit-burst")
         check_positive(self.spike_at, "--spike-at", allow_zero=True)
         check_positive(self.spike_duration, "--spike-duration")
         check_positive(self.spike_factor, "--spike-factor")
-        if math.isfinite(self.rate) and self.rate * self.spike_factor > MAX_PACED_RATE:
+        rate = self.messages_per_s
+        if math.isfinite(rate) and rate * self.spike_factor > MAX_PACED_RATE:
             raise ValueError(
-                f"--spike-factor {self.spike_factor:g} x {self.rate:g} msg/s is more than "
+                f"--spike-factor {self.spike_factor:g} x {rate:g} msg/s is more than "
                 f"{MAX_PACED_RATE:g} msg/s; use a smaller factor, or --mps max for as fast as "
                 "possible"
             )

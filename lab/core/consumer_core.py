@@ -314,6 +314,7 @@ class ConsumerCore:
             "service_rate": _finite(self.service.effective_rate),
             "slowdown": self.service.slowdown,
             "worker": self.worker.status(now),
+            "worker_groups": self.worker.groups_status(now),
             "producers": [self._producer_row(s, now) for s in self.producers.values()],
             "credit_outstanding": sum(
                 s.outstanding_credit for s in self.producers.values() if s.active

@@ -136,7 +136,9 @@ class LatencyHistogram:
         producer's hot path records a whole run of verdicts at a time)."""
         buckets = self._buckets
         get = buckets.get
-        count, total, top = 0, 0.0, self.max
+        # the sum is carried on from self.sum, not added as a subtotal: float addition is
+        # not associative, and a run recorded at once must sum exactly as one by one
+        count, total, top = 0, self.sum, self.max
         for seconds in values:
             if seconds < 0:
                 seconds = 0.0
@@ -152,7 +154,7 @@ class LatencyHistogram:
             if seconds > top:
                 top = seconds
         self.count += count
-        self.sum += total
+        self.sum = total
         self.max = top
 
     @property

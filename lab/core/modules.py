@@ -51,7 +51,7 @@ MODULES: Dict[int, ModuleSpec] = {
             title="Backpressure",
             teaches="a fast producer overloads a slow consumer: drop, sample, shed, or block",
             consumer={"mode": "drop", "capacity": 50, "process_rate": 10.0},
-            producer={"rate": 20.0},
+            producer={"messages_per_s": 20.0},
             demo={"unbounded": {"rate": 5000.0, "payload_bytes": 1024}},
         ),
         ModuleSpec(
@@ -62,7 +62,7 @@ MODULES: Dict[int, ModuleSpec] = {
             teaches="the flash sale, a 10x spike: keep checkouts fast by shedding the optional",
             consumer={"mode": "drop", "capacity": 50, "process_rate": 100.0},
             producer={
-                "rate": 60.0,
+                "messages_per_s": 60.0,
                 "profile": "spike",
                 "spike_at": 5.0,
                 "spike_duration": 10.0,
@@ -86,7 +86,7 @@ MODULES: Dict[int, ModuleSpec] = {
                 "retry_after_ms": 100,
             },
             producer={
-                "rate": 60.0,
+                "messages_per_s": 60.0,
                 "profile": "spike",
                 "spike_at": 5.0,
                 "spike_duration": 3.0,
@@ -94,9 +94,9 @@ MODULES: Dict[int, ModuleSpec] = {
                 "retry": "backoff",
                 "backoff_base_ms": 50.0,
                 "backoff_cap_ms": 1000.0,
-                "limit": "none",  # --limit token-bucket / interval use the two below
-                "limit_rate": 75.0,  # a little under the consumer's 80/s: clocks jitter
-                "limit_burst": 15,
+                "limiter": "none",  # --limit token-bucket / interval use the two below
+                "limiter_rate": 75.0,  # a little under the consumer's 80/s: clocks jitter
+                "limiter_burst": 15,
             },
         ),
         ModuleSpec(
@@ -113,7 +113,7 @@ MODULES: Dict[int, ModuleSpec] = {
                 "reject_cost": 0.4,
             },
             producer={
-                "rate": 50.0,
+                "messages_per_s": 50.0,
                 "profile": "spike",
                 "spike_at": 5.0,
                 "spike_duration": 5.0,
@@ -142,7 +142,7 @@ MODULES: Dict[int, ModuleSpec] = {
                 "batch_target_ms": 50.0,
                 "batch_max": 200,
             },
-            producer={"rate": 300.0},
+            producer={"messages_per_s": 300.0},
         ),
         ModuleSpec(
             number=17,
@@ -159,7 +159,7 @@ MODULES: Dict[int, ModuleSpec] = {
                 "workers": 1,
                 "discipline": "workload",
             },
-            producer={"rate": 300.0},
+            producer={"messages_per_s": 300.0},
         ),
         ModuleSpec(
             number=20,
@@ -169,7 +169,7 @@ MODULES: Dict[int, ModuleSpec] = {
             teaches="a real broker (Redis Streams): OOM, MAXLEN trimming, lag, at-least-once",
             broker="redis",
             consumer={"process_rate": 2000.0},
-            producer={"rate": 5000.0, "payload_bytes": 100},
+            producer={"messages_per_s": 5000.0, "payload_bytes": 100},
         ),
     )
 }

@@ -338,24 +338,29 @@ class WorkerPool:
         return self.workers() * self.process_rate / self.slowdown
 
     def status(self, now: float) -> Dict[str, Any]:
+        """The pool's figures for the dashboard, as flat JSON scalars (the telemetry schema's
+        ``worker``); each group's own figures come from :meth:`groups`."""
         busy = sum(1 for s in self.slots if s.phase != "idle")
-        out: Dict[str, Any] = {
+        last = self.scale_events[-1] if self.scale_events else (None, None, None)
+        db = self.db_capacity is not None
+        return {
             "kind": "pool",
             "workers": self.workers(),
             "busy": busy,
             "idle": len(self.slots) - busy,
-            "groups": [self._group_status(i, now) for i in range(len(self.groups))],
-            "scale_events": [[round(t, 2), what, n] for t, what, n in self.scale_events[-6:]],
+            "scaled_at_s": None if last[0] is None else round(last[0], 2),
+            "scaled": last[1],  # "up" or "down"
+            "scaled_to": last[2],
+            "db_capacity": self.db_capacity,
+            "db_ops_per_s": self._db_ops.rate(now) if db else None,
+            "db_utilisation": min(1.0, self._db_time.count(now) / 1e6) if db else None,
+            "db_latency_s": self._db_latency if db else None,
+            "db_waiting": len(self._db_queue) if db else None,
         }
-        if self.db_capacity:
-            out["db"] = {
-                "capacity": self.db_capacity,
-                "ops_per_s": self._db_ops.rate(now),
-                "utilisation": min(1.0, self._db_time.count(now) / 1e6),
-                "latency_s": self._db_latency,
-                "waiting": len(self._db_queue),
-            }
-        return out
+
+    def groups_status(self, now: float) -> List[Dict[str, Any]]:
+        """Each group's workers, busy ones and lag (the schema's ``worker_groups``)."""
+        return [self._group_status(i, now) for i in range(len(self.groups))]
 
     def summary(self) -> Dict[str, Any]:
         return {

@@ -1,4 +1,26 @@
-"""Retrying: exponential backoff with jitter (and, for Module 15, a circuit breaker).
+"""Retrying: the retry modes, exponential backoff with jitter, and a circuit breaker.
+
+Theory of operation
+-------------------
+A *retry policy* answers one question for a message that was shed or timed out: how long
+to wait before attempt number ``attempt`` (1 = the first retry), or ``None`` to give up.
+Its interface is the one the exercises' plugins have (``lab.processes.plugins``)::
+
+    delay(attempt, retry_after_s, now) -> Optional[float]
+    on_success(now), on_failure(now)        # optional: told of every attempt's outcome
+
+The built-in modes are small classes behind that interface, and :data:`RETRY_MODES` (name
+-> builder from a ``ProducerConfig`` and the producer's seeded ``random.Random``) is the
+only place that knows their names; ``--retry`` choices come from it. The producer calls
+the one policy object it was built with and never looks at the mode's name.
+
+* ``none``: give up at once;
+* ``immediate``: retry at once (the retry storm of Module 15);
+* ``exponential``: ``base * 2**(attempt-1)``, capped, no jitter, the retry-after a floor;
+* ``backoff``: the same with full jitter.
+
+The rules the producer adds around any policy: never more than ``max_attempts`` attempts,
+a negative delay counts as 0, and no retry that would go after the request's deadline.
 
 Why jitter: when a consumer sheds a burst, every producer that was told "retry later" would
 otherwise come back at the same instant and shed again. Drawing the delay at random between
@@ -10,12 +32,16 @@ otherwise come back at the same instant and shed again. Drawing the delay at ran
 [0.1, 0.2, 0.4, 0.8, 1.0]
 >>> backoff.delay(1, retry_after_s=0.5)     # the server's retry-after is a floor
 0.5
+>>> from lab.core.config import ProducerConfig
+>>> config = ProducerConfig(backoff_base_s=0.1)
+>>> [RETRY_MODES[name](config, random.Random(0)).delay(1, 0.0, 0.0) for name in RETRY_POLICIES]
+[None, 0.0, 0.1, 0.08444218515250482]
 """
 
 from __future__ import annotations
 
 import random
-from typing import Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 
 class Backoff:
@@ -43,6 +69,65 @@ class Backoff:
         ceiling = min(self.cap_s, self.base_s * (2 ** max(attempt - 1, 0)))
         delay = self._rng.random() * ceiling if self.jitter else ceiling
         return max(delay, retry_after_s)
+
+
+class NoRetry:
+    """``none``: every shed or timed-out message is given up at once."""
+
+    def delay(self, attempt: int, retry_after_s: float, now: float) -> Optional[float]:
+        return None
+
+
+class ImmediateRetry:
+    """``immediate``: try again at once, whatever the consumer asked for."""
+
+    def delay(self, attempt: int, retry_after_s: float, now: float) -> Optional[float]:
+        return 0.0
+
+
+class BackoffRetry:
+    """``exponential`` (no jitter) and ``backoff`` (full jitter): :class:`Backoff`."""
+
+    def __init__(self, backoff: Backoff) -> None:
+        self.backoff = backoff
+
+    def delay(self, attempt: int, retry_after_s: float, now: float) -> Optional[float]:
+        return self.backoff.delay(attempt, retry_after_s)
+
+
+RetryBuilder = Callable[[Any, random.Random], Any]
+
+
+def _backoff(jitter: bool) -> RetryBuilder:
+    def build(config: Any, rng: random.Random) -> BackoffRetry:
+        return BackoffRetry(
+            Backoff(config.backoff_base_s, config.backoff_cap_s, rng=rng, jitter=jitter)
+        )
+
+    return build
+
+
+# The built-in modes, by the name ``--retry`` takes: the only place that knows the names.
+RETRY_MODES: Dict[str, RetryBuilder] = {
+    "none": lambda config, rng: NoRetry(),
+    "immediate": lambda config, rng: ImmediateRetry(),
+    "exponential": _backoff(jitter=False),
+    "backoff": _backoff(jitter=True),
+}
+RETRY_POLICIES: Tuple[str, ...] = tuple(RETRY_MODES)
+
+
+def build_retry_policy(config: Any, rng: random.Random) -> Any:
+    """The policy a producer with ``config`` uses: the exercise's plugin if it has one,
+    else the built-in mode ``config.retry`` (which must be valid: the config is checked
+    here, not later). ``rng`` is the producer's seeded generator, drawn from in the order
+    the retries happen."""
+    if config.retry not in RETRY_MODES:
+        raise ValueError(
+            f"unknown retry policy {config.retry!r}; choose one of: {', '.join(RETRY_POLICIES)}"
+        )
+    built = RETRY_MODES[config.retry](config, rng)
+    return config.retry_plugin if config.retry_plugin is not None else built
 
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"

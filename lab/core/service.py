@@ -122,6 +122,10 @@ class Worker:
     def summary(self) -> None:
         return None
 
+    def groups_status(self, now: float) -> list:
+        """A pool's groups (``pool.WorkerPool``); one worker has none."""
+        return []
+
     def charge(self, now: float, seconds: float) -> None:
         """Spend ``seconds`` of the worker's time on something that is not a message in the
         buffer (turning a request away costs work too): what runs now finishes later."""

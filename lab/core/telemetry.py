@@ -110,6 +110,17 @@ class ProducerRow(TypedDict):
 Event = List[Union[float, str]]  # [seconds since start, text]
 
 
+class WorkerGroup(TypedDict):
+    """One group of a pool of workers (Module 17): the whole pool, or one bulkhead."""
+
+    name: str
+    classes: Optional[List[int]]  # None: every class (the shared pool)
+    workers: int
+    busy: int
+    lag_s: float  # the age of the oldest message waiting for this group
+    autoscale: Optional[List[int]]  # [min, max] when the group is autoscaled
+
+
 class ConsumerSnapshot(TypedDict):
     v: int
     role: str
@@ -134,6 +145,7 @@ class ConsumerSnapshot(TypedDict):
     # the batch worker's or the pool's own figures (Modules 16, 17; lab.core.workers), with
     # their "kind"; None for one worker serving one message at a time
     worker: Optional[Dict[str, Any]]
+    worker_groups: List[WorkerGroup]  # a pool's groups (its bulkheads), else empty
     producers: List[ProducerRow]
     credit_outstanding: Optional[int]
     rss_mb: float

@@ -8,7 +8,7 @@ and ``bplab check`` uses it nowhere (graders run real processes).
 >>> from lab.core.config import ConsumerConfig
 >>> from lab.core.config import ProducerConfig
 >>> result = simulate(ConsumerConfig(mode="drop", capacity=50, process_rate=10),
-...                   [ProducerConfig(rate=20)], duration=30.0)
+...                   [ProducerConfig(messages_per_s=20)], duration=30.0)
 >>> consumer = result.consumer
 >>> consumer["received"], consumer["accepted"] == consumer["processed"] + consumer["depth"]
 (600, True)

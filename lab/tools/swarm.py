@@ -32,7 +32,7 @@ def producer_config(module: int, mps: float, name: str, seed: int) -> ProducerCo
     defaults = get_module(module).producer
     return ProducerConfig(
         module=module,
-        rate=mps,
+        messages_per_s=mps,
         profile="steady",
         priority_mix=tuple(defaults.get("priority_mix", (1.0,))),
         seed=seed,

@@ -381,27 +381,29 @@ def consumer_lag_panel(state: DashboardState, now: float) -> Optional[Renderable
         return None
     pool = snap.get("worker")
     if not isinstance(pool, dict) or pool.get("kind") != "pool":
-        pool = {"workers": 1, "busy": None, "idle": None, "groups": [], "scale_events": []}
+        pool = {"workers": 1, "busy": None, "idle": None}
     lag_s = _number(snap.get("oldest_age_s")) or 0.0
     lag = Text(f"{fmt_count(snap.get('depth', 0))} msgs · ", style="bold")
     lag.append(f"{fmt_seconds(lag_s)} oldest", style="bold red" if lag_s >= 1.0 else "bold")
     lag.append("  " + sparkline(state.lag_history, 20), style="magenta")
     workers = Text(f"{fmt_count(pool.get('workers'))} ")
     workers.append(f"(busy {fmt_count(pool.get('busy'))}, idle {fmt_count(pool.get('idle'))})")
-    events = pool.get("scale_events") or []
-    if events:
-        at, what, count = events[-1]
-        workers.append(f" · scaled {what} to {count} at {at:.0f} s", style="cyan")
+    if pool.get("scaled_at_s") is not None:
+        workers.append(
+            f" · scaled {pool.get('scaled')} to {fmt_count(pool.get('scaled_to'))} "
+            f"at {pool['scaled_at_s']:.0f} s",
+            style="cyan",
+        )
     rows: List[Tuple[str, Text]] = [("lag", lag), ("workers", workers)]
-    db = pool.get("db")
-    if isinstance(db, dict):
-        used = _number(db.get("utilisation")) or 0.0
+    if pool.get("db_capacity"):
+        used = _number(pool.get("db_utilisation")) or 0.0
         label = (
-            f"{fmt_rate(db.get('ops_per_s'))} of {fmt_rate(db.get('capacity'))} · "
-            f"op {fmt_seconds(db.get('latency_s'))} · {fmt_count(db.get('waiting'))} waiting"
+            f"{fmt_rate(pool.get('db_ops_per_s'))} of {fmt_rate(pool.get('db_capacity'))} · "
+            f"op {fmt_seconds(pool.get('db_latency_s'))} · "
+            f"{fmt_count(pool.get('db_waiting'))} waiting"
         )
         rows.append(("database", bar(used, 1.0, BAR_WIDTH, label)))
-    groups = [g for g in pool.get("groups") or [] if g.get("classes") is not None]
+    groups = [g for g in snap.get("worker_groups") or [] if g.get("classes") is not None]
     if groups:
         text = Text()
         for group in groups:

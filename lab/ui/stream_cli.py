@@ -123,7 +123,7 @@ def producer(flags: Dict[str, Any]) -> None:
         _positive(flags["rate"], "--rate")
         per_second = 1.0 / flags["rate"]
     else:
-        per_second = _rate(flags.get("mps"), "--mps", defaults.get("rate", 1000.0))
+        per_second = _rate(flags.get("mps"), "--mps", defaults.get("messages_per_s", 1000.0))
     port = _port(flags, spec)
     host = flags.get("host", "127.0.0.1")
     url = _url(flags, port) or f"redis://{host}:{port + BROKER_PORT_OFFSET}/0"

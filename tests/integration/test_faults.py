@@ -498,7 +498,10 @@ def test_random_consumer_restarts_keep_the_books_and_lose_nothing(
     with mock.patch.object(sim, "_next_time", checking_next_time):
         result = sim.simulate(
             ConsumerConfig(mode=mode, capacity=capacity, process_rate=20.0),
-            [ProducerConfig(rate=rate, retry=retry), ProducerConfig(rate=rate / 3)],
+            [
+                ProducerConfig(messages_per_s=rate, retry=retry),
+                ProducerConfig(messages_per_s=rate / 3),
+            ],
             duration=4.0,
             drain=8.0,
             latency=latency,

@@ -81,7 +81,7 @@ def test_sum_of_consumer_counts():
 def producer_configs(draw, unpaced_allowed: bool):
     unpaced = unpaced_allowed and draw(st.integers(0, 9)) == 0
     return ProducerConfig(
-        rate=math.inf if unpaced else draw(st.floats(1.0, 120.0)),
+        messages_per_s=math.inf if unpaced else draw(st.floats(1.0, 120.0)),
         profile=draw(st.sampled_from(PROFILES)),
         spike_at=draw(st.floats(0.0, 2.0)),
         spike_duration=draw(st.floats(0.1, 1.0)),
@@ -215,7 +215,10 @@ def test_mode_switches_mid_run_keep_the_identities(first_mode, capacity, rate):
     with mock.patch.object(sim, "_next_time", switching_next_time):
         result = sim.simulate(
             ConsumerConfig(mode=first_mode, capacity=capacity, process_rate=10.0),
-            [ProducerConfig(rate=rate), ProducerConfig(rate=rate / 2, retry="backoff")],
+            [
+                ProducerConfig(messages_per_s=rate),
+                ProducerConfig(messages_per_s=rate / 2, retry="backoff"),
+            ],
             duration=2.5,
             drain=1.0,
         )

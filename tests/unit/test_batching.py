@@ -163,7 +163,7 @@ def test_consumer_core_with_batches_processes_what_theory_says():
     consumer = ConsumerConfig(
         mode="drop", capacity=500, batch_overhead_ms=8.0, item_ms=2.0, batch_size=10
     )
-    result = simulate(consumer, [ProducerConfig(rate=1000.0)], duration=20.0)
+    result = simulate(consumer, [ProducerConfig(messages_per_s=1000.0)], duration=20.0)
     processed = result.consumer["processed"] + result.consumer["depth"]
     # 357.14 msg/s of full batches for 20 s, plus the buffer still held at the end
     assert result.consumer["processed"] == pytest.approx(357.14 * 21.0, rel=0.02)

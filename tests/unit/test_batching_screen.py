@@ -19,7 +19,7 @@ def module16(batch_size: int, offered: float, at: float = 4.0) -> DashboardState
     spec = get_module(16)
     consumer = ConsumerConfig(module=16, **{k: v for k, v in spec.consumer.items()})
     consumer.batch_size = batch_size
-    producer = ProducerConfig(module=16, rate=offered)
+    producer = ProducerConfig(module=16, messages_per_s=offered)
     result = simulate(consumer, [producer], duration=at, drain=0.0, stop_times=[1e9])
     state = DashboardState(16, spec.title, spec.port)
     snap = result.consumer_core.snapshot(at, rss_mb=40.0, cpu_pct=5.0)

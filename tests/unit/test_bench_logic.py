@@ -9,7 +9,7 @@ from typing import Any, Dict
 
 import pytest
 
-from lab.core import producer_core, protocol
+from lab.core import protocol
 from lab.core.config import ConsumerConfig, ProducerConfig
 from lab.core.consumer_core import ConsumerCore
 from lab.core.metrics import LatencyHistogram, RecentLatency
@@ -395,56 +395,13 @@ def test_a_payload_length_that_lies_is_still_malformed():
         protocol.decode_data_frame(frame)
 
 
-def _run_pair(mode: str, process_rate: float, rate: float, steps: int) -> ProducerCore:
-    """A producer and a consumer core wired together in fake time (1 ms a step)."""
-    now = 100.0
-    consumer = ConsumerCore(ConsumerConfig(mode=mode, capacity=40, process_rate=process_rate), now)
-    producer = ProducerCore(ProducerConfig(rate=rate, name="p", seed=3), now)
-    for _ in range(steps):
-        producer.advance(now)
-        for frame in producer.take_control_frames():
-            consumer.on_frame(b"p", frame, now)
-        while True:
-            out = producer.pull_frame(now)
-            if out is None:
-                break
-            producer.mark_sent(out, now)
-            consumer.on_frame(b"p", out.data, now)
-        consumer.advance(now)
-        for _, frame in consumer.take_outgoing():
-            producer.on_frame(frame, now)
-        now += 0.001
-    return producer
-
-
-@pytest.mark.parametrize(
-    "mode, process_rate, rate",
-    [
-        ("drop", 2000.0, 5000.0),
-        ("block", 2000.0, 5000.0),
-        ("sample", 1500.0, 4000.0),
-        ("drop", math.inf, math.inf),
-    ],
-)
-def test_verdict_runs_in_bulk_give_what_one_verdict_at_a_time_gives(
-    mode, process_rate, rate, monkeypatch
-):
-    fast = _run_pair(mode, process_rate, rate, 600)
-    monkeypatch.setattr(producer_core, "_RUN_KINDS", frozenset())  # the per-message path
-    plain = _run_pair(mode, process_rate, rate, 600)
-    end = 100.0 + 0.6
-    assert fast.summary(end) == plain.summary(end)
-    assert fast.snapshot(end) == plain.snapshot(end)
-    assert fast.counts.produced > 0 and fast.counts.identity_errors() == []
-
-
 def test_queue_waits_in_one_batch_or_one_by_one_are_the_same_histograms():
     """A batch of completions that crosses a whole second is split by second, as
     recording each wait at its own start would."""
 
     def run(step: float) -> ConsumerCore:
         core = ConsumerCore(ConsumerConfig(mode="drop", capacity=500, process_rate=400.0), 0.0)
-        producer = ProducerCore(ProducerConfig(rate=math.inf, name="p"), 0.0)
+        producer = ProducerCore(ProducerConfig(messages_per_s=math.inf, name="p"), 0.0)
         producer.advance(0.0)
         for frame in producer.take_control_frames():
             core.on_frame(b"p", frame, 0.0)
@@ -466,7 +423,7 @@ def test_queue_waits_in_one_batch_or_one_by_one_are_the_same_histograms():
 
 def test_consumer_summary_has_little_w():
     core = ConsumerCore(ConsumerConfig(mode="drop", capacity=10, process_rate=10.0), 0.0)
-    producer = ProducerCore(ProducerConfig(rate=math.inf, name="p"), 0.0)
+    producer = ProducerCore(ProducerConfig(messages_per_s=math.inf, name="p"), 0.0)
     producer.advance(0.0)
     for frame in producer.take_control_frames():
         core.on_frame(b"p", frame, 0.0)

@@ -24,7 +24,7 @@ REFUSED = {
 def room(producers: int = 40) -> Tuple[DashboardState, float]:
     """Forty producers at 2..80 msg/s into one block-mode consumer, 6 s in (simulated)."""
     consumer = ConsumerConfig(module=12, mode="block", capacity=80, process_rate=200.0)
-    configs = [ProducerConfig(module=12, rate=2.0 * (i + 1)) for i in range(40)]
+    configs = [ProducerConfig(module=12, messages_per_s=2.0 * (i + 1)) for i in range(40)]
     state = DashboardState(12, get_module(12).title, 12000)
     at = 6.0
     result = simulate(consumer, configs, duration=at, drain=0.0, stop_times=[1e9] * 40)

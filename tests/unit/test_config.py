@@ -36,10 +36,10 @@ def test_flags_in_ms_fill_fields_in_seconds_and_module_rows_in_ms_too():
 
 def test_rate_is_seconds_between_messages_and_mps_is_messages_per_second():
     spec = get_module(12)
-    assert ProducerConfig.for_module(spec, rate=0.05).rate == pytest.approx(20.0)
-    assert ProducerConfig.for_module(spec, mps="100").rate == 100.0
-    assert ProducerConfig.for_module(spec, mps="max").rate == math.inf
-    assert ProducerConfig.for_module(spec).rate == spec.producer["rate"]
+    assert ProducerConfig.for_module(spec, rate=0.05).messages_per_s == pytest.approx(20.0)
+    assert ProducerConfig.for_module(spec, mps="100").messages_per_s == 100.0
+    assert ProducerConfig.for_module(spec, mps="max").messages_per_s == math.inf
+    assert ProducerConfig.for_module(spec).messages_per_s == spec.producer["messages_per_s"]
     with pytest.raises(ValueError, match="either --rate"):
         ProducerConfig.for_module(spec, rate=0.1, mps="5")
 

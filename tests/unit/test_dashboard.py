@@ -33,7 +33,7 @@ MODES = ("drop", "block", "drop-oldest", "sample", "shed", "unbounded")
 def module12(mode: str, producers: int = 1, rate: float = 20.0) -> Tuple[DashboardState, float]:
     """Module 12's defaults (buffer 50, 10 msg/s worker), 6 s into the run."""
     consumer = ConsumerConfig(module=12, mode=mode, capacity=50, process_rate=10.0)
-    configs = [ProducerConfig(module=12, rate=rate) for _ in range(producers)]
+    configs = [ProducerConfig(module=12, messages_per_s=rate) for _ in range(producers)]
     state = DashboardState(12, get_module(12).title, 12000)
     for at in (5.0, 6.0):
         result = simulate(

@@ -57,7 +57,7 @@ def scenario(module: int, name: str) -> DashboardState:
         consumer = ConsumerConfig(module=13, mode=name, capacity=50, process_rate=100.0)
         producer = ProducerConfig(
             module=13,
-            rate=60.0,
+            messages_per_s=60.0,
             profile="spike",
             spike_at=1.0,
             spike_duration=5.0,
@@ -71,15 +71,15 @@ def scenario(module: int, name: str) -> DashboardState:
         )
         producer = ProducerConfig(
             module=14,
-            rate=60.0,
+            messages_per_s=60.0,
             profile="spike",
             spike_at=1.0,
             spike_duration=3.0,
             spike_factor=4.0,
             retry="backoff",
-            limit=name,
-            limit_rate=75.0,
-            limit_burst=15,
+            limiter=name,
+            limiter_rate=75.0,
+            limiter_burst=15,
         )
         times = (2.0, 3.0)
     else:
@@ -94,7 +94,7 @@ def scenario(module: int, name: str) -> DashboardState:
         )
         producer = ProducerConfig(
             module=15,
-            rate=50.0,
+            messages_per_s=50.0,
             profile="spike",
             spike_at=1.0,
             spike_duration=2.0,

@@ -43,7 +43,7 @@ class Bench:
         self.config = ConsumerConfig(mode=mode, capacity=capacity, process_rate=10.0)
         self.consumer = ConsumerCore(self.config, 0.0, session="session-1")
         self.producers = [
-            ProducerCore(ProducerConfig(rate=rate, name=f"sim-{i}", seed=i), 0.0)
+            ProducerCore(ProducerConfig(messages_per_s=rate, name=f"sim-{i}", seed=i), 0.0)
             for i, rate in enumerate(rates)
         ]
         self.wire: List[tuple] = []  # (arrival time, "up"/"down", producer index, frame)

@@ -65,7 +65,7 @@ def test_autoscaling_on_lag_holds_lag_through_a_4x_step():
         lag_target_s=1.0, scale_cooldown_s=5.0, discipline="workload",
     )  # fmt: skip
     producer = ProducerConfig(
-        module=17, rate=100.0, profile="spike", spike_at=5.0, spike_duration=20.0,
+        module=17, messages_per_s=100.0, profile="spike", spike_at=5.0, spike_duration=20.0,
         spike_factor=4.0,
     )  # fmt: skip
     result = simulate(consumer, [producer], duration=40.0, drain=0.0)
@@ -84,9 +84,9 @@ def test_a_bulkhead_keeps_likes_lag_flat_through_an_analytics_flood():
             module=17, mode="drop", capacity=50_000, process_rate=100.0,
             discipline="workload", **pool,
         )  # fmt: skip
-        likes = ProducerConfig(module=17, rate=100.0, priority_mix=(1.0,), name="likes-0")
+        likes = ProducerConfig(module=17, messages_per_s=100.0, priority_mix=(1.0,), name="likes-0")
         flood = ProducerConfig(
-            module=17, rate=50.0, priority_mix=(0.0, 1.0), profile="spike", spike_at=2.0,
+            module=17, messages_per_s=50.0, priority_mix=(0.0, 1.0), profile="spike", spike_at=2.0,
             spike_duration=10.0, spike_factor=28.0, name="analytics-1",
         )  # fmt: skip
         result = simulate(consumer, [likes, flood], duration=14.0, drain=0.0)

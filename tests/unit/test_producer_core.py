@@ -6,12 +6,14 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lab.core import protocol
 from lab.core.clock import FakeClock
 from lab.core.config import ConsumerConfig, ProducerConfig
 from lab.core.consumer_core import ConsumerCore
-from lab.core.producer_core import ProducerCore
+from lab.core.producer_core import RETRY_POLICIES, ProducerCore
 
 ACC, DROP, SAMP, SHED = protocol.ACCEPTED, protocol.DROPPED, protocol.SAMPLED_OUT, protocol.SHED
 EVIC, PROC = protocol.EVICTED, protocol.PROCESSED
@@ -21,7 +23,7 @@ NO_CREDIT = protocol.NO_CREDIT_LIMIT
 # -- helpers ---------------------------------------------------------------------------------
 def make(rate: float = 10.0, **options) -> ProducerCore:
     options.setdefault("name", "p")
-    return ProducerCore(ProducerConfig(rate=rate, **options), 0.0)
+    return ProducerCore(ProducerConfig(messages_per_s=rate, **options), 0.0)
 
 
 def welcome(session="s1", mode="drop", window=50, credit: Optional[int] = None) -> bytes:
@@ -165,7 +167,7 @@ def test_every_final_verdict_kind_is_counted_once():
     assert c["in_flight"] == 0
     producer.on_frame(verdict([(ACC, 0, 2)]), 1.1)  # repeated: not counted twice
     assert totals(producer) == c
-    assert producer.stale_verdicts == 2
+    assert producer.ledger.stale_verdicts == 2
 
 
 # -- credit ----------------------------------------------------------------------------------
@@ -696,7 +698,7 @@ def test_a_producer_restarted_under_the_same_name_loses_nothing_in_block_mode():
     link.run(3.0)
     old = link.producers[b"p"]
     link.consumer.on_frame(b"p", old.bye_frame(), link.clock.now())
-    new = ProducerCore(ProducerConfig(rate=20.0, name="p"), link.clock.now())
+    new = ProducerCore(ProducerConfig(messages_per_s=20.0, name="p"), link.clock.now())
     link.producers = {b"p": new}
     link.run(3.0)
     theirs = link.consumer.summary(link.clock.now())["producers"]["p"]
@@ -709,9 +711,154 @@ def test_a_producer_restarted_under_the_same_name_loses_nothing_in_block_mode():
 def test_a_producer_waiting_for_its_limiter_sleeps_until_the_next_token():
     """With messages waiting and no token, the next deadline is the next token, not now
     (a producer that said "now" would spin a CPU at 100% until the token came)."""
-    producer = connected(rate=100.0, limit="token-bucket", limit_rate=10.0, limit_burst=2)
+    producer = connected(rate=100.0, limiter="token-bucket", limiter_rate=10.0, limiter_burst=2)
     producer.advance(0.05)  # five messages due, two tokens
     assert len(send(producer, 0.05)) == 2
     assert producer.sendable() > 0 and not producer.ready(0.05)
     assert 0.05 < producer.next_deadline(0.05) <= 0.15  # next message due, or next token
     assert producer.ready(0.16) and len(send(producer, 0.16)) == 1
+
+
+# -- one accounting path: a run of verdicts settles as its messages one by one would -----------
+def split_into_ones(frame: bytes) -> bytes:
+    """The same VERDICTS frame with every run cut into runs of one message."""
+    if protocol.frame_type(frame) != protocol.VERDICTS:
+        return frame
+    verdicts = protocol.decode_verdicts(frame)
+    ones = [
+        (kind, seq, 1, retry_ms)
+        for kind, first, count, retry_ms in verdicts.runs
+        for seq in range(first, first + count)
+    ]
+    return protocol.encode_verdicts(verdicts.credit_limit, ones)
+
+
+def state(producer: ProducerCore, now: float) -> Dict[str, object]:
+    """Everything a verdict can change: counts, rates, every latency histogram (buckets,
+    sum, max), what is in flight, unconfirmed, waiting or retried, and both reports."""
+
+    def histogram(recent) -> tuple:
+        total = recent.total()
+        return (sorted(total._buckets.items()), total.count, total.sum, total.max)
+
+    ledger, requests = producer.ledger, producer.requests
+    return {
+        "summary": producer.summary(now),
+        "snapshot": producer.snapshot(now),
+        "rates": {
+            name: (r.total, list(r._times), list(r._counts)) for name, r in ledger.rates.items()
+        },
+        "latency": histogram(ledger.latency_recent),
+        "classes": [histogram(recent) for recent in ledger.class_latency],
+        "response": histogram(requests.response_recent),
+        "failures": (requests.failures.total, list(requests.failures._counts)),
+        "in_flight": sorted(ledger.in_flight),
+        "unconfirmed": sorted(ledger.unconfirmed),
+        "outbox": [(e.seq, e.attempt, e.resend) for e in producer.outbox],
+        "retries": [(at, seq, e.attempt) for at, seq, e in sorted(requests.retry_heap)],
+        "open": sorted(requests.open.items()),
+        "breaker": None if requests.breaker is None else requests.breaker.transitions,
+        "stale": ledger.stale_verdicts,
+    }
+
+
+def _run_pair(mode: str, process_rate: float, rate: float, steps: int, split: bool):
+    """A producer and a consumer core wired together in fake time (1 ms a step); with
+    ``split``, every verdict frame reaches the producer cut into runs of one."""
+    now = 100.0
+    consumer = ConsumerCore(ConsumerConfig(mode=mode, capacity=40, process_rate=process_rate), now)
+    producer = ProducerCore(ProducerConfig(messages_per_s=rate, name="p", seed=3), now)
+    for _ in range(steps):
+        producer.advance(now)
+        for frame in producer.take_control_frames():
+            consumer.on_frame(b"p", frame, now)
+        out = producer.pull_frame(now)
+        while out is not None:
+            producer.mark_sent(out, now)
+            consumer.on_frame(b"p", out.data, now)
+            out = producer.pull_frame(now)
+        consumer.advance(now)
+        for _, frame in consumer.take_outgoing():
+            producer.on_frame(split_into_ones(frame) if split else frame, now)
+        now += 0.001
+    return producer
+
+
+@pytest.mark.parametrize(
+    "mode, process_rate, rate",
+    [
+        ("drop", 2000.0, 5000.0),
+        ("block", 2000.0, 5000.0),
+        ("sample", 1500.0, 4000.0),
+        ("shed", 1500.0, 4000.0),
+        ("drop", math.inf, math.inf),
+    ],
+)
+def test_verdict_runs_end_to_end_give_what_one_verdict_at_a_time_gives(mode, process_rate, rate):
+    steps = 150 if math.isinf(rate) else 600  # unpaced: 1,000 messages a step already
+    whole = _run_pair(mode, process_rate, rate, steps, split=False)
+    ones = _run_pair(mode, process_rate, rate, steps, split=True)
+    end = 100.0 + steps / 1000
+    assert state(whole, end) == state(ones, end)
+    assert whole.counts.produced > 0 and whole.counts.identity_errors() == []
+
+
+KINDS = (ACC, DROP, SAMP, SHED, EVIC, PROC)
+
+
+@st.composite
+def verdict_scripts(draw):
+    """A producer's config and, per turn, the verdict runs a consumer might send: any kind,
+    any stretch of what was made so far (so repeats, stale and out-of-order ones too)."""
+    options = draw(
+        st.fixed_dictionaries(
+            {
+                "retry": st.sampled_from(RETRY_POLICIES),
+                "max_attempts": st.integers(1, 4),
+                "priority_mix": st.sampled_from([(1.0,), (0.2, 0.5, 0.3)]),
+                "breaker": st.booleans(),
+                "breaker_failures": st.integers(1, 4),
+                "timeout_s": st.sampled_from([None, 0.05, 0.3]),
+                "deadline_s": st.sampled_from([None, 0.2]),
+                "seed": st.integers(0, 3),
+            }
+        )
+    )
+    credit = draw(st.sampled_from([None, 10**6]))
+    turns = []
+    for _ in range(draw(st.integers(1, 12))):
+        runs = draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(KINDS),
+                    st.integers(0, 200),
+                    st.integers(1, 30),
+                    st.integers(0, 300),
+                ),
+                max_size=6,
+            )
+        )
+        turns.append((draw(st.sampled_from([0.01, 0.1, 0.7])), runs))
+    return options, credit, turns
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(verdict_scripts())
+def test_any_verdicts_as_whole_runs_or_one_by_one_give_the_same_state(script):
+    """The property behind the fast path: ``Ledger.apply`` for a run of n is ``apply`` for
+    each of its n messages, whatever the kinds, the retry mode, breaker or timeouts."""
+    options, credit, turns = script
+    whole = connected(rate=100.0, credit=credit, **options)
+    ones = connected(rate=100.0, credit=credit, **options)
+    now = 0.0
+    for step, runs in turns:
+        now = round(now + step, 6)
+        for producer in (whole, ones):
+            producer.advance(now)
+            send(producer, now)
+        made = whole.maker.next_seq
+        runs = [(k, f, min(c, made - f), ms) for k, f, c, ms in runs if f < made]
+        limit = NO_CREDIT if credit is None else credit
+        whole.on_frame(protocol.encode_verdicts(limit, runs), now)
+        ones.on_frame(split_into_ones(protocol.encode_verdicts(limit, runs)), now)
+        assert state(whole, now) == state(ones, now)

@@ -21,7 +21,7 @@ def _run(consumer: ConsumerConfig, producer: ProducerConfig, duration: float = 6
 def test_module_15_producer_summary_has_recovery_amplification_breaker_and_timeouts():
     consumer = ConsumerConfig(module=15, mode="shed", capacity=100, process_rate=100.0)
     producer = ProducerConfig(
-        module=15, rate=50.0, profile="spike", spike_at=1.0, spike_duration=2.0,
+        module=15, messages_per_s=50.0, profile="spike", spike_at=1.0, spike_duration=2.0,
         spike_factor=4.0, retry="backoff", breaker=True, timeout_s=1.0, max_attempts=4,
     )  # fmt: skip
     _, summary = _run(consumer, producer, duration=12.0)
@@ -35,7 +35,9 @@ def test_module_15_producer_summary_has_recovery_amplification_breaker_and_timeo
 
 def test_module_14_producer_summary_says_how_many_wait_in_its_outbox():
     consumer = ConsumerConfig(module=14, mode="admit", capacity=50, process_rate=100.0)
-    producer = ProducerConfig(module=14, rate=200.0, limit="token-bucket", limit_rate=50.0)
+    producer = ProducerConfig(
+        module=14, messages_per_s=200.0, limiter="token-bucket", limiter_rate=50.0
+    )
     _, summary = _run(consumer, producer)
     assert summary["pending"] > 0  # the limiter holds the excess back
     text = producer_lesson(summary)
@@ -44,7 +46,7 @@ def test_module_14_producer_summary_says_how_many_wait_in_its_outbox():
 
 def test_module_13_producer_json_leaves_out_what_means_nothing_there():
     consumer = ConsumerConfig(module=13, mode="priority-shed", capacity=50, process_rate=100.0)
-    producer = ProducerConfig(module=13, rate=200.0, profile="spike", spike_at=1.0)
+    producer = ProducerConfig(module=13, messages_per_s=200.0, profile="spike", spike_at=1.0)
     _, summary = _run(consumer, producer)
     assert summary["processed"] == 0
     shown = only_meaningful(summary, knows_processed=False)
@@ -55,7 +57,7 @@ def test_module_13_producer_json_leaves_out_what_means_nothing_there():
 
 def test_module_13_consumer_summary_counts_losses_by_class():
     consumer = ConsumerConfig(module=13, mode="drop", capacity=50, process_rate=100.0)
-    summary, _ = _run(consumer, ProducerConfig(module=13, rate=300.0))
+    summary, _ = _run(consumer, ProducerConfig(module=13, messages_per_s=300.0))
     row = summary["classes"][0]
     lost = row["dropped"] + row["shed"] + row["sampled_out"]
     assert f"checkout lost {lost:,} of {row['received']:,}" in consumer_lesson(summary)
@@ -63,7 +65,7 @@ def test_module_13_consumer_summary_counts_losses_by_class():
 
 def test_the_demo_summary_breaks_between_words(monkeypatch, capsys):
     consumer = ConsumerConfig(module=12, mode="shed", capacity=50, process_rate=10.0)
-    summary, producer = _run(consumer, ProducerConfig(module=12, rate=40.0))
+    summary, producer = _run(consumer, ProducerConfig(module=12, messages_per_s=40.0))
     summary["rss_mb_max"] = 40.0
     monkeypatch.setattr(
         demo.shutil, "get_terminal_size", lambda fallback: os.terminal_size((44, 24))

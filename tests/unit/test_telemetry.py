@@ -17,7 +17,7 @@ from lab.tools.sim import simulate
 def _real_snapshots():
     result = simulate(
         ConsumerConfig(mode="priority-shed", capacity=50, process_rate=100, module=13),
-        [ProducerConfig(rate=200, module=13, retry="exponential")],
+        [ProducerConfig(messages_per_s=200, module=13, retry="exponential")],
         duration=3.0,
     )
     consumer = result.consumer_core.snapshot(3.0, rss_mb=40.0, cpu_pct=5.0)
