@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+from lab.core.policies import DEFAULT_RETRY_AFTER_MS
+
 
 @dataclass
 class ConsumerConfig:
@@ -20,7 +22,7 @@ class ConsumerConfig:
     service_dist: str = "fixed"
     sample_every: int = 10
     sample_watermark: float = 0.5
-    retry_after_ms: int = 200
+    retry_after_ms: int = DEFAULT_RETRY_AFTER_MS
     discipline: Optional[str] = None  # None: the policy's own (priority modes use "priority")
     shed_watermarks: Tuple[float, float, float] = (1.0, 0.8, 0.5)
     degrade_high: float = 0.8

@@ -15,6 +15,7 @@ import typer
 
 from lab.core.modes import MODES
 from lab.core.modules import all_modules, get_module
+from lab.core.policies import DEFAULT_RETRY_AFTER_MS
 
 app = typer.Typer(
     add_completion=False,
@@ -139,7 +140,7 @@ def consumer(
     sample_every: int = typer.Option(10, help="sample mode: keep 1 in N above the watermark."),
     sample_watermark: float = typer.Option(0.5, help="sample mode: fraction of the buffer."),
     retry_after_ms: Optional[int] = typer.Option(
-        None, help="shed modes: retry-after told to producers (default 200)."
+        None, help=f"shed modes: retry-after told to producers (default {DEFAULT_RETRY_AFTER_MS})."
     ),
     shed_watermarks: Optional[str] = typer.Option(
         None, help="priority-shed: fill fractions where critical,normal,optional are shed."
@@ -197,7 +198,7 @@ def consumer(
         raise FlagError(f"--sample-every must be at least 1, got {sample_every}")
     if not 0.0 <= sample_watermark <= 1.0:
         raise FlagError(f"--sample-watermark is a fraction between 0 and 1, got {sample_watermark}")
-    retry_after_ms = _default(retry_after_ms, defaults, "retry_after_ms", 200)
+    retry_after_ms = _default(retry_after_ms, defaults, "retry_after_ms", DEFAULT_RETRY_AFTER_MS)
     if not 0 <= retry_after_ms <= MAX_RETRY_AFTER_MS:
         raise FlagError(
             f"--retry-after-ms must be between 0 and {MAX_RETRY_AFTER_MS} (one hour), "
