@@ -176,7 +176,11 @@ class Admission:
         return kind
 
     def _push(self, state: ProducerState, message: Message) -> None:
-        self.buffer.push(message)
+        buffer = self.buffer
+        buffer.push(message)
+        if buffer.depth > self.stats.max_depth:
+            # Right after a push, before the worker can take anything: the deepest point.
+            self.stats.max_depth = buffer.depth
         counts = state.counts
         counts.accepted += 1
         counts.depth += 1
@@ -199,14 +203,18 @@ class Admission:
 
     # -- zero service time -------------------------------------------------------------------
     def finishes_instantly(self, state: ProducerState, ordinal_end: int) -> bool:
-        """Zero service time and an idle worker: every message is done as it arrives, so no
-        policy can refuse it (nothing is ever waiting) unless credit is exceeded."""
+        """Zero service time and an idle worker: every message is done as it arrives, so
+        each finds the buffer empty, and a policy that accepts whatever is below its limit
+        (``pure_below_limit``) would accept them all, unless credit is exceeded."""
         worker = self.completion.worker
+        policy = self.policy
         return (
             math.isinf(self.service.rate)
             and self.buffer.depth == 0
             and worker.stalled_until <= worker.free_at
-            and (not self.policy.uses_credit or ordinal_end <= state.credit_limit)
+            and policy.pure_below_limit
+            and (not policy.uses_credit or ordinal_end <= state.credit_limit)
+            and self.limit() > 0
         )
 
     def accept_all(
@@ -236,5 +244,6 @@ class Admission:
         state.rate_in.add(now, count)
         for name in ("received", "accepted"):
             stats.rates[name].add(now, count)
-        stats.max_depth = max(stats.max_depth, 1)  # each was held for an instant
+        if count and not stats.max_depth:
+            stats.max_depth = 1  # as _push: each was held for an instant
         return per_class

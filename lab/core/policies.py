@@ -97,6 +97,16 @@ class OverflowPolicy:
     name = "base"
     uses_credit = False
     discipline = "fifo"  # which waiting message the worker serves next (see buffer.py)
+    # True if ``decide`` accepts every message while the buffer is below ``admission_limit``
+    # and changes nothing doing so: then the core may skip asking when zero service time
+    # empties the buffer as fast as it fills. A subclass with its own ``decide`` is assumed
+    # not to be (it may count, sample or spend tokens) unless it says so.
+    pure_below_limit = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "decide" in cls.__dict__ and "pure_below_limit" not in cls.__dict__:
+            cls.pure_below_limit = False
 
     def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         if buffer.depth < self.admission_limit(buffer):
@@ -208,6 +218,7 @@ class UnboundedPolicy(OverflowPolicy):
     """No limit at all: the naive queue. Memory grows until the memory guard stops it."""
 
     name = "unbounded"
+    pure_below_limit = True
 
     def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         return ACCEPT

@@ -60,6 +60,7 @@ class PriorityShedPolicy(OverflowPolicy):
 
     name = "priority-shed"
     discipline = "priority"
+    pure_below_limit = True  # below every watermark it accepts, keeping no state
 
     def __init__(
         self,
