@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import zmq
 
-from lab.core import protocol
 from lab.core.modes import MODES
 from lab.processes import net
-
-COMMANDS = ("status", "mode", "rate", "spike", "slow", "restore", "stall")
 
 
 def handle_control_request(process: Any, frames: List[bytes], now: float) -> Optional[List[bytes]]:
@@ -49,55 +46,78 @@ def handle_control_request(process: Any, frames: List[bytes], now: float) -> Opt
 
 
 def apply_command(process: Any, request: Dict[str, Any], now: float) -> Dict[str, Any]:
-    core = process.core
+    """Carry out one request (see the module docstring) and answer with the status."""
     cmd = request.get("cmd")
-    value = request.get("value")
-    if cmd == "status":
-        pass
-    elif cmd == "mode":
-        if value not in MODES:
-            raise ValueError(f"unknown mode {value!r}; choose one of: {', '.join(MODES)}")
-        core.set_mode(value, now)
-    elif cmd == "rate":
-        rate = _positive(value, "rate", allow_zero=True)
-        _broadcast(core, {"rate": rate}, now, f"producers asked for {rate:g} msg/s")
-    elif cmd == "spike":
-        factor = _positive(request.get("factor", 10), "factor")
-        duration = _positive(request.get("duration", 5), "duration")
-        _broadcast(
-            core,
-            {"spike": {"factor": factor, "duration": duration}},
-            now,
-            f"producers asked to spike x{factor:g} for {duration:g} s",
-        )
-    elif cmd == "slow":
-        process.set_slowdown(_positive(value if value is not None else 4, "factor"), now)
-    elif cmd == "restore":
-        process.set_slowdown(1.0, now)
-    elif cmd == "stall":
-        seconds = _positive(value if value is not None else 3, "seconds")
-        core.worker.stall(now, seconds)
-        core.log(now, f"worker stalled for {seconds:g} s")
-    else:
+    handler = COMMANDS.get(cmd) if isinstance(cmd, str) else None
+    if handler is None:
         raise ValueError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
+    core = process.core
+    handler(process, request, now)
     return {
         "ok": True,
         "mode": core.mode,
         "depth": core.buffer.depth,
         "capacity": core.buffer.capacity,
         "slowdown": core.service.slowdown,
-        "producers": sum(1 for s in core.producers.values() if s.active),
+        "producers": core.active_producers(),
     }
 
 
-def _broadcast(core: Any, body: Dict[str, Any], now: float, note: str) -> None:
-    frame = protocol.encode_json(protocol.CONTROL, body)
-    active = [s for s in core.producers.values() if s.active]
-    if not active:
+def _status(process: Any, request: Dict[str, Any], now: float) -> None:
+    """Nothing to change: the answer is the status."""
+
+
+def _mode(process: Any, request: Dict[str, Any], now: float) -> None:
+    value = request.get("value")
+    if value not in MODES:
+        raise ValueError(f"unknown mode {value!r}; choose one of: {', '.join(MODES)}")
+    process.core.set_mode(value, now)
+
+
+def _rate(process: Any, request: Dict[str, Any], now: float) -> None:
+    rate = _positive(request.get("value"), "rate", allow_zero=True)
+    _to_producers(process, {"rate": rate}, now, f"producers asked for {rate:g} msg/s")
+
+
+def _spike(process: Any, request: Dict[str, Any], now: float) -> None:
+    factor = _positive(request.get("factor", 10), "factor")
+    duration = _positive(request.get("duration", 5), "duration")
+    body = {"spike": {"factor": factor, "duration": duration}}
+    _to_producers(process, body, now, f"producers asked to spike x{factor:g} for {duration:g} s")
+
+
+def _slow(process: Any, request: Dict[str, Any], now: float) -> None:
+    process.core.set_slowdown(_positive(_value_or(request, 4), "factor"), now)
+
+
+def _restore(process: Any, request: Dict[str, Any], now: float) -> None:
+    process.core.set_slowdown(1.0, now)
+
+
+def _stall(process: Any, request: Dict[str, Any], now: float) -> None:
+    process.core.stall(_positive(_value_or(request, 3), "seconds"), now)
+
+
+def _to_producers(process: Any, body: Dict[str, Any], now: float, note: str) -> None:
+    if not process.core.send_control(body, now, note):
         raise ValueError("no producer is connected")
-    for state in active:
-        core._outgoing.append((state.peer, frame))
-    core.log(now, note)
+
+
+def _value_or(request: Dict[str, Any], default: float) -> Any:
+    value = request.get("value")
+    return default if value is None else value
+
+
+Handler = Callable[[Any, Dict[str, Any], float], None]
+COMMANDS: Dict[str, Handler] = {
+    "status": _status,
+    "mode": _mode,
+    "rate": _rate,
+    "spike": _spike,
+    "slow": _slow,
+    "restore": _restore,
+    "stall": _stall,
+}
 
 
 def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
