@@ -35,7 +35,7 @@ from lab.core.config import ConsumerConfig
 from lab.core.consumer_stats import ConsumerStats
 from lab.core.credit import CreditLedger
 from lab.core.modes import build_policy
-from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one
+from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
 from lab.core.service import ServiceModel, Worker
 
@@ -310,20 +310,9 @@ class ConsumerCore:
         if isinstance(pid, int):
             state.pid = pid
         state.wants_confirm = info.get("confirm") is True
-        uses_credit = self.policy.uses_credit
-        if uses_credit:
+        if self.policy.uses_credit:
             self._grant_credit()
-        welcome = {
-            "session": self.session,
-            "module": self.config.module,
-            "mode": self.mode,
-            "capacity": self.buffer.capacity,
-            "window": consumer_report.finite(self.policy.admission_limit(self.buffer)),
-            "credit_limit": state.credit_limit if uses_credit else None,
-            "heartbeat_s": self.config.heartbeat_s,
-            "timeout_s": self.config.producer_timeout_s,
-            "protocol": protocol.VERSION,
-        }
+        welcome = consumer_report.welcome(self, state)
         self._outgoing.append((state.peer, protocol.encode_json(protocol.WELCOME, welcome)))
 
     def _on_data(
@@ -339,19 +328,8 @@ class ConsumerCore:
             admission.judge_batch(state, records, first_ordinal, now)
 
     def _frame_pending_runs(self) -> None:
-        """Put every producer's pending runs into VERDICTS frames under the current policy's
-        credit limit. A frame's runs all happened under the mode its limit announces."""
-        uses_credit = self.policy.uses_credit
-        for state in self.producers.values():
-            if state.runs or state.confirmations or state.credit_dirty:
-                limit = state.credit_limit if uses_credit else protocol.NO_CREDIT_LIMIT
-                # Verdicts before confirmations: a message is accepted before it is processed.
-                runs = state.runs.take() + state.confirmations.take()
-                step = protocol.MAX_RUNS_PER_FRAME
-                for start in range(0, max(len(runs), 1), step):
-                    frame = protocol.encode_verdicts(limit, runs[start : start + step])
-                    self._outgoing.append((state.peer, frame))
-                state.credit_dirty = False
+        """Every producer's pending runs into VERDICTS frames under the current limit."""
+        self._outgoing.extend(verdict_frames(self.producers, self.policy.uses_credit))
 
     def _grant_credit(self) -> None:
         self.credit.grant(self.admission.limit(), self.buffer.depth)

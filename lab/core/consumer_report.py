@@ -1,9 +1,9 @@
-"""What a consumer shows: the live snapshot and the final summary, as plain functions.
+"""What a consumer shows: the live snapshot, the final summary and the WELCOME body.
 
 Theory of operation
 -------------------
-State: none. Both functions read a :class:`~lab.core.consumer_core.ConsumerCore` (its
-public attributes and its parts) and build JSON-able dicts; neither changes anything, so a
+State: none. Each function reads a :class:`~lab.core.consumer_core.ConsumerCore` (its
+public attributes and its parts) and builds a JSON-able dict; none changes anything, so a
 report can be taken at any moment. Rules: every key the dashboards, graders and
 ``--json`` readers know stays; infinities (and the unbounded buffer's huge limit) become
 None; per-class rows carry both counts and rates (received, processed, lost per second).
@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
+from lab.core import protocol
 from lab.core.buffer import UNBOUNDED_FREE_SLOTS
 from lab.core.peers import ProducerState, counts_by_unique_name
 
@@ -112,6 +113,22 @@ def summary(core: ConsumerCore, now: float) -> Dict[str, Any]:
         "producers": counts_by_unique_name(core.producers.values()),
         "stopped_by": core.stopped_by,
         "identity_errors": core.identity_errors(),
+    }
+
+
+def welcome(core: ConsumerCore, state: ProducerState) -> Dict[str, Any]:
+    """The WELCOME body a producer gets for every HELLO (``docs/protocol.md``)."""
+    uses_credit = core.policy.uses_credit
+    return {
+        "session": core.session,
+        "module": core.config.module,
+        "mode": core.mode,
+        "capacity": core.buffer.capacity,
+        "window": finite(core.policy.admission_limit(core.buffer)),
+        "credit_limit": state.credit_limit if uses_credit else None,
+        "heartbeat_s": core.config.heartbeat_s,
+        "timeout_s": core.config.producer_timeout_s,
+        "protocol": protocol.VERSION,
     }
 
 

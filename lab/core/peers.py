@@ -15,7 +15,7 @@ dict that the consumer core shares with its admission, completion and credit par
 
 from __future__ import annotations
 
-from typing import Dict, Iterable
+from typing import Dict, Iterable, List, Tuple
 
 from lab.core import protocol
 from lab.core.accounting import CONSUMER_FIELDS, ConsumerCounts
@@ -80,6 +80,27 @@ def retire_one(producers: Dict[bytes, ProducerState], retired: ConsumerCounts) -
     for name in CONSUMER_FIELDS:
         setattr(retired, name, getattr(retired, name) + getattr(victim.counts, name))
     del producers[victim.peer]
+
+
+def verdict_frames(
+    producers: Dict[bytes, ProducerState], uses_credit: bool
+) -> List[Tuple[bytes, bytes]]:
+    """Every producer's pending runs as VERDICTS frames, (peer, frame), under its credit
+    limit (or "no limit" outside credit modes). A frame's runs all happened under the mode
+    its limit announces; a producer owed only a new limit gets a frame without runs."""
+    out = []
+    step = protocol.MAX_RUNS_PER_FRAME
+    for state in producers.values():
+        if state.runs or state.confirmations or state.credit_dirty:
+            limit = state.credit_limit if uses_credit else protocol.NO_CREDIT_LIMIT
+            # Verdicts before confirmations: a message is accepted before it is processed.
+            runs = state.runs.take() + state.confirmations.take()
+            for start in range(0, max(len(runs), 1), step):
+                out.append(
+                    (state.peer, protocol.encode_verdicts(limit, runs[start : start + step]))
+                )
+            state.credit_dirty = False
+    return out
 
 
 def counts_by_unique_name(states: Iterable[ProducerState]) -> Dict[str, Dict[str, int]]:
