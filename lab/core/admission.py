@@ -227,11 +227,14 @@ class Admission:
         counts.received += count
         counts.accepted += count
         counts.depth += count
-        accepted = state.runs.add
+        state.runs.extend(protocol.ACCEPTED, [record.seq for record in records])
         per_class = [0] * MAX_CLASSES
-        for record in records:
-            per_class[record.priority if record.priority < MAX_CLASSES else MAX_CLASSES - 1] += 1
-            accepted(protocol.ACCEPTED, record.seq)
+        priorities = [record.priority for record in records]
+        if any(priorities):
+            for priority in priorities:
+                per_class[priority if priority < MAX_CLASSES else MAX_CLASSES - 1] += 1
+        else:
+            per_class[0] = count
         classes, stats = self.stats.classes, self.stats
         received_rates = stats.class_rates["received"]
         for cls, n in enumerate(per_class):

@@ -24,6 +24,7 @@ zero service time completes the instant it arrives without going through the buf
 from __future__ import annotations
 
 import math
+import operator
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from lab.core import protocol
@@ -160,18 +161,21 @@ class Completion:
         counts = state.counts
         counts.processed += len(records)
         counts.depth -= len(records)
+        seqs = [record.seq for record in records]
         if self.confirm_all or state.wants_confirm:
-            confirm = state.confirmations.add
+            state.confirmations.extend(protocol.PROCESSED, seqs)
+        if not seqs:
+            pass
+        elif seqs[0] > state.last_processed_seq and all(map(operator.lt, seqs, seqs[1:])):
+            state.last_processed_seq = seqs[-1]  # in order, the common case: nothing to count
+        else:
+            last = state.last_processed_seq
             for record in records:
-                confirm(protocol.PROCESSED, record.seq)
-        last = state.last_processed_seq
-        for record in records:
-            seq = record.seq
-            if seq > last:
-                last = seq
-            elif record.attempt == 0:
-                state.out_of_order += 1
-        state.last_processed_seq = last
+                if record.seq > last:
+                    last = record.seq
+                elif record.attempt == 0:
+                    state.out_of_order += 1
+            state.last_processed_seq = last
         stats = self.stats
         for cls, n in enumerate(per_class):
             if n:

@@ -6,6 +6,8 @@ import json
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab.core import protocol
 from lab.core.protocol import ProtocolError, Record, RunBuilder
@@ -291,3 +293,25 @@ def test_every_verdict_kind_has_a_name():
         protocol.EVICTED: "evicted",
         protocol.PROCESSED: "processed",
     }
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([protocol.ACCEPTED, protocol.PROCESSED]),
+            st.lists(st.integers(0, 30), max_size=12),
+            st.booleans(),
+        ),
+        max_size=6,
+    )
+)
+def test_run_builder_extend_is_add_for_each(batches):
+    """``extend`` is a shortcut for ``add`` in a loop: the same runs, consecutive or not."""
+    one_by_one, extended = RunBuilder(), RunBuilder()
+    for kind, seqs, consecutive in batches:
+        if consecutive and seqs:
+            seqs = list(range(seqs[0], seqs[0] + len(seqs)))
+        for seq in seqs:
+            one_by_one.add(kind, seq)
+        extended.extend(kind, seqs)
+    assert extended.take() == one_by_one.take()
