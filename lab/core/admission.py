@@ -90,7 +90,13 @@ class Admission:
         self.reject_cost = reject_cost
         self.producers = credit.producers
         classes = stats.classes
+        self._class_received = classes.received
         self._class_counter = {kind: getattr(classes, o.counter) for kind, o in OUTCOMES.items()}
+        # OUTCOMES as plain tuples, for the hot path: verdict, accepts, evicts, retries.
+        self._actions = {
+            kind: (o.verdict, o.accepts, kind == _EVICTING, o.carries_retry)
+            for kind, o in OUTCOMES.items()
+        }
 
     def limit(self) -> int:
         """How many messages the buffer may hold now: the policy's limit, within capacity."""
@@ -123,18 +129,24 @@ class Admission:
         if first + count > state.received_ordinal:
             state.received_ordinal = first + count
         state.rate_in.add(now, count)
+        counts = state.counts
+        counts.received += count
         rates = stats.rates
         rates["received"].add(now, count)
         for kind, n in tally.items():
             if n:
-                rates[OUTCOMES[kind].rate].add(now, n)
+                outcome = OUTCOMES[kind]
+                rates[outcome.rate].add(now, n)
+                if not outcome.accepts:  # accepts are counted as they are pushed
+                    setattr(counts, outcome.counter, getattr(counts, outcome.counter) + n)
         stats.add_class_rates("received", now, received_before, stats.classes.received)
         stats.add_class_rates("lost", now, lost_before, stats.lost_by_class())
         stats.note_depth(now, buffer.depth)
 
     def judge(self, state: ProducerState, record: protocol.Record, now: float) -> str:
-        """Decide one record and carry the decision out; returns the decision's kind."""
-        state.counts.received += 1
+        """Decide one record and carry the decision out; returns the decision's kind. The
+        producer's received and refusal counts are left to the caller (``judge_batch``
+        adds them from its tally, once per batch: this is the hot path)."""
         message = Message(
             state.peer,
             record.seq,
@@ -146,9 +158,10 @@ class Admission:
             now,
         )
         policy = self.policy
+        buffer = self.buffer
         if not policy.uses_credit or self.credit.next_record_within(state):
-            decision = policy.decide(message, self.buffer, now)
-        elif self.credit.admit_over_credit(state, self.limit(), self.buffer.depth):
+            decision = policy.decide(message, buffer, now)
+        elif self.credit.admit_over_credit(state, self.limit(), buffer.depth):
             decision = ACCEPT
         else:
             decision = DROP
@@ -156,35 +169,35 @@ class Admission:
             decision = normalise(decision, policy)
         kind = decision[0]
         cls = record.priority if record.priority < MAX_CLASSES else MAX_CLASSES - 1
-        self.stats.classes.received[cls] += 1
+        self._class_received[cls] += 1
         self._class_counter[kind][cls] += 1
-        outcome = OUTCOMES[kind]
-        if outcome.accepts:
-            if kind == _EVICTING:
-                victim = self.buffer.evict_oldest()
+        verdict, accepts, evicts, retries = self._actions[kind]
+        if accepts:
+            if evicts:
+                victim = buffer.evict_oldest()
                 if victim is not None:
                     self._evicted(victim, now)
-            self._push(state, message)
+            buffer.push(message)
+            stats = self.stats
+            if buffer.depth > stats.max_depth:
+                # Right after a push, before the worker can take anything: the deepest point.
+                stats.max_depth = buffer.depth
+            counts = state.counts
+            counts.accepted += 1
+            counts.depth += 1
+            state.runs.add(verdict, record.seq)
             return kind
-        counts = state.counts
-        setattr(counts, outcome.counter, getattr(counts, outcome.counter) + 1)
-        retry = min(max(0, int(decision[1])), protocol.MAX_RETRY_MS) if outcome.carries_retry else 0
-        state.runs.add(outcome.verdict, record.seq, retry)
+        if retries:
+            retry = decision[1]
+            if type(retry) is not int or not 0 <= retry <= protocol.MAX_RETRY_MS:
+                retry = min(max(0, int(retry)), protocol.MAX_RETRY_MS)  # what the wire holds
+            state.runs.add(verdict, record.seq, retry)
+        else:
+            state.runs.add(verdict, record.seq)
         if self.reject_cost > 0 and not math.isinf(self.service.rate):
             # Reading a request only to say no is not free.
             self.completion.worker.charge(now, self.reject_cost / self.service.effective_rate)
         return kind
-
-    def _push(self, state: ProducerState, message: Message) -> None:
-        buffer = self.buffer
-        buffer.push(message)
-        if buffer.depth > self.stats.max_depth:
-            # Right after a push, before the worker can take anything: the deepest point.
-            self.stats.max_depth = buffer.depth
-        counts = state.counts
-        counts.accepted += 1
-        counts.depth += 1
-        state.runs.add(protocol.ACCEPTED, message.seq)
 
     def _evicted(self, victim: Message, now: float) -> None:
         owner = self.producers.get(victim.producer)

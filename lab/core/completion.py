@@ -76,6 +76,7 @@ class Completion:
         wait_target = math.inf if self.wait_target_s is None else self.wait_target_s
         depth_update = stats.depth_mean.update
         producers, retired = self.producers, stats.retired
+        confirm_all = self.confirm_all
         remaining = self.buffer.depth + len(finished)  # depth before the first completion
         stamp, stamped = finished[0][1], [0] * MAX_CLASSES
         class_processed = stats.classes.processed
@@ -104,22 +105,20 @@ class Completion:
                 retired.processed += 1
                 retired.depth -= 1
                 continue
-            self._processed(owner, message.seq, message.attempt)
+            counts = owner.counts
+            counts.processed += 1
+            counts.depth -= 1
+            seq = message.seq
+            if seq <= owner.last_processed_seq:
+                if message.attempt == 0:
+                    owner.out_of_order += 1
+            else:
+                owner.last_processed_seq = seq
+            if confirm_all or owner.wants_confirm:
+                owner.confirmations.add(protocol.PROCESSED, seq)
         self._add_processed_rates(stamp, stamped)
         self.service_seconds += service_seconds
         self._record_waits(finished, waits, wait_classes)
-
-    def _processed(self, owner: ProducerState, seq: int, attempt: int) -> None:
-        counts = owner.counts
-        counts.processed += 1
-        counts.depth -= 1
-        if seq <= owner.last_processed_seq:
-            if attempt == 0:
-                owner.out_of_order += 1
-        else:
-            owner.last_processed_seq = seq
-        if self.confirm_all or owner.wants_confirm:
-            owner.confirmations.add(protocol.PROCESSED, seq)
 
     def _add_processed_rates(self, stamp: float, by_class: List[int]) -> None:
         windows = self.stats.class_rates["processed"]
