@@ -8,7 +8,7 @@ The producer asks your policy what to do each time an attempt fails: the consume
 
 * ``delay(attempt, retry_after_s, now)``: seconds to wait before retry number ``attempt``
   (1 = the first retry), or ``None`` to give the request up. The producer gives up by
-  itself after 4 attempts, or when a retry would land past the request's 3 s deadline.
+  itself after 6 attempts, or when a retry would land past the request's deadline.
 * ``on_success(now)`` and ``on_failure(now)`` (optional): called for every attempt that
   succeeded or failed, so your policy can see how things are going.
 

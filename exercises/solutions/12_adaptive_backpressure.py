@@ -4,7 +4,7 @@
 
 The limit follows Little's law: a queue of L messages in front of a worker doing R msg/s
 makes the newest one wait about L / R seconds, so L = R x target keeps the wait at the
-target. Using 40 % of it leaves headroom for the moment the worker slows down: the messages
+target. Using 30 % of it leaves headroom for the moment the worker slows down: the messages
 already queued were accepted at the old speed, and a shorter queue makes their extra wait
 shorter. The limit is recomputed on every observe() and applied at once, both ways.
 """
@@ -19,7 +19,7 @@ class AdaptiveBackpressure(OverflowPolicy):
 
     name = "adaptive"
 
-    HEADROOM = 0.4  # use 40 % of the target: room for a sudden slowdown
+    HEADROOM = 0.3  # use 30 % of the target: room for a sudden slowdown
     MIN_LIMIT = 2  # one in service, one waiting: the worker never idles for lack of work
     MEMORY_SHARE = 0.75  # RSS above this share of the memory guard is pressure
     MEMORY_SHRINK = 4  # under pressure, keep a quarter of the queue

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections import deque
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 from lab.core import protocol
 from lab.core.accounting import MAX_CLASSES
@@ -33,6 +34,7 @@ from lab.core.buffer import Buffer, Message
 from lab.core.consumer_stats import ConsumerStats
 from lab.core.metrics import RecentLatency
 from lab.core.peers import ProducerState
+from lab.core.policies import MEASURED_RATE_WINDOW_S
 from lab.core.service import Worker
 
 RATE_STAMP_S = 0.001  # completions closer than this share one stamp in the rate windows
@@ -64,12 +66,27 @@ class Completion:
         self.service_seconds = 0.0  # summed service times of finished messages (Little's W)
         self.waited_past_target = 0
         self.late_by_accept: Dict[int, int] = {}  # tenth of a second accepted -> count
+        # (time, processed, service seconds) marks of the last MEASURED_RATE_WINDOW_S
+        self._speed_marks: Deque[Tuple[float, int, float]] = deque()
+        self._measured_rate = worker.model.rate
 
     def run(self, now: float) -> None:
         """Complete what the worker finished by ``now``; count, time and confirm each one."""
         finished = self.worker.advance(self.buffer, now)
         if finished:
             self._count(finished)
+
+    def measured_rate(self, now: float) -> float:
+        """The worker's speed as measured: what it finished over the service time that took,
+        in the last MEASURED_RATE_WINDOW_S (the previous figure while nothing finished)."""
+        marks = self._speed_marks
+        marks.append((now, sum(self.stats.classes.processed), self.service_seconds))
+        while len(marks) > 2 and marks[1][0] <= now - MEASURED_RATE_WINDOW_S:
+            marks.popleft()
+        done, busy = marks[-1][1] - marks[0][1], marks[-1][2] - marks[0][2]
+        if done > 0 and busy > 0:
+            self._measured_rate = done / busy
+        return self._measured_rate
 
     def _count(self, finished: List[Tuple[Message, float]]) -> None:
         stats = self.stats

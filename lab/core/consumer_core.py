@@ -238,6 +238,7 @@ class ConsumerCore:
     def load_signals(self, now: float, rss_mb: float) -> LoadSignals:
         rates = self.stats.rates
         return LoadSignals(
+            measured_rate_per_s=self.completion.measured_rate(now),
             arrival_per_s=rates["received"].rate(now),
             processed_per_s=rates["processed"].rate(now),
             service_rate_per_s=self.service.effective_rate,

@@ -13,6 +13,12 @@ from typing import Any, Dict, List, Tuple
 
 @dataclass(frozen=True)
 class ModuleSpec:
+    """One module's row. ``consumer`` and ``producer`` override the lab-wide defaults (the
+    config dataclasses'); which key feeds which field, and in what unit, is the settings
+    table in ``lab.core.config`` (``CONSUMER_SETTINGS``, ``PRODUCER_SETTINGS``), and a unit
+    test fails on a key no setting reads. ``demo`` holds per-mode producer flags for
+    ``bplab demo`` (e.g. a faster producer for the unbounded mode)."""
+
     number: int
     slug: str
     title: str

@@ -89,6 +89,12 @@ class LoadSignals(NamedTuple):
     oldest_age_s: float
     queue_wait_p99_s: float
     rss_mb: float
+    # The worker's speed as measured: messages finished per second of service time over the
+    # last MEASURED_RATE_WINDOW_S (so it lags a slowdown, as any real measurement does).
+    measured_rate_per_s: float = 0.0
+
+
+MEASURED_RATE_WINDOW_S = 0.5
 
 
 class OverflowPolicy:

@@ -26,29 +26,50 @@ from lab.core.consumer_core import ConsumerCore
 from lab.processes import net
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
-from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
+from lab.processes.runtime import (
+    LOOPBACK,
+    SLOWDOWN_FACTOR,
+    STALL_FOR_S,
+    ParentWatch,
+    Periodic,
+    Recorder,
+    RunOptions,
+    StopSignal,
+    fault_args,
+    print_json,
+    say,
+)
 
 TELEMETRY_INTERVAL = 0.1
 MAX_RECORDS_PER_TURN = 5000  # then answer, advance and publish before reading more
+# --until-idle waits this long with no producer and an empty buffer before it stops, so a
+# producer that was only paused (a busy laptop, a 2 s silence) can come back first.
+UNTIL_IDLE_GRACE_S = 2.0
 
 
 @dataclass
-class ConsumerRun:
-    """How to run a consumer process (what the CLI flags say beyond the core's config)."""
+class ConsumerRun(RunOptions):
+    """How to run a consumer process (what the CLI flags say beyond the core's config).
+
+    ``ConsumerRun.for_module(spec, **flags)`` builds it from flags and checks it."""
 
     port: int
-    bind: str = "127.0.0.1"
+    bind: str = LOOPBACK
     duration: Optional[float] = None
+    until_idle: bool = False  # stop once the producers have left and the buffer is empty
     json_out: bool = False
     record: Optional[str] = None
     parent_pid: Optional[int] = None
     quiet: bool = False
     slowdown_at: Optional[float] = None
-    slowdown_factor: float = 4.0
+    slowdown_factor: float = SLOWDOWN_FACTOR
     slowdown_for: Optional[float] = None
     stall_at: Optional[float] = None
-    stall_for: float = 3.0
+    stall_for: float = STALL_FOR_S
     policy_file: Optional[str] = None
+
+    def check_own(self) -> None:
+        fault_args(vars(self))
 
 
 class ConsumerProcess:
@@ -75,6 +96,7 @@ class ConsumerProcess:
         self.control_handler: Optional[Callable[[Dict[str, Any], float], Dict[str, Any]]] = None
         self._timed_faults_done: set = set()
         self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
+        self._idle_since: Optional[float] = None
 
     def _install_policy_file(self, spec: str, now: float) -> None:
         from dataclasses import asdict
@@ -149,6 +171,8 @@ class ConsumerProcess:
                 self._publish(now)
             if now >= deadline:
                 self.stop.set("duration")
+            if run.until_idle and self._idle_long_enough(now):
+                self.stop.set("producers left")
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
         now = self.clock.now()
@@ -156,6 +180,25 @@ class ConsumerProcess:
         self._send_outgoing()
         self._publish(now)
         return self._summary(now)
+
+    def _idle_long_enough(self, now: float) -> bool:
+        if not self._producers_gone():
+            self._idle_since = None
+            return False
+        if self._idle_since is None:
+            self._idle_since = now
+        return now - self._idle_since >= UNTIL_IDLE_GRACE_S
+
+    def _producers_gone(self) -> bool:
+        """True once a producer has come, every producer has left, and the buffer is empty.
+
+        ``--until-idle`` lets the producer's stop end a measurement, so a lesson's numbers do
+        not depend on how quickly someone starts the second terminal.
+        """
+        producers = self.core.producers.values()
+        if not producers or any(state.active for state in producers):
+            return False
+        return len(self.core.buffer) == 0
 
     def _read_data(self, now: float) -> None:
         core = self.core

@@ -25,6 +25,7 @@ import zmq
 
 from lab.core.modes import MODES
 from lab.processes import net
+from lab.processes.runtime import SLOWDOWN_FACTOR, STALL_FOR_S
 
 
 def handle_control_request(process: Any, frames: List[bytes], now: float) -> Optional[List[bytes]]:
@@ -87,7 +88,7 @@ def _spike(process: Any, request: Dict[str, Any], now: float) -> None:
 
 
 def _slow(process: Any, request: Dict[str, Any], now: float) -> None:
-    process.core.set_slowdown(_positive(_value_or(request, 4), "factor"), now)
+    process.core.set_slowdown(_positive(_value_or(request, SLOWDOWN_FACTOR), "factor"), now)
 
 
 def _restore(process: Any, request: Dict[str, Any], now: float) -> None:
@@ -95,7 +96,7 @@ def _restore(process: Any, request: Dict[str, Any], now: float) -> None:
 
 
 def _stall(process: Any, request: Dict[str, Any], now: float) -> None:
-    process.core.stall(_positive(_value_or(request, 3), "seconds"), now)
+    process.core.stall(_positive(_value_or(request, STALL_FOR_S), "seconds"), now)
 
 
 def _to_producers(process: Any, body: Dict[str, Any], now: float, note: str) -> None:

@@ -18,30 +18,72 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from lab.core.modules import get_module
+from lab.core.config import RETRY_POLICIES, check_choice, parse_rate_word
+from lab.core.modes import MODES
+from lab.core.modules import ModuleSpec, get_module
+from lab.core.ratelimit import LIMITERS
 from lab.processes.children import Child
-from lab.processes.runtime import print_json, say
+from lab.processes.runtime import (
+    SLOWDOWN_FACTOR,
+    STALL_FOR_S,
+    RunOptions,
+    fault_args,
+    print_json,
+    say,
+)
 from lab.processes.visualizer import Visualizer, VisualizerRun
 from lab.ui.keys import KeyReader, key_actions, legend
 
 
 @dataclass
-class DemoRun:
+class DemoRun(RunOptions):
+    """What ``bplab demo`` was told; ``DemoRun.for_module(spec, **flags)`` checks flags.
+
+    The faults go to the consumer child, retry, breaker and limiter to the producer child."""
+
     module: int
     port: int
     mode: Optional[str] = None
     duration: Optional[float] = None
-    mps: Optional[float] = None
+    mps: Optional[float] = None  # messages per second; math.inf: unpaced
     record: Optional[str] = None
     plain: bool = False
     json_out: bool = False
-    extra_consumer_args: List[str] = field(default_factory=list)
-    extra_producer_args: List[str] = field(default_factory=list)
-    slowdown_factor: float = 4.0  # the s key
-    stall_for: float = 3.0  # the x key
+    slowdown_at: Optional[float] = None
+    slowdown_factor: float = SLOWDOWN_FACTOR  # also the s key's
+    slowdown_for: Optional[float] = None
+    stall_at: Optional[float] = None
+    stall_for: float = STALL_FOR_S  # also the x key's
+    retry: Optional[str] = None
+    breaker: Optional[bool] = None
+    limit: Optional[str] = None
+
+    @classmethod
+    def for_module(cls, spec: ModuleSpec, mps: Optional[str] = None, **flags: Any) -> DemoRun:
+        """``mps`` as typed: a number of messages per second, or 'max'."""
+        return super().for_module(spec, mps=parse_rate_word(mps, "--mps"), **flags)
+
+    def check_own(self) -> None:
+        check_choice(self.mode, MODES, "--mode")
+        fault_args(vars(self))
+        check_choice(self.retry, RETRY_POLICIES, "--retry")
+        check_choice(self.limit, LIMITERS, "--limit")
+
+    def consumer_args(self) -> List[str]:
+        return fault_args(vars(self))
+
+    def producer_args(self) -> List[str]:
+        args: List[str] = []
+        if self.retry is not None:
+            args += ["--retry", self.retry]
+        if self.breaker is not None:
+            args.append("--breaker" if self.breaker else "--no-breaker")
+        if self.limit is not None:
+            args += ["--limit", self.limit]
+        return args
 
 
 def child_argv(role: str, run: DemoRun) -> List[str]:
@@ -63,7 +105,7 @@ def child_argv(role: str, run: DemoRun) -> List[str]:
     if role == "consumer":
         if run.mode:
             argv += ["--mode", run.mode]
-        return argv + run.extra_consumer_args
+        return argv + run.consumer_args()
     mode = run.mode or spec.consumer.get("mode")
     overrides = spec.demo.get(mode, {}) if isinstance(mode, str) else {}
     rate = run.mps if run.mps is not None else overrides.get("rate")
@@ -71,7 +113,7 @@ def child_argv(role: str, run: DemoRun) -> List[str]:
         argv += ["--mps", "max" if rate == float("inf") else repr(float(rate))]
     if "payload_bytes" in overrides:
         argv += ["--payload-bytes", str(overrides["payload_bytes"])]
-    return argv + run.extra_producer_args
+    return argv + run.producer_args()
 
 
 def run_demo(run: DemoRun) -> int:

@@ -1,4 +1,4 @@
-"""Loading a person's own policy from a Python file (the exercises' way in).
+"""Loading a person's own policy from a Python file (the exercises' way in), and guarding it.
 
 ``bplab consumer --policy-file my_policy.py`` runs the real consumer with the overflow policy
 defined in that file; ``bplab producer --retry-file`` and ``--limiter-file`` do the same for
@@ -15,21 +15,52 @@ class in the file that has the right shape:
 Classes are built with no arguments, or with the keyword arguments they accept among those
 the process offers (for a consumer policy: capacity, process_rate, ...). Errors become a
 :class:`PluginError` with one line a person can act on.
+
+The person's code runs inside a lab process, so :func:`load` puts it behind a
+:class:`Guard`. Loading the file, building the class and every call to its methods are
+timed with a monotonic clock (the core never reads time itself). Whatever the code does:
+
+* raises anything, ``SystemExit`` included: the process ends at once (exit status
+  :data:`EXIT_PLUGIN_FAILED`) with one line on stderr naming the file and line (the last
+  frame of the traceback in the person's file);
+* does not return within :data:`CALL_TIMEOUT_S` (an endless loop, a long ``sleep``): a
+  watchdog thread ends the process the same way, naming the method and the line it was on.
+
+Two environment variables are for ``bplab check`` only: ``BPLAB_PLUGIN_REPORT`` names a
+JSON file where the guard writes, at exit, how often each method was called and how long
+the calls took; ``BPLAB_MEMORY_PRESSURE`` (``AT_S:TARGET_MB:FOR_S``) makes the guard grow
+the process's real memory to ``TARGET_MB`` of RSS ``AT_S`` seconds after loading, for
+``FOR_S`` seconds (memory pressure, provoked in a real run).
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import inspect
+import json
 import os
 import sys
-from typing import Any, Callable, Dict, Optional
+import threading
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lab.core.policies import OverflowPolicy
+
+CALL_TIMEOUT_S = 5.0  # no call of a policy may take this long: the loop it blocks is real
+EXIT_PLUGIN_FAILED = 4
+REPORT_ENV = "BPLAB_PLUGIN_REPORT"
+PRESSURE_ENV = "BPLAB_MEMORY_PRESSURE"
+WATCH_INTERVAL_S = 0.05
 
 
 class PluginError(Exception):
     """The file could not be loaded or has no suitable class; the message says why."""
+
+
+class PluginCrash(PluginError):
+    """The person's own code raised or hung (not a problem of the file's shape)."""
 
 
 def _is_policy(obj: Any) -> bool:
@@ -58,9 +89,179 @@ DESCRIPTIONS = {
     "retry": "a class with delay(attempt, retry_after_s, now)",
     "limiter": "a class with take_up_to(now, count) and time_until(now)",
 }
+# The methods the processes call, per kind: these are the ones the guard times and watches.
+METHODS: Dict[str, Tuple[str, ...]] = {
+    "policy": ("decide", "on_full", "admission_limit", "observe", "status"),
+    "retry": ("delay", "on_success", "on_failure"),
+    "limiter": ("take_up_to", "time_until", "tokens"),
+}
 
 
-def load_class(spec: str, kind: str) -> type:
+def where(error: BaseException, path: str) -> str:
+    """``file.py line N`` of the last traceback frame in ``path`` (else the last frame)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return _frame_text(frames, path)
+
+
+def _frame_text(frames: List[traceback.FrameSummary], path: str) -> str:
+    target = os.path.abspath(path)
+    own = [f for f in frames if os.path.abspath(f.filename) == target]
+    frame = (own or frames or [None])[-1]
+    if frame is None:
+        return os.path.basename(path)
+    return f"{os.path.basename(frame.filename)} line {frame.lineno}"
+
+
+def describe(error: BaseException, path: str, during: str) -> str:
+    """One line: what the person's code raised, where, and during which call."""
+    text = str(error)
+    name = error.__class__.__name__
+    detail = f"{name}: {text}" if text else name
+    return f"your code raised {detail} ({where(error, path)}, in {during})"
+
+
+class Guard:
+    """Times and watches every call into one person's file (see the module docstring)."""
+
+    def __init__(self, path: str, timeout_s: float = CALL_TIMEOUT_S) -> None:
+        self.path = path
+        self.timeout_s = timeout_s
+        self.started = time.monotonic()
+        self.calls: Dict[str, List[float]] = {}  # method -> [count, total s, slowest s]
+        self._current: Optional[Tuple[str, float]] = None
+        self._main = threading.get_ident()
+        self._report = os.environ.get(REPORT_ENV) or None
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, name="plugin-watchdog", daemon=True).start()
+        if self._report:
+            atexit.register(self.write_report)
+        pressure = os.environ.get(PRESSURE_ENV)
+        if pressure:
+            MemoryPressure.from_text(pressure).start()
+
+    def run(self, during: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, timed and watched; a failure ends the process."""
+        if self._current is not None:  # a method calling another: time the outer call only
+            return self._call(during, fn, args, kwargs)
+        begun = time.monotonic()
+        self._current = (during, begun)
+        try:
+            return self._call(during, fn, args, kwargs)
+        finally:
+            self._current = None
+            spent = time.monotonic() - begun
+            stats = self.calls.setdefault(during, [0, 0.0, 0.0])
+            stats[0] += 1
+            stats[1] += spent
+            stats[2] = max(stats[2], spent)
+
+    def _call(self, during: str, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PluginError:
+            raise
+        except KeyboardInterrupt:
+            raise  # Ctrl-C is the person's own wish to stop
+        except BaseException as error:  # noqa: B036 (SystemExit too: it is their code's)
+            self.fail(describe(error, self.path, during))
+
+    def wrap(self, instance: Any, names: Tuple[str, ...]) -> Any:
+        """Put every method in ``names`` behind the guard (instance attributes shadow the
+        class's functions, so the core calls the guarded ones)."""
+        for name in names:
+            method = getattr(instance, name, None)
+            if not callable(method):
+                continue
+            try:
+                setattr(instance, name, self._guarded(f"{name}()", method))
+            except AttributeError:  # __slots__ without __dict__, or a read-only property
+                raise PluginError(
+                    f"{type(instance).__name__} does not let the lab time its {name}(): "
+                    "drop __slots__ (the lab needs each instance's __dict__)"
+                ) from None
+        return instance
+
+    def _guarded(self, during: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            return self.run(during, method, *args, **kwargs)
+
+        return guarded
+
+    def fail(self, line: str) -> None:
+        """Report, say the one line and end the process (from any thread)."""
+        self.write_report(error=line)
+        sys.stderr.write(f"error: {line}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_PLUGIN_FAILED)
+
+    def _watch(self) -> None:
+        while not self._done.wait(WATCH_INTERVAL_S):
+            current = self._current
+            if current is None or time.monotonic() - current[1] < self.timeout_s:
+                continue
+            frame = sys._current_frames().get(self._main)
+            frames = traceback.extract_stack(frame) if frame is not None else []
+            self.fail(
+                f"your code did not return within {self.timeout_s:g} s "
+                f"(in {current[0]}, {_frame_text(frames, self.path)})"
+            )
+
+    def report(self, error: Optional[str] = None) -> Dict[str, Any]:
+        calls = {
+            name: {"calls": int(n), "total_s": total, "slowest_s": slowest}
+            for name, (n, total, slowest) in self.calls.items()
+        }
+        return {
+            "file": self.path,
+            "wall_s": time.monotonic() - self.started,
+            "calls": calls,
+            "error": error,
+        }
+
+    def write_report(self, error: Optional[str] = None) -> None:
+        if not self._report:
+            return
+        try:
+            with open(self._report, "w", encoding="utf-8") as handle:
+                json.dump(self.report(error), handle)
+        except OSError:
+            pass  # the grader will say the report is missing
+
+
+class MemoryPressure:
+    """Real memory pressure for a graded run: grow RSS to ``target_mb`` at ``at_s`` (seconds
+    after loading), let go after ``for_s``. The pages are written, so the OS counts them."""
+
+    CHUNK = 8 * 2**20
+
+    def __init__(self, at_s: float, target_mb: float, for_s: float) -> None:
+        self.at_s, self.target_mb, self.for_s = at_s, target_mb, for_s
+
+    @classmethod
+    def from_text(cls, text: str) -> MemoryPressure:
+        at_s, target_mb, for_s = (float(part) for part in text.split(":"))
+        return cls(at_s, target_mb, for_s)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="memory-pressure", daemon=True).start()
+
+    def _run(self) -> None:
+        import psutil
+
+        time.sleep(self.at_s)
+        rss_mb = psutil.Process().memory_info().rss / 2**20
+        size = max(0, int((self.target_mb - rss_mb) * 2**20))
+        ballast = []
+        # In chunks, letting go of the GIL between them: one big allocation would freeze
+        # the process's loop for as long as it takes to write the pages.
+        for _ in range(0, size, self.CHUNK):
+            ballast.append(b"\x01" * self.CHUNK)
+            time.sleep(0.0005)
+        time.sleep(self.for_s)
+        ballast.clear()
+
+
+def load_class(spec: str, kind: str, guard: Optional[Guard] = None) -> type:
     """The class named by ``path.py`` or ``path.py:ClassName``."""
     path, _, name = spec.partition(":")
     if not os.path.isfile(path):
@@ -71,10 +272,7 @@ def load_class(spec: str, kind: str) -> type:
         raise PluginError(f"{path} is not a Python file")
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[module_name] = module
-    try:
-        loader_spec.loader.exec_module(module)
-    except Exception as error:  # the solver's code: any error is theirs to see
-        raise PluginError(f"{path} failed to load: {error.__class__.__name__}: {error}") from None
+    _exec(loader_spec.loader, module, path, guard)
     fits = KINDS[kind]
     if name:
         cls = getattr(module, name, None)
@@ -95,7 +293,21 @@ def load_class(spec: str, kind: str) -> type:
     return own[0]
 
 
-def build(cls: type, offered: Optional[Dict[str, Any]] = None) -> Any:
+def _exec(loader: Any, module: Any, path: str, guard: Optional[Guard]) -> None:
+    if guard is not None:
+        guard.run("loading the file", loader.exec_module, module)
+        return
+    try:
+        loader.exec_module(module)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: B036 (the solver's code: any error is theirs)
+        raise PluginCrash(
+            f"{path} failed to load: {describe(error, path, 'loading the file')}"
+        ) from None
+
+
+def build(cls: type, offered: Optional[Dict[str, Any]] = None, guard: Optional[Guard] = None):
     """An instance, given the keyword arguments its constructor accepts among ``offered``."""
     offered = offered or {}
     try:
@@ -104,13 +316,23 @@ def build(cls: type, offered: Optional[Dict[str, Any]] = None) -> Any:
         parameters = {}
     accepts_any = any(p.kind == p.VAR_KEYWORD for p in parameters.values())
     kwargs = {k: v for k, v in offered.items() if accepts_any or k in parameters}
+    if guard is not None:
+        return guard.run(f"{cls.__name__}(...)", cls, **kwargs)
     try:
         return cls(**kwargs)
-    except Exception as error:
-        raise PluginError(
-            f"{cls.__name__}(...) failed: {error.__class__.__name__}: {error}"
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # noqa: B036
+        path = inspect.getsourcefile(cls) or ""
+        raise PluginCrash(
+            f"{cls.__name__}(...) failed: {error.__class__.__name__}: {error} "
+            f"({where(error, path)})"
         ) from None
 
 
 def load(spec: str, kind: str, offered: Optional[Dict[str, Any]] = None) -> Any:
-    return build(load_class(spec, kind), offered)
+    """The person's object, built and guarded: a failure of their code ends the process
+    with one line (see :class:`Guard`)."""
+    guard = Guard(spec.partition(":")[0])
+    instance = build(load_class(spec, kind, guard), offered, guard)
+    return guard.wrap(instance, METHODS[kind])

@@ -23,25 +23,48 @@ import zmq
 from lab.core import protocol
 from lab.core.config import ProducerConfig
 from lab.core.producer_core import ProducerCore
-from lab.processes import net
+from lab.processes import net, plugins
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
-from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, print_json, say
+from lab.processes.runtime import (
+    LOOPBACK,
+    ParentWatch,
+    Periodic,
+    Recorder,
+    RunOptions,
+    StopSignal,
+    print_json,
+    say,
+)
 
 TELEMETRY_INTERVAL = 0.1
 MAX_FRAMES_PER_TURN = 64
 
 
 @dataclass
-class ProducerRun:
+class ProducerRun(RunOptions):
+    """How to run a producer process (what the CLI flags say beyond the core's config).
+
+    ``ProducerRun.for_module(spec, **flags)`` builds it from flags and checks it."""
+
     port: int
-    host: str = "127.0.0.1"
+    host: str = LOOPBACK
     duration: Optional[float] = None
     json_out: bool = False
     record: Optional[str] = None
     parent_pid: Optional[int] = None
     quiet: bool = False
     drain_timeout: float = 2.0
+    retry_file: Optional[str] = None  # FILE.py[:Class]: a person's retry policy (exercises)
+    limiter_file: Optional[str] = None  # FILE.py[:Class]: a person's rate limiter
+
+    def load_plugins(self, config: ProducerConfig) -> None:
+        """Put the classes of --retry-file and --limiter-file into ``config`` (raises
+        ``plugins.PluginError`` with one line if a file will not do)."""
+        if self.retry_file:
+            config.retry_plugin = plugins.load(self.retry_file, "retry", {"seed": config.seed})
+        if self.limiter_file:
+            config.limiter_plugin = plugins.load(self.limiter_file, "limiter", {"now": 0.0})
 
 
 class ProducerProcess:
@@ -194,6 +217,7 @@ class ProducerProcess:
 
 
 def run_producer(config: ProducerConfig, run: ProducerRun) -> int:
+    run.load_plugins(config)
     process = ProducerProcess(config, run)
     process.stop.install()
     try:

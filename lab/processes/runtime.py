@@ -5,6 +5,8 @@
 * :class:`Recorder` appends telemetry snapshots to a JSON Lines file (``--record``).
 * :class:`Periodic` says when a fixed-interval job (telemetry at 10 Hz) is due, without drift.
 * :class:`ParentWatch` ends a child of ``bplab demo`` whose parent has gone.
+* :class:`RunOptions` builds and checks a process's own options (``ConsumerRun``,
+  ``ProducerRun``, ...) the way ``lab.core.config`` builds the cores' configs.
 """
 
 from __future__ import annotations
@@ -14,9 +16,102 @@ import math
 import os
 import signal
 import sys
-from typing import Any, Dict, Optional, TextIO
+from dataclasses import fields
+from typing import Any, Dict, List, Optional, TextIO, TypeVar
 
 import psutil
+
+from lab.core.config import check_positive
+from lab.core.modules import ModuleSpec
+
+MAX_BASE_PORT = 65532  # the lab uses port..port+3
+# Defaults of run options that more than one *Run (and the CLI's help) share.
+LOOPBACK = "127.0.0.1"  # bind and connect here unless told otherwise: nothing leaves the machine
+SLOWDOWN_FACTOR = 4.0  # --slowdown-factor, and the demo's s key
+STALL_FOR_S = 3.0  # --stall-for, and the demo's x key
+REFRESH_PER_S = 4.0  # dashboard redraws per second (--refresh)
+
+R = TypeVar("R", bound="RunOptions")
+
+
+def check_port(port: int) -> int:
+    if not 1 <= port <= MAX_BASE_PORT:
+        raise ValueError(
+            f"--port {port} is out of range: use 1..{MAX_BASE_PORT} (the lab uses port..port+3)"
+        )
+    return port
+
+
+def check_record(path: Optional[str]) -> Optional[str]:
+    """``--record FILE`` must be a file this process can append to: say so now, in one line."""
+    if path is None:
+        return None
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"--record {path!r} cannot be written ({error.strerror or error}); give the path "
+            "of a file in a folder you can write to"
+        ) from None
+    return path
+
+
+# The consumer's injected faults (``bplab consumer`` and ``bplab demo``): flag, and whether 0
+# makes sense (a fault at second 0 does; a factor or a length of 0 does not).
+FAULT_FLAGS = (
+    ("slowdown_at", True),
+    ("slowdown_factor", False),
+    ("slowdown_for", False),
+    ("stall_at", True),
+    ("stall_for", False),
+)
+
+
+def fault_args(options: Dict[str, Any]) -> List[str]:
+    """Check the fault options in ``options`` (name -> value) and return them as consumer flags."""
+    args: List[str] = []
+    for name, allow_zero in FAULT_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        value = options.get(name)
+        check_positive(value, flag, allow_zero=allow_zero)
+        if value is not None:
+            args += [flag, repr(float(value))]
+    return args
+
+
+class RunOptions:
+    """What every ``*Run`` dataclass shares: built from the flags a person gave (``None`` =
+    not given: the port defaults to the module's, the rest to the dataclass's own defaults),
+    then checked once; a problem is a ``ValueError`` with the one line a person reads."""
+
+    port: int
+    duration: Optional[float]
+    record: Optional[str]
+
+    @classmethod
+    def for_module(cls: type[R], spec: ModuleSpec, **flags: Any) -> R:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(flags) - known
+        if unknown:
+            raise TypeError(f"unknown flags: {', '.join(sorted(unknown))}")
+        given = {name: value for name, value in flags.items() if value is not None}
+        if "module" in known:
+            given["module"] = spec.number
+        given.setdefault("port", spec.port)
+        run = cls(**given)
+        run.validate()
+        return run
+
+    def validate(self) -> None:
+        check_positive(self.duration, "--duration")
+        self.check_own()
+        check_port(self.port)
+        check_record(self.record)
+
+    def check_own(self) -> None:
+        """The checks of one kind of process's own options (none here)."""
 
 
 class StopSignal:

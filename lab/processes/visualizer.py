@@ -25,7 +25,15 @@ from lab.core.modules import get_module
 from lab.processes import net
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
-from lab.processes.runtime import Periodic, Recorder, StopSignal, print_json
+from lab.processes.runtime import (
+    LOOPBACK,
+    REFRESH_PER_S,
+    Periodic,
+    Recorder,
+    RunOptions,
+    StopSignal,
+    print_json,
+)
 from lab.ui.dashboard import DashboardState, plain_line, render
 
 TICK_INTERVAL_S = 0.05  # how often ``on_tick`` runs (the demo reads its keys there)
@@ -33,16 +41,24 @@ READ_LIMIT = 1000  # snapshots read in one go; more waiting means a flood: read 
 
 
 @dataclass
-class VisualizerRun:
+class VisualizerRun(RunOptions):
+    """How to run a dashboard; ``VisualizerRun.for_module(spec, **flags)`` checks flags."""
+
     module: int
     port: int
-    host: str = "127.0.0.1"
+    host: str = LOOPBACK
     duration: Optional[float] = None
     record: Optional[str] = None
     plain: bool = False
-    refresh: float = 4.0
+    refresh: float = REFRESH_PER_S
     json_out: bool = False
     plain_interval: float = 1.0
+
+    def check_own(self) -> None:
+        if not 0.5 <= self.refresh <= 30:
+            raise ValueError(
+                f"--refresh must be between 0.5 and 30 redraws per second, got {self.refresh}"
+            )
 
 
 class Visualizer:

@@ -1,5 +1,7 @@
-"""The pure half of ``bplab check``: checks, measures, the challenge table, the probes, the
-report and the command's usage errors. No process is started here."""
+"""The pure half of ``bplab check``: checks, measures, the challenge table and its seeded
+plans, the report and the command's usage errors. The probes run in a child process (the
+grader never imports a solver's file); the few tests that ask one start it, and nothing
+else is started here."""
 
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from lab.tools.grading.core import (
     results_json,
 )
 from lab.tools.grading.report import challenges_table, results_table
-from lab.tools.grading.runner import run_probe
+from lab.tools.grading.runner import RunError, run_probe
+from lab.tools.grading.table import MAX_CODE_SHARE, code_share, slowest_call
 from lab.ui.cli import main
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -273,7 +276,7 @@ def test_challenges_are_found_by_name_number_or_folder():
 @pytest.mark.parametrize("name", sorted(CHALLENGES))
 def test_every_challenge_has_its_folder_starter_readme_and_solution(name):
     challenge = CHALLENGES[name]
-    kind = challenge.scenario.plugin_kind
+    kind = challenge.plugin_kind
     folder = EXERCISES / name
     assert default_file(challenge) == folder / "starter.py"
     starter = plugins.load_class(str(folder / "starter.py"), kind)
@@ -285,60 +288,126 @@ def test_every_challenge_has_its_folder_starter_readme_and_solution(name):
 
 
 @pytest.mark.parametrize("name", sorted(CHALLENGES))
-def test_each_readme_quotes_the_graders_own_numbers(name):
+def test_each_readme_names_every_check_of_every_draw(name):
     challenge = CHALLENGES[name]
     readme = (EXERCISES / name / "README.md").read_text(encoding="utf-8")
-    assert f"bplab check {name}" in readme
-    for command in challenge.scenario.commands("YOUR_FILE.py"):
-        assert command in readme, command
-    for check in challenge.checks:
-        assert f"| {check.name} | {check.target_text} |" in readme, check.name
+    assert f"bplab check {name}" in readme and "--seed" in readme
+    for seed in range(20):
+        for check in challenge.plan(seed).checks:
+            assert f"| {check.name} |" in readme, check.name
     index = (EXERCISES / "README.md").read_text(encoding="utf-8")
     assert f"[{name}]({name}/README.md)" in index
 
 
-def test_the_scenario_commands_name_the_plugin_flag_once():
-    commands = CHALLENGES["14_token_bucket"].scenario.commands("mine.py")
-    assert commands[0] == "bplab consumer --module 14 --mode drop --buffer 50 --process-rate 100"
-    assert commands[1].endswith("--duration 8 --limiter-file mine.py")
-
-
-# -- probes: the starter's answers fail, the solution's pass ----------------------------------
-def _probe_results(name: str, path: Path):
+@pytest.mark.parametrize("name", sorted(CHALLENGES))
+def test_a_seed_always_draws_the_same_plan_and_seeds_draw_several(name):
     challenge = CHALLENGES[name]
-    cls = plugins.load_class(str(path), challenge.scenario.plugin_kind)
-    evidence = Evidence(probe=run_probe(challenge, cls))
-    return {c.name: evaluate(c, evidence) for c in challenge.checks if "(probe)" in c.name}
+    plans = [challenge.plan(seed) for seed in range(40)]
+    assert [p.facts for p in plans] == [challenge.plan(seed).facts for seed in range(40)]
+    assert len({p.scenario.commands()[0] + p.scenario.commands()[1] for p in plans}) >= 2
+    assert all(p.checks[-1].name == "slowest call into your code" for p in plans)
+
+
+def test_the_scenario_commands_name_the_plugin_flag_once():
+    commands = CHALLENGES["14_token_bucket"].plan(3).scenario.commands("mine.py")
+    assert commands[0] == "bplab consumer --module 14 --mode drop --buffer 50 --process-rate 100"
+    assert commands[1].count("--limiter-file mine.py") == 1
+    assert commands[1].endswith("--limiter-file mine.py")
+
+
+def test_twelve_draws_two_speeds_two_targets_and_provokes_memory_pressure():
+    plans = [CHALLENGES["12_adaptive_backpressure"].plan(seed) for seed in range(40)]
+    assert {(p.facts["speed_per_s"], p.facts["target_ms"]) for p in plans} == {
+        (100.0, 250.0),
+        (100.0, 500.0),
+        (160.0, 250.0),
+        (160.0, 500.0),
+    }
+    for plan in plans:
+        at_s, target_mb, _ = plan.scenario.memory_pressure
+        assert 0.75 * plan.facts["max_memory_mb"] < target_mb < plan.facts["max_memory_mb"]
+        assert plan.facts["probe_clock_s"] >= 50.0  # a probe's clock never starts at 0
+
+
+# -- the rows about the solver's code: the plugin guard's report ------------------------------
+def _report(**calls):
+    rows = {name: {"calls": n, "total_s": t, "slowest_s": s} for name, (n, t, s) in calls.items()}
+    return Evidence(plugin={"wall_s": 10.0, "calls": rows})
+
+
+def test_the_share_of_time_in_the_code_leaves_out_loading_and_building():
+    evidence = _report(
+        **{
+            "decide()": (1000, 0.2, 0.001),
+            "observe()": (100, 0.3, 0.01),
+            "loading the file": (1, 4.0, 4.0),
+            "Policy(...)": (1, 1.0, 1.0),
+        }
+    )
+    assert code_share(evidence) == (5.0, "1,100 calls; most time in observe()")
+    assert slowest_call(evidence) == (10.0, "in observe()")
+    assert MAX_CODE_SHARE == 5.0
+
+
+def test_no_timing_report_fails_the_code_rows_with_the_reason():
+    check = CHALLENGES["14_token_bucket"].plan(0).checks[-1]
+    result = evaluate(check, Evidence())
+    assert not result.passed and result.shown == "n/a"
+    assert result.note == "the process running your code wrote no timing report"
+
+
+def test_a_limiter_that_sent_nothing_has_no_latency_row_to_pass():
+    latency = next(
+        c for c in CHALLENGES["14_token_bucket"].plan(0).checks if c.name.startswith("producer")
+    )
+    result = evaluate(latency, Evidence(producer={"produced": 0, "latency_p99_ms": 0.0}))
+    assert not result.passed and (result.shown, result.note) == ("n/a", "nothing was sent")
+
+
+# -- probes: in a child, the starter's answers fail, the solution's pass ---------------------
+def _probe_results(name: str, path: Path, seed: int = 1):
+    challenge = CHALLENGES[name]
+    plan = challenge.plan(seed)
+    evidence = Evidence(probe=run_probe(challenge, str(path), seed))
+    return {c.name: evaluate(c, evidence) for c in plan.checks if "(probe)" in c.name}
 
 
 @pytest.mark.parametrize("name", ["12_adaptive_backpressure", "15_retry_policy"])
 def test_probes_fail_the_starter_and_pass_the_solution(name):
     starter = _probe_results(name, EXERCISES / name / "starter.py")
     solution = _probe_results(name, EXERCISES / "solutions" / f"{name}.py")
-    assert starter and not any(r.passed for r in starter.values())
+    assert starter and not all(r.passed for r in starter.values())
     assert all(r.passed for r in solution.values()), solution
 
 
-def test_the_adaptive_probe_reads_the_limit_at_two_speeds_and_under_pressure():
+def test_the_adaptive_probe_asks_every_speed_and_target():
     name = "12_adaptive_backpressure"
-    cls = plugins.load_class(str(EXERCISES / "solutions" / f"{name}.py"), "policy")
-    # 100 msg/s x 0.25 s x 0.4 = 10; at 25 msg/s: 2.5 -> 2; memory pressure: 10 // 4 = 2
-    assert CHALLENGES[name].probe(cls) == {"fast": 10.0, "slow": 2.0, "pressed": 2.0}
-    starter = plugins.load_class(str(EXERCISES / name / "starter.py"), "policy")
-    assert CHALLENGES[name].probe(starter) == {"fast": 20.0, "slow": 20.0, "pressed": 20.0}
+    answers = run_probe(CHALLENGES[name], str(EXERCISES / "solutions" / f"{name}.py"), 1)
+    # 30 % of speed x target, at least 2: 100 x 0.25 -> 7 (28 %), at 1/4 speed 2 (28.6 %);
+    # under pressure a quarter: 7 // 4 -> 2 (28.6 %)
+    assert answers == pytest.approx(
+        {
+            "fast_share": 28.0,
+            "slow_share": 200 / 7,
+            "target_growth": 200.0,
+            "regrowth": 100.0,
+            "pressed_share": 200 / 7,
+        }
+    )
+    starter = run_probe(CHALLENGES[name], str(EXERCISES / name / "starter.py"), 1)
+    assert starter["slow_share"] == 100.0 and starter["target_growth"] == 100.0
 
 
-def test_a_probe_that_raises_fails_its_checks_with_the_error(tmp_path):
+def test_code_that_raises_in_the_probe_is_one_line_with_file_and_line(tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text(
         "class Retry:\n    def delay(self, attempt, retry_after_s, now):\n"
         "        raise RuntimeError('oops')\n",
         encoding="utf-8",
     )
-    results = _probe_results("15_retry_policy", broken)
-    (result,) = results.values()
-    assert result.passed is False
-    assert result.note == "your class raised RuntimeError: oops"
+    with pytest.raises(RunError) as error:
+        run_probe(CHALLENGES["15_retry_policy"], str(broken), 1)
+    assert str(error.value) == "your code raised RuntimeError: oops (broken.py line 3, in delay())"
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -414,3 +483,83 @@ def test_the_cli_lists_the_challenges(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert all(name in out for name in CHALLENGES)
+
+
+# -- the plugin guard, in this process (its failures end a process: see test_gaming.py) ---
+def _module(tmp_path, text: str) -> str:
+    path = tmp_path / "mine.py"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_a_load_error_names_the_solvers_file_and_line_even_for_system_exit(tmp_path):
+    path = _module(tmp_path, "import sys\n\nsys.exit(2)\n")
+    with pytest.raises(plugins.PluginCrash) as error:
+        plugins.load_class(path, "retry")
+    assert str(error.value) == (
+        f"{path} failed to load: your code raised SystemExit: 2 (mine.py line 3, "
+        "in loading the file)"
+    )
+
+
+def test_the_guard_times_the_outer_call_only_and_keeps_the_slowest(tmp_path):
+    path = _module(
+        tmp_path,
+        "class Retry:\n"
+        "    def delay(self, attempt, retry_after_s, now):\n"
+        "        return self.base() * attempt\n\n"
+        "    def base(self):\n"
+        "        return 0.5\n",
+    )
+    guard = plugins.Guard(path)
+    policy = guard.wrap(plugins.build(plugins.load_class(path, "retry"), {}), ("delay", "base"))
+    assert [policy.delay(n, 0.1, 1.0) for n in (1, 2, 3)] == [0.5, 1.0, 1.5]
+    report = guard.report()
+    assert set(report["calls"]) == {"delay()"}  # base() ran inside delay()
+    assert report["calls"]["delay()"]["calls"] == 3
+    assert 0 <= report["calls"]["delay()"]["slowest_s"] <= report["calls"]["delay()"]["total_s"]
+    assert report["error"] is None and report["wall_s"] > 0
+
+
+def test_memory_pressure_is_read_from_its_environment_text():
+    pressure = plugins.MemoryPressure.from_text("8.5:224:2.5")
+    assert (pressure.at_s, pressure.target_mb, pressure.for_s) == (8.5, 224.0, 2.5)
+
+
+def test_json_gets_an_object_even_for_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["check", "14", "--file", "/nonexistent/x.py", "--json"])
+    assert done.value.code == 2
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert result["passed"] is False and result["checks"] == []
+    assert result["challenge"] == "14_token_bucket"
+    assert result["error"] == "no such file: /nonexistent/x.py"
+    assert captured.err.strip() == "bplab check: error: no such file: /nonexistent/x.py"
+
+
+# -- the measured speed a policy gets (LoadSignals.measured_rate_per_s) ----------------------
+def test_the_measured_speed_follows_a_slowdown_with_the_lag_of_its_window():
+    from lab.core import protocol
+    from lab.core.config import ConsumerConfig
+    from lab.core.consumer_core import ConsumerCore
+    from lab.core.policies import MEASURED_RATE_WINDOW_S
+
+    core = ConsumerCore(ConsumerConfig(mode="drop", capacity=500, process_rate=100.0), 0.0, "s")
+    records = [protocol.Record(seq, 0.0, 0.0, 0, 0) for seq in range(300)]
+    core.on_frame(b"alice", protocol.encode_data(records, 0), 0.0)
+    seen = {}
+    core.policy.observe = lambda signals, now: seen.__setitem__(
+        round(now, 1), signals.measured_rate_per_s
+    )
+    core.observe(0.0, 10.0)  # nothing finished yet: the nominal speed
+    for tenth in range(1, 17):
+        now = tenth / 10
+        if tenth == 11:
+            core.service.slowdown = 4.0  # from 1.0 s on the worker needs 40 ms a message
+        core.advance(now)
+        core.observe(now, 10.0)
+    assert seen[0.0] == 100.0
+    assert seen[1.0] == pytest.approx(100.0)
+    assert 25.0 < seen[1.1] < 100.0  # the window still holds the fast half second
+    assert seen[round(1.0 + MEASURED_RATE_WINDOW_S + 0.1, 1)] == pytest.approx(25.0)

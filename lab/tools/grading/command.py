@@ -1,28 +1,31 @@
-"""The flow of ``bplab check``: find the challenge and the file, grade, report, exit status.
+"""The flow of ``bplab check``: find the challenge and the file, draw the plan, grade,
+report, exit status.
 
-Exit status: 0 when every check passed, 1 when one failed (or the run could not finish:
-for instance the solver's class raised inside the consumer), 2 for a usage error (an
-unknown challenge, a missing file, a file that does not load), reported as one line.
+Exit status: 0 when every check passed; 1 when one failed, and whenever the solver's code
+raised, hung or could not be run (then the table's one row says why, file and line
+included); 2 for a usage error (an unknown challenge, a missing file, a file with no
+suitable class), reported as one line. ``--json`` always prints one JSON object, for a
+failed run too.
 """
 
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 from rich.console import Console
 
-from lab.processes import plugins
 from lab.processes.runtime import print_json, say
 from lab.tools.grading.challenges import CHALLENGES, Challenge, find_challenge, known_names
-from lab.tools.grading.core import grade, results_json
+from lab.tools.grading.core import failed_run, grade, results_json
 from lab.tools.grading.report import challenges_table, print_results
 from lab.tools.grading.runner import (
     ChildUsageError,
+    ProbeUsageError,
     RunError,
-    load_solution,
     run_probe,
     run_scenario,
 )
@@ -59,36 +62,60 @@ def list_challenges(console: Optional[Console] = None) -> int:
     return 0
 
 
-def run_check(name: str, file: Optional[str] = None, json_out: bool = False) -> int:
+def draw_seed() -> int:
+    """A fresh seed per run (printed, so ``--seed`` replays it)."""
+    return random.SystemRandom().randrange(1, 1_000_000)
+
+
+def run_check(
+    name: str, file: Optional[str] = None, json_out: bool = False, seed: Optional[int] = None
+) -> int:
     """Grade ``file`` (default: the challenge's starter) against the challenge; exit status."""
     challenge = resolve(name)
     path = file if file is not None else str(default_file(challenge))
-    try:
-        cls = load_solution(challenge, path)
-    except plugins.PluginError as error:
-        raise CheckUsageError(str(error)) from None
+    if not os.path.isfile(path.partition(":")[0]):
+        raise CheckUsageError(f"no such file: {path}")
+    seed = draw_seed() if seed is None else seed
+    plan = challenge.plan(seed)
     shown = _shown(path)
     say(
-        f"check {challenge.name}: running the scenario with {cls.__name__} from {shown} "
-        f"(about {challenge.scenario.duration_s + 3:.0f} s)"
+        f"check {challenge.name} --seed {seed} ({plan.facts_text()}): running {shown} "
+        f"(about {plan.scenario.duration_s + 5:.0f} s)"
     )
-    probe = run_probe(challenge, cls)
     try:
-        evidence = run_scenario(challenge, path)
-    except ChildUsageError as error:
+        probe = run_probe(challenge, path, seed)
+        evidence = run_scenario(plan, path)
+    except ProbeUsageError as error:
         raise CheckUsageError(str(error)) from None
-    except RunError as error:
+    except (RunError, ChildUsageError) as error:
         say(f"FAIL {challenge.name}: {error}")
-        if json_out:
-            print_json(results_json(challenge.name, path, [], error=str(error)))
+        results = [failed_run(str(error))]
+        report = results_json(challenge.name, path, results, str(error), seed, plan.facts)
+        _show(challenge, shown, results, report, json_out)
         return 1
-    results = grade(challenge.checks, replace(evidence, probe=probe))
-    report = results_json(challenge.name, path, results)
+    results = grade(plan.checks, replace(evidence, probe=probe))
+    report = results_json(challenge.name, path, results, seed=seed, facts=plan.facts)
+    _show(challenge, shown, results, report, json_out)
+    return 0 if report["passed"] else 1
+
+
+def _show(challenge: Challenge, shown: str, results, report, json_out: bool) -> None:
     if json_out:
         print_json(report)
     else:
         print_results(Console(), challenge, shown, results)
-    return 0 if report["passed"] else 1
+
+
+def print_usage_error_json(name: str, file: Optional[str], error: str) -> None:
+    """The ``--json`` object of a check that could not start (the usage error's line)."""
+    found = find_challenge(name)
+    shown_name = found.name if found is not None else name
+    print_json(
+        {
+            **results_json(shown_name, file or "", [], error=error),
+            "summary": f"usage error: {error}",
+        }
+    )
 
 
 def _shown(path: str) -> str:

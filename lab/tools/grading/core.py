@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Union
 
 OPS: Dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -34,6 +34,13 @@ class MissingData(Exception):
     """A measure could not produce its number; the message says why (shown as a note)."""
 
 
+class Noted(NamedTuple):
+    """A measured number with a note for the table (e.g. which method was slowest)."""
+
+    value: float
+    note: str
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What one graded run produced."""
@@ -43,6 +50,7 @@ class Evidence:
     consumer_records: Sequence[Dict[str, Any]] = ()  # the consumer's --record snapshots
     producer_records: Sequence[Dict[str, Any]] = ()
     probe: Dict[str, Any] = field(default_factory=dict)  # answers of the solver's class
+    plugin: Dict[str, Any] = field(default_factory=dict)  # the plugin guard's timing report
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ class Check:
     """One graded number: ``measure(evidence) <op> target``."""
 
     name: str
-    measure: Callable[[Evidence], Optional[float]]
+    measure: Callable[[Evidence], Union[None, float, Noted]]
     op: str
     target: float
     hint: str
@@ -112,6 +120,8 @@ def evaluate(check: Check, evidence: Evidence) -> CheckResult:
         value, note = None, str(error)
     except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as error:
         value, note = None, f"could not measure: {error.__class__.__name__}: {error}"
+    if isinstance(value, Noted):
+        value, note = value.value, value.note
     if value is not None:
         value = float(value)
         if math.isnan(value):
@@ -130,6 +140,19 @@ def evaluate(check: Check, evidence: Evidence) -> CheckResult:
         "" if passed else check.hint,
         note,
     )
+
+
+RUN_ROW = "your code ran to the end"
+
+
+def failed_run(error: str) -> CheckResult:
+    """The row shown when the solver's code (or the run) could not finish: the one line
+    that says why, file and line included when it was the solver's code.
+
+    >>> failed_run("your code raised SystemExit (p.py line 3, in observe())").shown
+    'stopped'
+    """
+    return CheckResult(RUN_ROW, None, "stopped", "no error", False, error)
 
 
 def grade(checks: Sequence[Check], evidence: Evidence) -> List[CheckResult]:
@@ -158,12 +181,20 @@ def final_line(challenge: str, results: Sequence[CheckResult]) -> str:
 
 
 def results_json(
-    challenge: str, file: str, results: Sequence[CheckResult], error: Optional[str] = None
+    challenge: str,
+    file: str,
+    results: Sequence[CheckResult],
+    error: Optional[str] = None,
+    seed: Optional[int] = None,
+    facts: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """The ``--json`` object of a check."""
+    """The ``--json`` object of a check (``error``: the run could not finish; then the
+    results hold the row that says why)."""
     return {
         "challenge": challenge,
         "file": file,
+        "seed": seed,
+        "facts": dict(facts or {}),
         "passed": error is None and all_passed(results),
         "error": error,
         "checks": [result.as_dict() for result in results],

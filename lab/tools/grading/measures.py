@@ -225,3 +225,33 @@ def unique_share_sent(summary: Dict[str, Any]) -> float:
     if due <= 0:
         raise MissingData("the producer made no messages")
     return sent / due
+
+
+def median_between(records: Sequence[Record], start: float, end: float, key: str) -> float:
+    """The median of a snapshot field over consumer uptimes ``start`` to ``end`` (only
+    snapshots taken while traffic was arriving).
+
+    >>> rows = [{"uptime_s": t / 10, "limit": t, "rates": {"received": 5}} for t in range(10)]
+    >>> median_between(rows, 0.2, 0.6, "limit")
+    4.0
+    """
+    values = sorted(
+        float(r[key])
+        for r in records
+        if start <= float(r.get("uptime_s", -math.inf)) <= end
+        and r.get(key) is not None
+        and (dig(r, "rates", "received") or 0) > 0
+    )
+    if not values:
+        raise MissingData(f"no telemetry with traffic between {start:g} s and {end:g} s")
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+REFUSED = ("dropped", "shed", "sampled_out")
+
+
+def refused_between(records: Sequence[Record], start: float, end: float) -> float:
+    """Messages the consumer refused (dropped, shed or sampled out) between two epoch
+    times."""
+    return sum(count_between(records, start, end, "totals", key) for key in REFUSED)

@@ -43,8 +43,7 @@ def challenges_table(challenges: Iterable[Challenge]) -> Table:
     table.add_column("your class goes into", no_wrap=True)
     table.add_column("goal", ratio=1)
     for challenge in challenges:
-        scenario = challenge.scenario
         table.add_row(
-            challenge.name, f"{scenario.plugin_role} {scenario.plugin_flag}", challenge.goal
+            challenge.name, f"{challenge.plugin_role} {challenge.plugin_flag}", challenge.goal
         )
     return table

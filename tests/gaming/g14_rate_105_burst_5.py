@@ -1,0 +1,25 @@
+"""14, a right token bucket with rate 105 and burst 5: above the consumer's 100 msg/s."""
+
+
+class TooFast:
+    RATE = 105.0
+    BURST = 5
+
+    def __init__(self, now=0.0):
+        self.rate, self.capacity = self.RATE, self.BURST
+        self._tokens, self._updated = float(self.BURST), now
+
+    def _refill(self, now):
+        if now > self._updated:
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+
+    def take_up_to(self, now, count):
+        self._refill(now)
+        taken = min(count, int(self._tokens))
+        self._tokens -= taken
+        return taken
+
+    def time_until(self, now):
+        self._refill(now)
+        return max(0.0, (1.0 - self._tokens) / self.rate)

@@ -1,0 +1,186 @@
+"""The graders cannot be fooled: every wrong answer in ``tests/gaming/`` fails its challenge,
+on the row that teaches why, and every reference solution passes.
+
+Two kinds of case. A wrong answer the probe catches is graded by the probe alone (its child
+process, a second or so; a hang costs the guard's 5 s), all of them at once from threads
+of a module fixture: the row named here must fail.
+One that only a real run can catch (a policy that behaves in the probe, a limiter that
+sleeps, a shedding policy) is graded by a whole ``bplab check --json``; those run four at a
+time, in a fixture shared by the module, and each test reads its own result. Every case
+uses a fixed seed, so a failure can be replayed with ``bplab check N --seed S``. The
+reference solutions pass in ``test_exercises.py``, graded next to the starters.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, Iterator, Tuple
+
+import pytest
+
+from lab.processes import plugins
+from lab.tools.grading.challenges import CHALLENGES, find_challenge
+from lab.tools.grading.core import RUN_ROW, Evidence, evaluate
+from lab.tools.grading.runner import RunError, run_probe
+from tests.conftest import REPO, LabProcess, ProcessPool
+
+pytestmark = pytest.mark.integration
+
+GAMING = REPO / "tests" / "gaming"
+SEED = 5
+PROBES_AT_ONCE = 8  # probe children are small and short
+AT_ONCE = 4  # real checks in parallel (three processes each): wrong answers fail under load
+REAL_RUNS_TIMEOUT_S = 300  # the fixture grades every RUN_FAILS file before its first test
+CHECK_BUDGET_S = 90.0  # a check's own bound is the scenario + 20 s; this is the test's
+
+# Caught by the probe: file -> the probe row that must fail.
+PROBE_FAILS: Dict[str, str] = {
+    "g12_hard_coded_steps": "limit at 1/4 speed, first observe(), vs full speed (probe)",
+    "g12_tiny_fixed_queue": "limit when fast vs speed x target (probe)",
+    "g12_ignores_target": "limit at twice the target vs the target (probe)",
+    "g12_ratchet": "limit back at full speed vs before the slowdown (probe)",
+    "g12_always_accept": "limit at 1/4 speed, first observe(), vs full speed (probe)",
+    "g12_drop_everything": "limit when fast vs speed x target (probe)",
+    "g15_always_ten_seconds": "isolated shed: delay vs the time left to its deadline (probe)",
+    "g15_retry_while_early": "isolated shed: delay vs its retry-after (probe)",
+    "g15_never_retry": "isolated shed: delay vs its retry-after (probe)",
+}
+# Code that breaks the run, caught in the probe's child: file -> the start of its one line.
+PROBE_STOPS: Dict[str, str] = {
+    "g12_system_exit_at_import": "your code raised SystemExit: 0 "
+    "(g12_system_exit_at_import.py line 7, in loading the file)",
+    "g12_loop_at_import": "your code did not return within 5 s "
+    "(in loading the file, g12_loop_at_import.py line 5)",
+    "g12_system_exit_in_observe": "your code raised SystemExit: 0 "
+    "(g12_system_exit_in_observe.py line 10, in observe())",
+    "g12_loop_in_observe": "your code did not return within 5 s "
+    "(in observe(), g12_loop_in_observe.py line",
+    "g15_system_exit_in_delay": "your code raised SystemExit: 3 "
+    "(g15_system_exit_in_delay.py line 8, in delay())",
+    "g15_loop_in_delay": "your code did not return within 5 s "
+    "(in delay(), g15_loop_in_delay.py line",
+}
+# Caught only by a real run: file -> the rows that must fail.
+RUN_FAILS: Dict[str, Tuple[str, ...]] = {
+    "g12_probe_detector": ("limit under real memory pressure vs before it",),
+    "g13_drop_all_optional": ("refused before the spike, with room to spare",),
+    "g13_shed_lesser_70": ("refused before the spike, with room to spare",),
+    "g13_always_accept": ("class 0 dropped + shed",),
+    "g13_drop_everything": (
+        "class 0 dropped + shed",
+        "worker busy during the spike",
+        "refused before the spike, with room to spare",
+    ),
+    "g13_sleep_in_decide": ("time spent inside your code",),
+    "g13_loop_in_decide": (RUN_ROW,),
+    "g14_sleeping_limiter": ("time spent inside your code",),
+    "g14_rate_105_burst_5": ("peak 1-second rate let through",),
+    "g14_never_send": ("messages sent by the end", "producer latency p99 (due -> verdict)"),
+}
+
+
+def _challenge(stem: str):
+    return find_challenge(stem[1:3])
+
+
+def test_every_file_in_the_gaming_folder_is_graded_and_fits_its_challenge():
+    files = {path.stem for path in GAMING.glob("g*.py")}
+    assert files == set(PROBE_FAILS) | set(PROBE_STOPS) | set(RUN_FAILS)
+    assert {_challenge(stem).name for stem in files} == set(CHALLENGES)
+    for stem in files:
+        kind = _challenge(stem).plugin_kind
+        text = (GAMING / f"{stem}.py").read_text(encoding="utf-8")
+        assert f'"""{stem[1:3]}, ' in text, stem  # the docstring names challenge and trick
+        if stem not in PROBE_STOPS:
+            assert plugins.KINDS[kind], stem
+
+
+def _probe(stem: str) -> Tuple[object, float]:
+    """The probe's answers (or the RunError it raised) and how long it took."""
+    began = time.monotonic()
+    try:
+        outcome: object = run_probe(_challenge(stem), str(GAMING / f"{stem}.py"), SEED)
+    except RunError as error:
+        outcome = error
+    return outcome, time.monotonic() - began
+
+
+@pytest.fixture(scope="module")
+def probes() -> Dict[str, Tuple[object, float]]:
+    stems = sorted(set(PROBE_FAILS) | set(PROBE_STOPS))
+    with ThreadPoolExecutor(max_workers=PROBES_AT_ONCE) as pool:
+        return dict(zip(stems, pool.map(_probe, stems)))
+
+
+@pytest.mark.parametrize("stem", sorted(PROBE_FAILS))
+def test_a_wrong_answer_fails_its_probe_row(probes, stem):
+    answers, _ = probes[stem]
+    assert isinstance(answers, dict), answers
+    plan = _challenge(stem).plan(SEED)
+    rows = {check.name: evaluate(check, Evidence(probe=answers)) for check in plan.checks}
+    row = rows[PROBE_FAILS[stem]]
+    assert not row.passed and row.hint, row
+
+
+@pytest.mark.parametrize("stem", sorted(PROBE_STOPS))
+def test_code_that_raises_or_hangs_in_the_probe_is_one_line_naming_file_and_line(probes, stem):
+    error, took = probes[stem]
+    assert isinstance(error, RunError), error
+    assert str(error).startswith(PROBE_STOPS[stem]), str(error)
+    assert took < plugins.CALL_TIMEOUT_S + 10
+
+
+def test_system_exit_at_import_is_a_fail_row_and_a_json_object(procs):
+    check = procs.lab(
+        "check", "12", "--file", str(GAMING / "g12_system_exit_at_import.py"), "--json"
+    )
+    assert check.wait(60) == 1, check.stderr
+    result = check.json()
+    assert result["passed"] is False and result["seed"] is not None
+    (row,) = result["checks"]
+    assert row["name"] == RUN_ROW and not row["passed"]
+    assert row["hint"] == result["error"] == PROBE_STOPS["g12_system_exit_at_import"]
+
+
+@pytest.fixture(scope="module")
+def real_runs() -> Iterator[Dict[str, LabProcess]]:
+    """Every RUN_FAILS file graded by ``bplab check --json``, AT_ONCE at a time; the
+    processes are gone when the module is done."""
+    cases = [(stem, GAMING / f"{stem}.py", _challenge(stem).name) for stem in RUN_FAILS]
+    pool = ProcessPool()
+    done: Dict[str, LabProcess] = {}
+    running: Dict[str, Tuple[LabProcess, float]] = {}
+    try:
+        while cases or running:
+            while cases and len(running) < AT_ONCE:
+                stem, path, name = cases.pop(0)
+                argv = [sys.executable, "-m", "lab", "check", name, "--file", str(path)]
+                check = pool.start([*argv, "--seed", str(SEED), "--json"])
+                running[stem] = (check, time.monotonic())
+            for stem, (check, started) in list(running.items()):
+                if not check.running() or time.monotonic() - started > CHECK_BUDGET_S:
+                    check.wait(1)
+                    done[stem] = check
+                    del running[stem]
+            time.sleep(0.2)  # polling children that report only by exiting
+        yield done
+    finally:
+        pool.close()
+
+
+@pytest.mark.timeout(REAL_RUNS_TIMEOUT_S)
+@pytest.mark.parametrize("stem", sorted(RUN_FAILS))
+def test_a_wrong_answer_fails_its_real_run_on_the_right_row(real_runs, stem):
+    check = real_runs[stem]
+    assert check.popen.returncode == 1, check.stderr
+    result = check.json()
+    failed = {row["name"]: row for row in result["checks"] if not row["passed"]}
+    for name in RUN_FAILS[stem]:
+        assert name in failed, (name, result["summary"])
+        assert failed[name]["hint"]
+    if stem == "g13_loop_in_decide":
+        assert failed[RUN_ROW]["hint"] == (
+            "your code did not return within 5 s (in decide(), g13_loop_in_decide.py line 8)"
+        )
