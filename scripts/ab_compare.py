@@ -74,6 +74,14 @@ def redraw_ms(width: int = 120, height: int = 40, redraws: int = 400) -> float:
 
     from lab.core.config import ConsumerConfig, ProducerConfig
     from lab.tools.sim import simulate
+
+    try:
+        from lab.core.telemetry import complete
+    except ImportError:  # a commit from before the schema: the dashboard took plain dicts
+
+        def complete(snapshot):
+            return snapshot
+
     from lab.ui.dashboard import DashboardState, render
 
     state = DashboardState(12, "Backpressure", 12000)
@@ -82,8 +90,8 @@ def redraw_ms(width: int = 120, height: int = 40, redraws: int = 400) -> float:
         result = simulate(consumer, [producer], duration=at, drain=0.0, stop_times=[1e9])
         snap = result.consumer_core.snapshot(at, rss_mb=40.0, cpu_pct=5.0)
         prod = result.producer_cores[0].snapshot(at, rss_mb=30.0, cpu_pct=3.0)
-        state.update(dict(snap, id="consumer-12000"), at)
-        state.update(dict(prod, id=prod["name"]), at)
+        state.update(complete(dict(snap, id="consumer-12000")), at)
+        state.update(complete(dict(prod, id=prod["name"])), at)
     terminal = io.StringIO()
     console = Console(
         file=terminal, width=width, height=height, force_terminal=True, color_system="truecolor"

@@ -283,13 +283,19 @@ class RecoveryClock:
     """How long a system takes to be normal again once a traffic spike is over.
 
     Give it the spike's start and end, and the latency p99 that was normal before the
-    spike; then feed it, now and then, the last second's p99 and failure count. It is
-    *recovered* at the first moment after the spike's end when latency is back under
-    ``max(2 x baseline, baseline + 50 ms)`` and nothing failed in the last second.
+    spike; then feed it, now and then, the last second's p99, failure count and (when the
+    caller knows it) completion count. It is *recovered* at the first moment after the
+    spike's end when latency is back under ``max(2 x baseline, baseline + 50 ms)``, nothing
+    failed in the last second, and something completed: an empty window is silence, not
+    health (its p99 is reported as 0, so a p99 of exactly 0 counts as no completions when
+    the count is not given).
 
     >>> clock = RecoveryClock()
     >>> clock.spike(start=5.0, end=10.0, baseline_p99=0.010)
     >>> clock.update(11.0, recent_p99=0.900, recent_failures=3)   # still overloaded
+    >>> clock.update(12.0, recent_p99=0.0, recent_failures=0)     # nothing completed
+    >>> clock.recovery_s is None
+    True
     >>> clock.update(13.5, recent_p99=0.015, recent_failures=0)
     >>> clock.recovery_s
     3.5
@@ -312,10 +318,17 @@ class RecoveryClock:
     def threshold_s(self) -> float:
         return max(2 * self.baseline_p99, self.baseline_p99 + 0.05)
 
-    def update(self, now: float, recent_p99: float, recent_failures: int) -> None:
+    def update(
+        self,
+        now: float,
+        recent_p99: float,
+        recent_failures: int,
+        recent_completions: Optional[int] = None,
+    ) -> None:
         if self.spike_end is None or self.recovered_at is not None or now < self.spike_end:
             return
-        if recent_p99 <= self.threshold_s and recent_failures == 0:
+        completed = recent_p99 > 0 if recent_completions is None else recent_completions > 0
+        if completed and recent_p99 <= self.threshold_s and recent_failures == 0:
             self.recovered_at = now
 
     @property

@@ -98,7 +98,7 @@ MODULES: Dict[int, ModuleSpec] = {
         ModuleSpec(
             number=15,
             slug="retry_storms",
-            live_modes=("shed", "drop", "block", "degrade"),
+            live_modes=("shed", "drop", "block"),  # one traffic class: nothing to degrade
             title="Retry storms",
             teaches="backoff, jitter, breakers: retries that outlive a spike keep it down",
             consumer={

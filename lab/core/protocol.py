@@ -24,6 +24,8 @@ from enum import IntEnum
 from itertools import islice
 from typing import Any, Dict, Iterable, List, NamedTuple, Sequence, Tuple
 
+from lab.core import telemetry
+
 MAGIC = b"BP"
 VERSION = 1
 
@@ -326,7 +328,8 @@ def encode_snapshot(snapshot: Dict[str, Any]) -> List[bytes]:
     return [TELEMETRY_TOPIC, json.dumps(snapshot, separators=(",", ":")).encode()]
 
 
-def decode_snapshot(frames: Sequence[bytes]) -> Dict[str, Any]:
+def decode_snapshot(frames: Sequence[bytes]) -> telemetry.Snapshot:
+    """A telemetry message as a typed snapshot, completed by ``telemetry.complete``."""
     if len(frames) != 2:
         raise ProtocolError(f"telemetry message has {len(frames)} frames, expected 2")
     topic, body = frames
@@ -338,12 +341,10 @@ def decode_snapshot(frames: Sequence[bytes]) -> Dict[str, Any]:
         snapshot = _loads(body)
     except (ValueError, RecursionError):
         raise ProtocolError("telemetry snapshot is not JSON") from None
-    if not isinstance(snapshot, dict) or snapshot.get("role") not in ("consumer", "producer"):
-        raise ProtocolError("telemetry snapshot lacks a known role")
-    if not isinstance(snapshot.get("id"), str):
-        raise ProtocolError("telemetry snapshot lacks an id")
-    _check_snapshot_types(snapshot)
-    return snapshot
+    try:
+        return telemetry.complete(snapshot)
+    except telemetry.TelemetryError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 def _reject_constant(name: str) -> float:
@@ -353,63 +354,3 @@ def _reject_constant(name: str) -> float:
 def _loads(body: bytes) -> Any:
     """``json.loads`` that refuses NaN and Infinity (a dashboard cannot format them)."""
     return json.loads(body, parse_constant=_reject_constant)
-
-
-# What a dashboard reads from a snapshot, by type. A snapshot whose known fields have the
-# wrong type is malformed (a drawing must never fail on what came off the network); fields
-# not listed here are free, so newer lab versions can add some.
-_NUMBER_FIELDS = (
-    "v", "module", "port", "t", "uptime_s", "depth", "capacity", "limit", "max_depth",
-    "oldest_age_s", "malformed", "service_rate", "slowdown", "credit_outstanding", "rss_mb",
-    "max_memory_mb", "cpu_pct", "target_mps", "base_mps", "pending", "retry_waiting",
-    "credit", "skipped", "gave_up",
-)  # fmt: skip
-_TEXT_FIELDS = ("mode", "session", "stopped_by", "name", "profile", "consumer_mode", "retry")
-_NUMBER_MAP_FIELDS = ("rates", "totals", "queue_wait", "latency")
-_MAX_INT = 1 << 63  # a bigger integer count is nonsense (and cannot be formatted as a float)
-
-
-def _is_number(value: Any) -> bool:
-    """A finite float (NaN and Infinity never parse), or an integer below 2**63 in size."""
-    if isinstance(value, float):
-        return True
-    return isinstance(value, int) and not isinstance(value, bool) and -_MAX_INT < value < _MAX_INT
-
-
-def _check_snapshot_types(snapshot: Dict[str, Any]) -> None:
-    def wrong(field: str) -> ProtocolError:
-        return ProtocolError(f"telemetry snapshot field {field!r} has the wrong type")
-
-    for field in _NUMBER_FIELDS:
-        value = snapshot.get(field)
-        if value is not None and not _is_number(value):
-            raise wrong(field)
-    for field in _TEXT_FIELDS:
-        value = snapshot.get(field)
-        if value is not None and not isinstance(value, str):
-            raise wrong(field)
-    for field in _NUMBER_MAP_FIELDS:
-        value = snapshot.get(field)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or not all(_is_number(v) for v in value.values()):
-            raise wrong(field)
-    events = snapshot.get("events")
-    if events is not None and not (
-        isinstance(events, list)
-        and all(
-            isinstance(e, list) and len(e) == 2 and _is_number(e[0]) and isinstance(e[1], str)
-            for e in events
-        )
-    ):
-        raise wrong("events")
-    producers = snapshot.get("producers")
-    if producers is not None and not (
-        isinstance(producers, list)
-        and all(
-            isinstance(row, dict)
-            and all(v is None or isinstance(v, (str, bool)) or _is_number(v) for v in row.values())
-            for row in producers
-        )
-    ):
-        raise wrong("producers")

@@ -228,6 +228,18 @@ class ConsumerProcess:
                 self.telemetry_out.send_multipart(frames, zmq.NOBLOCK)
             except zmq.Again:
                 pass
+            if self.run_options.record:
+                self._record_relayed(frames)
+
+    def _record_relayed(self, frames: list) -> None:
+        """A producer's snapshot goes into ``--record`` too, so that one consumer recording
+        holds the producers' latency (``bplab compare`` of two consumer recordings)."""
+        try:
+            snapshot = protocol.decode_snapshot(frames)
+        except protocol.ProtocolError:
+            return  # relayed as it came; the visualizers count it as malformed
+        if snapshot["role"] == "producer":
+            self.recorder.write(snapshot)
 
     def _read_control(self, now: float) -> None:
         from lab.processes.control import handle_control_request
@@ -324,16 +336,44 @@ def report_consumer(summary: Dict[str, Any], run: ConsumerRun) -> None:
             "stopped it to protect your laptop."
         )
     if not run.quiet:
+        waited = summary["processed"] > 0  # the queue wait is measured on completions
+        wait = f"{summary['queue_wait_p99_ms']:.0f} ms" if waited else "n/a (none processed)"
         say(
             "consumer summary: "
             f"received {summary['received']:,}, accepted {summary['accepted']:,}, "
             f"processed {summary['processed']:,}, dropped {summary['dropped']:,}, "
             f"sampled out {summary['sampled_out']:,}, shed {summary['shed']:,}, "
             f"still queued {summary['depth']:,} (max {summary['max_depth']:,}); "
-            f"queue wait p99 {summary['queue_wait_p99_ms']:.0f} ms; "
+            f"wait in queue p99 {wait}; "
             f"peak RSS {summary['rss_mb_max']:.0f} MB"
         )
+        lesson = lesson_line(summary)
+        if lesson:
+            say(f"consumer: {lesson}")
         for error in summary["identity_errors"]:
             say(f"consumer: ACCOUNTING ERROR {error}")
     if run.json_out:
         print_json(summary)
+
+
+CLASS_NAMES = ("checkout", "browse", "optional")
+
+
+def lesson_line(summary: Dict[str, Any]) -> str:
+    """The numbers of the consumer's own lesson (Modules 13-15), in one sentence."""
+    module, mode = summary["module"], summary["mode"]
+    if module == 13 and summary["classes"]:
+        parts = []
+        for row in summary["classes"]:
+            name = CLASS_NAMES[row["class"]] if row["class"] < 3 else str(row["class"])
+            lost = row["dropped"] + row["shed"] + row["sampled_out"]
+            parts.append(f"{name} lost {lost:,} of {row['received']:,}")
+        return f"by class ({mode}): " + ", ".join(parts)
+    if module == 14:
+        return f"mode {mode}: refused {summary['shed']:,} (429 with retry-after)"
+    if module == 15:
+        return (
+            f"mode {mode}: refused {summary['shed']:,} with retry-after; each refusal costs "
+            "simulated worker time (no CPU is burnt)"
+        )
+    return ""

@@ -17,7 +17,9 @@ down (``--slowdown-factor``), ``r`` restores it, ``x`` stalls it (``--stall-for`
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -26,6 +28,8 @@ from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec, get_module
 from lab.core.ratelimit import LIMITERS
 from lab.processes.children import Child
+from lab.processes.consumer import lesson_line as consumer_lesson
+from lab.processes.producer import lesson_line as producer_lesson
 from lab.processes.runtime import (
     SLOWDOWN_FACTOR,
     STALL_FOR_S,
@@ -175,7 +179,7 @@ def on_key(
         return None
     request = dict(request)
     if request["cmd"] == "rate":
-        current = sum(p.get("target_mps") or 0.0 for p in state.live_producers(now))
+        current = sum(p["target_mps"] or 0.0 for p in state.live_producers(now))
         if current <= 0:
             return None
         request["value"] = max(0.1, current * request.pop("factor"))
@@ -200,25 +204,47 @@ def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[st
             line = err.strip().splitlines()[-1]
             say(line if line.startswith(f"{child.role}:") else f"{child.role}: {line}")
     say(f"demo of module {run.module} ({title}) stopped: {reason or 'done'}")
-    consumer, producer = summaries.get("consumer"), summaries.get("producer")
+    for text in summary_lines(summaries.get("consumer"), summaries.get("producer")):
+        _say_wrapped(text)
+    if run.json_out:
+        print_json({"role": "demo", "module": run.module, "stop_reason": reason, **summaries})
+    return 1 if failed else 0
+
+
+def summary_lines(
+    consumer: Optional[Dict[str, Any]], producer: Optional[Dict[str, Any]]
+) -> List[str]:
+    """The demo's exit summary: both processes' counts and each one's lesson numbers."""
+    lines = []
     if consumer:
-        say(
-            f"  consumer [{consumer['mode']}]: received {consumer['received']:,}, processed "
+        lines.append(
+            f"consumer [{consumer['mode']}]: received {consumer['received']:,}, processed "
             f"{consumer['processed']:,}, dropped {consumer['dropped']:,}, sampled out "
             f"{consumer['sampled_out']:,}, shed {consumer['shed']:,}, max depth "
             f"{consumer['max_depth']:,}, peak RSS {consumer.get('rss_mb_max', 0):.0f} MB"
         )
+        lines.append(_prefixed("consumer", consumer_lesson(consumer)))
         if consumer.get("stopped_by") == "memory_guard":
-            say(
-                "  the memory guard stopped the consumer: this is where a real service "
+            lines.append(
+                "the memory guard stopped the consumer: this is where a real service "
                 "would have been OOM-killed"
             )
     if producer:
-        say(
-            f"  producer: produced {producer['produced']:,} at {producer['achieved_mps']:.1f} "
-            f"msg/s, latency p50 {producer['latency_p50_ms']:.0f} ms, p99 "
+        lines.append(
+            f"producer: produced {producer['produced']:,} at {producer['achieved_mps']:.1f} "
+            f"msg/s, {producer['pending']:,} waiting in its outbox at the end, time to "
+            f"verdict p50 {producer['latency_p50_ms']:.0f} ms, p99 "
             f"{producer['latency_p99_ms']:.0f} ms"
         )
-    if run.json_out:
-        print_json({"role": "demo", "module": run.module, "stop_reason": reason, **summaries})
-    return 1 if failed else 0
+        lines.append(_prefixed("producer", producer_lesson(producer)))
+    return [text for text in lines if text]
+
+
+def _prefixed(role: str, lesson: str) -> str:
+    return f"{role}: {lesson}" if lesson else ""
+
+
+def _say_wrapped(text: str) -> None:
+    """Two spaces in, broken between words at the terminal's width (never "sh|ed 25")."""
+    width = max(40, shutil.get_terminal_size((80, 24)).columns - 1)
+    say(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="    "))

@@ -224,8 +224,22 @@ def run_producer(config: ProducerConfig, run: ProducerRun) -> int:
         summary = process.serve()
     finally:
         process.close()
-    report_producer(summary, run)
+    core = process.core
+    knows_processed = core.wants_confirm or core.consumer_mode == "block"
+    report_producer(only_meaningful(summary, knows_processed), run)
     return 0
+
+
+def only_meaningful(summary: Dict[str, Any], knows_processed: bool) -> Dict[str, Any]:
+    """The summary with ``null`` (n/a) where a number means nothing in this run: the
+    producer hears "processed" only in block mode or when it waits for completions, and the
+    recovery clock is Module 15's lesson."""
+    out = dict(summary)
+    if not knows_processed and not out["processed"]:
+        out["processed"] = None
+    if out["module"] != 15:
+        out["recovery_s"] = None
+    return out
 
 
 def report_producer(summary: Dict[str, Any], run: ProducerRun) -> None:
@@ -237,10 +251,52 @@ def report_producer(summary: Dict[str, Any], run: ProducerRun) -> None:
             + (f" of {target:g} asked" if target else "")
             + f"), accepted {summary['accepted']:,}, dropped {summary['dropped']:,}, "
             f"sampled out {summary['sampled_out']:,}, shed {summary['shed']:,}, "
-            f"in flight {summary['in_flight']:,}; latency p50 {summary['latency_p50_ms']:.0f} ms, "
+            f"in flight {summary['in_flight']:,}, waiting in the outbox "
+            f"{summary['pending']:,}; time to verdict p50 {summary['latency_p50_ms']:.0f} ms, "
             f"p99 {summary['latency_p99_ms']:.0f} ms, max {summary['latency_max_ms']:.0f} ms"
         )
+        lesson = lesson_line(summary)
+        if lesson:
+            say(f"producer: {lesson}")
         for error in summary["identity_errors"]:
             say(f"producer: ACCOUNTING ERROR {error}")
     if run.json_out:
         print_json(summary)
+
+
+CLASS_NAMES = ("checkout", "browse", "optional")
+
+
+def lesson_line(summary: Dict[str, Any]) -> str:
+    """The numbers of the producer's own lesson (Modules 13-15), in one sentence."""
+    module = summary["module"]
+    if module == 13 and summary["classes"]:
+        rows = ", ".join(
+            f"{CLASS_NAMES[row['class']] if row['class'] < 3 else row['class']} "
+            f"{row['latency_p99_ms']:.0f} ms"
+            for row in summary["classes"]
+        )
+        return f"time to verdict p99 by class: {rows}"
+    if module == 14:
+        return (
+            f"limiter delayed {summary['rate_delayed']:,} sends; {summary['pending']:,} "
+            f"still waiting in the outbox at the end; {summary['shed']:,} refused (429)"
+        )
+    if module == 15:
+        recovery = summary["recovery_s"]
+        if recovery is not None:
+            recovered = f"recovered {recovery:.1f} s after the spike"
+        elif summary["profile"] == "spike":
+            recovered = "NOT recovered from the spike when it stopped"
+        else:
+            recovered = "no spike to recover from"
+        response = summary["response_p99_ms"]
+        return (
+            f"{recovered}; retry amplification {summary['retry_amplification']:.2f} attempts "
+            f"per request; timed out {summary['timed_out']:,}, late completions "
+            f"{summary['late_completions']:,} (wasted work), gave up {summary['gave_up']:,}; "
+            f"breaker failed fast {summary['breaker_rejected']:,}, "
+            f"{summary['breaker_transitions']:,} transitions; response p99 "
+            + (f"{response:.0f} ms" if response > 0 else "n/a (no completions measured)")
+        )
+    return ""

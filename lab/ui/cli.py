@@ -454,8 +454,10 @@ def demo(
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 
-    On a terminal, keys inject faults: s slows the consumer down, r restores it, x stalls
-    it, q quits."""
+    On a terminal, keys change the run live: 1-9 switch the consumer's mode (the module's
+    live modes, in the order the dashboard's key legend shows them), + and - double and
+    halve the producer's rate, k spikes it x10 for 5 s, s slows the consumer down, r
+    restores it, x stalls it, q quits."""
     flags = dict(locals())  # the flags as given, before anything else is local
     from lab.processes.demo import DemoRun, run_demo
 
@@ -525,6 +527,7 @@ def ctl(
     host: str = _host_opt(),
     factor: float = typer.Option(10.0, help="spike: rate multiplier."),
     spike_duration: float = typer.Option(5.0, "--for", help="spike: seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print the consumer's reply as JSON."),
 ) -> None:
     """Change a running module live, from another terminal (e.g. ``bplab ctl mode block``)."""
     import json
@@ -547,7 +550,19 @@ def ctl(
         reply = send_command(host, port, request)
     except TimeoutError as error:
         raise FlagError(str(error)) from None
-    typer.echo(json.dumps(reply))
+    if json_out:
+        typer.echo(json.dumps(reply))
+    elif not reply.get("ok"):
+        typer.echo(f"ctl: the consumer refused {command}: {reply.get('error')}", err=True)
+    else:
+        capacity = reply.get("capacity")
+        slowdown = reply.get("slowdown", 1.0)
+        typer.echo(
+            f"consumer on port {port} took {command}: now mode {reply.get('mode')}, buffer "
+            f"{reply.get('depth', 0):,}/{'unbounded' if capacity is None else f'{capacity:,}'}, "
+            f"worker {'at full speed' if slowdown == 1 else f'x{slowdown:g} slower'}, "
+            f"{reply.get('producers', 0)} producer(s) connected"
+        )
     raise typer.Exit(0 if reply.get("ok") else 1)
 
 

@@ -18,16 +18,27 @@ Design rules, because a room reads it from ten metres away:
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, NamedTuple, Optional, Tuple
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.text import Text
 
-from lab.ui.panels import MODULE_PANELS
+from lab.core.telemetry import (
+    ClassRow,
+    ConsumerSnapshot,
+    ConsumerTotals,
+    Latency,
+    ProducerSnapshot,
+    Snapshot,
+    measured_p99,
+)
+from lab.ui.panels import MODULE_PANELS, PanelHistory, limited_count
 from lab.ui.textgrid import Cell, Framed, beside, grid, line, width_of
 from lab.ui.widgets import (
     fmt_count,
+    fmt_measured,
     fmt_rate,
     fmt_seconds,
     gauge,
@@ -40,20 +51,36 @@ STALE_AFTER_S = 2.0
 PRODUCER_GONE_AFTER_S = 3.0
 
 
+class ModeStart(NamedTuple):
+    """Where the current mode began: the consumer's totals at the first snapshot the
+    dashboard saw in it, so a verdict can judge the mode since it began while the totals
+    stay cumulative."""
+
+    mode: str
+    uptime_s: float
+    totals: ConsumerTotals
+    classes: Dict[int, ClassRow]
+    switches: int  # live mode switches seen in this consumer session
+    limited_before: int  # the admission 429s counted by the policies before this one
+
+
 class DashboardState:
-    """The latest snapshots, the history behind the sparklines, and the connection status."""
+    """The latest snapshots, the history behind the sparklines and the panels, where the
+    current mode began, and the connection status."""
 
     def __init__(self, module: int, title: str, port: int) -> None:
         self.module = module
         self.title = title
         self.port = port
-        self.consumer: Optional[Dict[str, Any]] = None
+        self.consumer: Optional[ConsumerSnapshot] = None
         self.consumer_seen_at: Optional[float] = None
-        self.producers: Dict[str, Dict[str, Any]] = {}
+        self.producers: Dict[str, ProducerSnapshot] = {}
         self.producer_seen_at: Dict[str, float] = {}
         self.depth_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)
         self.processed_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)
         self.received_history: Deque[float] = deque(maxlen=HISTORY_SECONDS * 2)
+        self.panel_history = PanelHistory()
+        self.mode_start: Optional[ModeStart] = None
         self._next_sample = -math.inf
         self.snapshots = 0
         self.malformed = 0
@@ -62,17 +89,19 @@ class DashboardState:
         self.disconnected_at: Optional[float] = None  # the telemetry connection closed
 
     # -- input -------------------------------------------------------------------------------
-    def update(self, snapshot: Dict[str, Any], now: float) -> None:
-        """Take one decoded snapshot (see ``protocol.decode_snapshot``)."""
+    def update(self, snapshot: Snapshot, now: float) -> None:
+        """Take one completed snapshot (``protocol.decode_snapshot``, ``telemetry.complete``)."""
         self.snapshots += 1
         if snapshot["role"] == "consumer":
-            if snapshot.get("module") not in (None, self.module):
+            if snapshot["module"] not in (0, self.module):  # 0: an old consumer's default
                 return
-            session = snapshot.get("session")
-            if isinstance(session, str) and session not in self.sessions_seen:
+            session = snapshot["session"]
+            if session not in self.sessions_seen:
                 self.sessions_seen.append(session)
+            self._note_mode(snapshot, restarted=session != self._session())
             self.consumer = snapshot
             self.consumer_seen_at = now
+            self.panel_history.add_consumer(snapshot)
             self._sample_history(snapshot, now)
         else:
             self.producers[snapshot["id"]] = snapshot
@@ -94,28 +123,54 @@ class DashboardState:
             return "down"
         return "up" if now - self.consumer_seen_at <= STALE_AFTER_S else "down"
 
-    def live_producers(self, now: float) -> List[Dict[str, Any]]:
+    def live_producers(self, now: float) -> List[ProducerSnapshot]:
         return [
             snap
             for pid, snap in sorted(self.producers.items())
             if now - self.producer_seen_at[pid] <= PRODUCER_GONE_AFTER_S
         ]
 
-    def _sample_history(self, snapshot: Dict[str, Any], now: float) -> None:
+    def switched(self) -> bool:
+        """Whether the mode was switched live since this consumer started."""
+        return self.mode_start is not None and self.mode_start.switches > 0
+
+    def _session(self) -> Optional[str]:
+        return None if self.consumer is None else self.consumer["session"]
+
+    def _note_mode(self, snapshot: ConsumerSnapshot, restarted: bool) -> None:
+        start = self.mode_start
+        if restarted or start is None:
+            switches, limited = 0, 0
+        elif snapshot["mode"] != start.mode:
+            switches = start.switches + 1
+            limited = start.limited_before + (limited_count(self.consumer) or 0)
+            self.panel_history.mode_switched()
+        else:
+            return
+        self.mode_start = ModeStart(
+            snapshot["mode"],
+            snapshot["uptime_s"],
+            dict(snapshot["totals"]),  # type: ignore[arg-type]
+            {row["class"]: row for row in snapshot["classes"]},
+            switches,
+            limited,
+        )
+
+    def _sample_history(self, snapshot: ConsumerSnapshot, now: float) -> None:
         if now < self._next_sample:
             return
         self._next_sample = now + 0.5
-        rates = snapshot.get("rates", {})
-        self.depth_history.append(float(snapshot.get("depth", 0)))
-        self.processed_history.append(float(rates.get("processed", 0.0)))
-        self.received_history.append(float(rates.get("received", 0.0)))
+        rates = snapshot["rates"]
+        self.depth_history.append(float(snapshot["depth"]))
+        self.processed_history.append(float(rates["processed"]))
+        self.received_history.append(float(rates["received"]))
 
 
 # -- insight -----------------------------------------------------------------------------------
 def insight(state: DashboardState, now: float) -> Tuple[str, str]:
     """The lesson in one line, and its style."""
     status = state.consumer_status(now)
-    if status == "waiting":
+    if status == "waiting" or state.consumer is None:
         return (f"waiting for the consumer on port {state.port} ...", "bold yellow")
     if status == "down":
         return (
@@ -123,13 +178,11 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
             f"(waiting on port {state.port})",
             "bold red",
         )
-    snap = state.consumer or {}
-    rates = snap.get("rates", {})
-    mode = snap.get("mode", "?")
-    received, processed = rates.get("received", 0.0), rates.get("processed", 0.0)
-    dropped = rates.get("dropped", 0.0)
+    snap = state.consumer
+    rates = snap["rates"]
+    received = rates["received"]
     producers = state.live_producers(now)
-    if snap.get("stopped_by") == "memory_guard":
+    if snap["stopped_by"] == "memory_guard":
         return (
             "MEMORY GUARD: the unbounded queue ate the memory; a real service would "
             "have been OOM-killed here",
@@ -137,26 +190,39 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
         )
     if not producers and received == 0:
         return ("consumer idle: start a producer", "bold cyan")
+    return _mode_insight(snap, producers) or _load_insight(snap, producers)
+
+
+def _mode_insight(
+    snap: ConsumerSnapshot, producers: List[ProducerSnapshot]
+) -> Optional[Tuple[str, str]]:
+    """What block, unbounded and sample modes show, or None to judge by the load."""
+    mode, rates = snap["mode"], snap["rates"]
     if mode == "block":
-        waiting = any((p.get("credit") == 0 and p.get("pending", 0) > 0) for p in producers)
+        waiting = sum(p["pending"] for p in producers if p["credit"] == 0)
         if waiting:
-            p99 = max((p.get("latency", {}).get("p99_s", 0.0) for p in producers), default=0.0)
             return (
-                f"BACKPRESSURE: producer waits for credit, {fmt_rate(dropped)} dropped, "
-                f"latency p99 {fmt_seconds(p99)}",
+                f"BACKPRESSURE: producer waits, {fmt_rate(rates['dropped'])} dropped, "
+                f"time to processed p99 {fmt_measured(_worst_latency(producers), 'p99_s')}",
                 "bold cyan",
             )
         return ("backpressure armed: the producer fits in its credit", "bold green")
     if mode == "unbounded":
-        depth = snap.get("depth", 0)
+        growth = max(0.0, rates["received"] - rates["processed"])
         return (
-            f"UNBOUNDED: {depth:,} queued and growing by {max(0.0, received - processed):,.0f}/s; "
-            f"RSS {snap.get('rss_mb', 0):.0f} MB",
+            f"UNBOUNDED: {snap['depth']:,} queued and growing by {growth:,.0f}/s; "
+            f"RSS {snap['rss_mb']:.0f} MB",
             "bold magenta",
         )
-    if mode == "sample" and rates.get("sampled_out", 0) > 0:
+    if mode == "sample" and rates["sampled_out"] > 0:
         return (f"SAMPLING: {fmt_rate(rates['sampled_out'])} sampled out to keep up", "bold yellow")
-    if rates.get("shed", 0) > 0 and dropped == 0:  # shed, priority-shed, admit, ...
+    return None
+
+
+def _load_insight(snap: ConsumerSnapshot, producers: List[ProducerSnapshot]) -> Tuple[str, str]:
+    rates = snap["rates"]
+    received, processed, dropped = rates["received"], rates["processed"], rates["dropped"]
+    if rates["shed"] > 0 and dropped == 0:  # shed, priority-shed, admit, ...
         return (
             f"SHEDDING: {fmt_rate(rates['shed'])} rejected back with retry-after",
             "bold yellow",
@@ -168,6 +234,14 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
             f"processed, {share:.0%} dropped",
             "bold white on red",
         )
+    upstream = sum(p["pending"] for p in producers)
+    if upstream:  # the consumer keeps up because a queue before it holds the excess
+        holder = "limiter" if any(p["limiter"] is not None for p in producers) else "outbox"
+        return (
+            f"UPSTREAM: {upstream:,} wait in the producer's {holder}; "
+            f"time to verdict p99 {fmt_measured(_worst_latency(producers), 'p99_s')}",
+            "bold yellow",
+        )
     return ("healthy: the consumer keeps up", "bold green")
 
 
@@ -175,14 +249,16 @@ def insight(state: DashboardState, now: float) -> Tuple[str, str]:
 def render(state: DashboardState, now: float, width: int = 80, height: int = 24) -> RenderableType:
     """The whole dashboard for a terminal of ``width`` x ``height``.
 
-    Everything but the insight and the key legend is a line that never wraps
-    (``lab.ui.textgrid``): cheap to draw, and a table keeps its shape in a narrow terminal.
+    Everything but the insight is a line that never wraps (``lab.ui.textgrid``): cheap to
+    draw, and a table keeps its shape in a narrow terminal. The insight may wrap; the key
+    legend and then the event lines give way so that the bottom edge stays on screen.
     """
     message, style = insight(state, now)
     parts: List[RenderableType] = []
     snap = state.consumer if state.consumer_status(now) != "waiting" else None
+    inner = width - 4  # the panel's border and padding
+    events: List[Text] = []
     if snap is not None:
-        inner = width - 4  # the panel's border and padding
         parts.extend(_buffer_section(state, snap, max(10, width - 34)))
         parts.extend(_tables(state, snap, now, inner, height))
         if height >= 24:
@@ -194,12 +270,17 @@ def render(state: DashboardState, now: float, width: int = 80, height: int = 24)
             if extra is not None:
                 parts.append(extra)
             events = _events(snap, producers)
-            # A module's own panel comes first; the event lines fit beside it from 30 rows.
-            if events and height >= (30 if extra is not None else 22):
-                parts.extend(events)
-    parts.append(Text(message, style=style))
-    if state.key_legend and height >= 20:
-        parts.append(Text(state.key_legend, style="dim"))
+    insight_line = Text(message, style=style)
+    keys = legend_lines(state.key_legend, inner) if state.key_legend and height >= 20 else []
+    used = 2 + _rows(parts, inner) + _rows([insight_line], inner)  # 2: the top and bottom edge
+    if used + len(keys) > height:
+        keys = []
+    # A module's own panel comes first; the event lines fit beside it from 30 rows.
+    room_for_events = height >= (30 if state.module in MODULE_PANELS else 22)
+    if room_for_events and used + len(keys) + len(events) <= height:
+        parts.extend(events)
+    parts.append(insight_line)
+    parts.extend(keys)
     return Framed(
         parts,
         title=_title(state, snap, now),
@@ -207,11 +288,54 @@ def render(state: DashboardState, now: float, width: int = 80, height: int = 24)
     )
 
 
-def _title(state: DashboardState, snap: Optional[Dict[str, Any]], now: float) -> Text:
+def _rows(parts: List[RenderableType], width: int) -> int:
+    """How many terminal rows ``parts`` take inside the frame (words wrap as rich wraps)."""
+    rows = 0
+    for part in parts:
+        if isinstance(part, Group):
+            rows += _rows(list(part.renderables), width)
+        elif isinstance(part, Text) and not part.no_wrap:
+            rows += _wrapped_rows(part.plain, width)
+        else:
+            rows += 1
+    return rows
+
+
+def _wrapped_rows(text: str, width: int) -> int:
+    rows, used = 1, 0
+    for word in text.split(" "):
+        size = len(word)
+        if used and used + 1 + size > width:
+            rows, used = rows + 1 + (size - 1) // max(1, width), size % max(1, width)
+        else:
+            used += (1 if used else 0) + size
+    return rows
+
+
+def legend_lines(legend: str, width: int) -> List[Text]:
+    """The key legend in lines of ``width`` that break between keys, never inside one
+    ("k spike" stays together), each key keeping the separator the legend gave it."""
+    head, _, body = legend.partition(": ")
+    pairs = re.findall(r"([^\s|]+ [^\s|]+)(\s*\|?\s*)", body)
+    if not pairs:
+        return [line((legend, "dim"))]
+    lines: List[str] = []
+    current, gap = f"{head}:", " "
+    for item, separator in pairs:
+        if len(current) + len(gap) + len(item) > width:
+            lines.append(current)
+            current, gap = "", ""
+        current += gap + item
+        gap = separator
+    lines.append(current)
+    return [line((text, "dim")) for text in lines]
+
+
+def _title(state: DashboardState, snap: Optional[ConsumerSnapshot], now: float) -> Text:
     title = Text(f" Module {state.module}: {state.title} ", style="bold")
     if snap is not None:
-        title.append(f"· mode {str(snap.get('mode', '?')).upper()} ", style="bold reverse")
-        title.append(f" · port {state.port} · up {snap.get('uptime_s', 0):.0f} s ", style="")
+        title.append(f"· mode {snap['mode'].upper()} ", style="bold reverse")
+        title.append(f" · port {state.port} · up {snap['uptime_s']:.0f} s ", style="")
     return title
 
 
@@ -220,14 +344,17 @@ def labelled(label: str, content: Text) -> Text:
     return line((f"{label:<10} ", "bold"), content)
 
 
-def _buffer_section(state: DashboardState, snap: Dict[str, Any], bar_width: int) -> List[Text]:
-    capacity = snap.get("capacity")
-    rows = [labelled("BUFFER", gauge(int(snap.get("depth", 0)), capacity, bar_width))]
+def _buffer_section(state: DashboardState, snap: ConsumerSnapshot, bar_width: int) -> List[Text]:
+    capacity = snap["capacity"]
+    rows = [labelled("BUFFER", gauge(int(snap["depth"]), capacity, bar_width))]
     if capacity is None:
-        rows.append(labelled("MEMORY", memory_gauge(snap, bar_width)))
-    limit = snap.get("limit")
+        rows.append(
+            labelled("MEMORY", memory_gauge(snap["rss_mb"], snap["max_memory_mb"], bar_width))
+        )
+    limit = snap["limit"]
     extra = f"  limit {limit:,}" if capacity and limit and limit < capacity else ""
-    oldest = f"waiting {fmt_seconds(snap.get('oldest_age_s', 0.0))}{extra}"
+    waited = f"in queue for {fmt_seconds(snap['oldest_age_s'])}" if snap["depth"] else "none queued"
+    oldest = f"{waited}{extra}"
     rows.append(labelled("oldest", Text(oldest)))
     ceiling = capacity or (max(state.depth_history) if state.depth_history else 1)
     depth = sparkline(state.depth_history, bar_width, ceiling)
@@ -257,29 +384,29 @@ def _tables(state, snap, now, width: int, height: int) -> List[Text]:
     counters = _counter_lines(snap)
     room = width - width_of(counters) - 3  # what the latency block may take beside them
     rows = _latency_rows(state, snap, now)
-    latency = _latency_lines(rows)
+    latency = _latency_lines(rows, snap)
     for label in EXTRA_LATENCY_ROWS:
         if width_of(latency) <= room:
             break
         rows = [row for row in rows if row[0] != label]
-        latency = _latency_lines(rows)
+        latency = _latency_lines(rows, snap)
     if width_of(latency) <= room or height < 30:
         return beside(counters, latency, gap=3)
     return counters + latency
 
 
-def _counter_lines(snap: Dict[str, Any]) -> List[Text]:
-    rates, totals = snap.get("rates", {}), snap.get("totals", {})
+def _counter_lines(snap: ConsumerSnapshot) -> List[Text]:
+    rates, totals = snap["rates"], snap["totals"]
     rows: List[List[Cell]] = []
     for label, key, style in COUNTER_ROWS:
         rows.append(
             [
                 Text(label, style=f"bold {style}".strip()),
-                Text(fmt_count(totals.get(key, 0)), style=style if totals.get(key) else ""),
-                fmt_rate(rates.get(key, 0.0)),
+                Text(fmt_count(totals[key]), style=style if totals[key] else ""),
+                fmt_rate(rates[key]),
             ]
         )
-    rows.append([Text("malformed", style="bold"), fmt_count(snap.get("malformed", 0)), ""])
+    rows.append([Text("malformed", style="bold"), fmt_count(snap["malformed"]), ""])
     return grid(rows, "lrr", header=("consumer", "total", "rate"))
 
 
@@ -287,65 +414,77 @@ def _counter_lines(snap: Dict[str, Any]) -> List[Text]:
 EXTRA_LATENCY_ROWS = ("CPU", "memory", "sent", "waiting upstream")
 
 
-def _latency_rows(state: DashboardState, snap: Dict[str, Any], now: float) -> List[Tuple[str, str]]:
+def _latency_rows(
+    state: DashboardState, snap: ConsumerSnapshot, now: float
+) -> List[Tuple[str, str]]:
+    """The producer's time to verdict (to processed, in block mode), the consumer's wait in
+    queue, the load and the machine. "n/a": nothing was measured in the window."""
     producers = state.live_producers(now)
     worst = _worst_latency(producers)
     rows: List[Tuple[str, str]] = [
-        (key.split("_")[0], fmt_seconds(worst.get(key)) if worst else "-")
+        (key.split("_")[0], fmt_measured(worst, key) if worst else "-")
         for key in ("p50_s", "p95_s", "p99_s", "max_s")
     ]
-    rows.append(("queue wait p99", fmt_seconds(snap.get("queue_wait", {}).get("p99_s"))))
-    if producers and snap.get("mode") == "block":
-        waiting = sum(int(p.get("pending", 0)) for p in producers)
+    rows.append(("wait in queue p99", fmt_measured(snap["queue_wait"], "p99_s")))
+    if producers and snap["mode"] == "block":
+        waiting = sum(p["pending"] for p in producers)
         rows.append(("waiting upstream", f"{waiting:,} msgs"))
     if producers:
-        target = sum(p.get("target_mps") or 0 for p in producers)
-        sent = sum(p.get("rates", {}).get("produced", 0.0) for p in producers)
+        target = sum(p["target_mps"] or 0 for p in producers)
+        sent = sum(p["rates"]["produced"] for p in producers)
         rows.append(("sent", f"{fmt_rate(sent)} of {fmt_rate(target)}"))
-        producer_rss = max(p.get("rss_mb", 0) for p in producers)
-        rows.append(("memory", f"C {snap.get('rss_mb', 0):.0f} MB · P {producer_rss:.0f} MB"))
+        producer_rss = max(p["rss_mb"] for p in producers)
+        rows.append(("memory", f"C {snap['rss_mb']:.0f} MB · P {producer_rss:.0f} MB"))
     else:
         rows.append(("sent", "no producer"))
-        rows.append(("memory", f"C {snap.get('rss_mb', 0):.0f} MB"))
-    rows.append(("CPU", f"C {snap.get('cpu_pct', 0):.0f}%"))
+        rows.append(("memory", f"C {snap['rss_mb']:.0f} MB"))
+    # The worker's service time is simulated (it waits, it does not compute): its CPU is low.
+    rows.append(("CPU", f"C {snap['cpu_pct']:.0f}% (work simulated)"))
     return rows
 
 
-def _latency_lines(rows: List[Tuple[str, str]]) -> List[Text]:
-    return grid(rows, "lr", header=("producer latency", ""), styles=("bold",))
+def latency_title(snap: ConsumerSnapshot) -> str:
+    """What the producer's latency measures: in block mode the producer waits for the
+    worker to finish, otherwise for the consumer's verdict on arrival."""
+    return "time to processed" if snap["mode"] == "block" else "time to verdict"
 
 
-def _worst_latency(producers: List[Dict[str, Any]]) -> Dict[str, float]:
+def _latency_lines(rows: List[Tuple[str, str]], snap: ConsumerSnapshot) -> List[Text]:
+    return grid(rows, "lr", header=(latency_title(snap), ""), styles=("bold",))
+
+
+def _worst_latency(producers: List[ProducerSnapshot]) -> Optional[Latency]:
+    """The latency window of the producer with the worst measured p99 (None: no producer)."""
     if not producers:
-        return {}
-    return max((p.get("latency", {}) for p in producers), key=lambda lat: lat.get("p99_s", 0.0))
+        return None
+    return max((p["latency"] for p in producers), key=lambda lat: measured_p99(lat) or 0.0)
 
 
 PRODUCER_COLUMNS = ("producer", "sent/s", "accepted", "dropped", "shed", "p99", "credit")
 
 
-def _producer_table(producers: List[Dict[str, Any]]) -> List[Text]:
+def _producer_table(producers: List[ProducerSnapshot]) -> List[Text]:
     rows = []
     for p in producers:
-        totals = p.get("totals", {})
+        totals = p["totals"]
         rows.append(
             [
-                str(p.get("name", p.get("id")))[:18],
-                fmt_rate(p.get("rates", {}).get("produced", 0.0)),
-                fmt_count(totals.get("accepted", 0)),
-                fmt_count(totals.get("dropped", 0)),
-                fmt_count(totals.get("shed", 0)),
-                fmt_seconds(p.get("latency", {}).get("p99_s")),
-                "-" if p.get("credit") is None else fmt_count(p["credit"]),
+                p["name"][:18],
+                fmt_rate(p["rates"]["produced"]),
+                fmt_count(totals["accepted"]),
+                fmt_count(totals["dropped"]),
+                fmt_count(totals["shed"]),
+                fmt_measured(p["latency"], "p99_s"),
+                "-" if p["credit"] is None else fmt_count(p["credit"]),
             ]
         )
     return grid(rows, "lrrrrrr", header=PRODUCER_COLUMNS)
 
 
-def _events(snap, producers) -> List[Text]:
-    lines = [text for _, text in (snap.get("events") or [])[-2:]]
+def _events(snap: ConsumerSnapshot, producers: List[ProducerSnapshot]) -> List[Text]:
+    lines = [str(text) for _, text in snap["events"][-2:]]
     for producer in producers:
-        lines.extend(text for _, text in (producer.get("events") or [])[-1:])
+        lines.extend(str(text) for _, text in producer["events"][-1:])
     return [line((f"· {text}", "dim")) for text in lines[-3:]]
 
 
@@ -356,14 +495,14 @@ def plain_line(state: DashboardState, now: float) -> str:
     snap = state.consumer
     if snap is None or state.consumer_status(now) != "up":
         return message
-    rates, totals = snap.get("rates", {}), snap.get("totals", {})
+    rates, totals = snap["rates"], snap["totals"]
     worst = _worst_latency(state.live_producers(now))
-    capacity = snap.get("capacity")
+    capacity = snap["capacity"]
     return (
-        f"[{snap.get('uptime_s', 0):7.1f}s] mode={snap.get('mode')} "
-        f"depth={snap.get('depth', 0)}/{capacity if capacity is not None else 'inf'} "
-        f"in={rates.get('received', 0):.1f}/s processed={rates.get('processed', 0):.1f}/s "
-        f"dropped={totals.get('dropped', 0)} sampled_out={totals.get('sampled_out', 0)} "
-        f"shed={totals.get('shed', 0)} latency_p99={fmt_seconds(worst.get('p99_s'))} "
-        f"rss={snap.get('rss_mb', 0):.0f}MB | {message}"
+        f"[{snap['uptime_s']:7.1f}s] mode={snap['mode']} "
+        f"depth={snap['depth']}/{capacity if capacity is not None else 'inf'} "
+        f"in={rates['received']:.1f}/s processed={rates['processed']:.1f}/s "
+        f"dropped={totals['dropped']} sampled_out={totals['sampled_out']} "
+        f"shed={totals['shed']} latency_p99={fmt_measured(worst, 'p99_s')} "
+        f"rss={snap['rss_mb']:.0f}MB | {message}"
     )

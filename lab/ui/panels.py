@@ -1,17 +1,20 @@
 """The dashboard panels of Modules 13, 14 and 15, drawn under the common ones.
 
 Each panel is a pure function ``(DashboardState, now) -> renderable or None`` registered in
-``dashboard.MODULE_PANELS``; it reads the snapshots the dashboard already holds and never
-does I/O. Per-class rates are differences between consecutive consumer snapshots, kept
-here in a short history per dashboard (:class:`History`), timed by the consumer's own
-uptime so a slow redraw cannot distort them.
+:data:`MODULE_PANELS`; it reads the typed snapshots the dashboard already holds
+(``lab.core.telemetry``) and never does I/O. Per-class rates come from the consumer core
+(``received_per_s``, ``processed_per_s``, ``lost_per_s`` in each class row); what a panel
+must remember between redraws (:class:`PanelHistory`) lives in the ``DashboardState``,
+timed by the consumer's own uptime so a slow redraw cannot distort a rate.
 
 Every panel fits in five lines of 76 columns, so the whole dashboard still fits 80x24,
 shows its state in words as well as colours (``NO_COLOR`` is honoured by rich), and
-prints ``-`` for a field an older or different process does not send.
+prints ``-`` for a field an older or different process does not send, ``n/a`` for a
+latency with no sample in its window.
 
 * 13, load shedding: per-class arrivals, completions, losses and queue wait, and whether
-  the checkouts survive (or, in degrade mode, whether optional features are off).
+  the checkouts survive (or, in degrade mode, whether optional features are off); after a
+  live mode switch the verdict judges the new mode since it began.
 * 14, rate limiting: the producer's limiter, the consumer's admission bucket, and the
   offered and admitted load against the worker's capacity.
 * 15, retry storms: retry policy and breaker state, retry amplification, timeouts and
@@ -20,126 +23,73 @@ prints ``-`` for a field an older or different process does not send.
 
 from __future__ import annotations
 
-import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from lab.core.telemetry import ClassRow, ConsumerSnapshot, ProducerSnapshot
 from lab.ui.textgrid import grid
-from lab.ui.widgets import bar, fmt_count, fmt_rate, fmt_seconds
+from lab.ui.widgets import bar, fmt_count, fmt_rate, fmt_seconds, plural
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the dashboard imports this module: no import back at run time
     from lab.ui.dashboard import DashboardState
 
 RATE_WINDOW_S = 1.0
 HISTORY_KEEP_S = 3.0
+PANEL_WIDTH = 76  # the inside of an 80-column dashboard
 CLASS_LABELS = {0: "0 checkout", 1: "1 browse", 2: "2 optional"}
-CLASS_COLUMNS = ("class", "in/s", "done/s", "lost/s", "lost", "wait p99", "latency p99")
+CLASS_COLUMNS = ("class", "in/s", "done/s", "lost/s", "lost", "queue p99", "verdict p99")
+LOSSES = ("dropped", "shed", "sampled_out")
 BAR_WIDTH = 22
 
 
-# -- history: rates from consecutive snapshots ------------------------------------------------
-class History:
-    """What one dashboard's panels remember between redraws: the last few seconds of
-    consumer snapshots (by the consumer's uptime), and when each producer's recovery
-    began."""
+# -- history: what a panel remembers between redraws -------------------------------------------
+class PanelHistory:
+    """The last few seconds of one admission counter (by the consumer's uptime, for its
+    rate), and when each producer's recovery began. Held by the ``DashboardState``."""
 
     def __init__(self) -> None:
         self.session: Optional[str] = None
-        self.consumer: Deque[Tuple[float, Dict[str, Any]]] = deque()
+        self.limited: Deque[Tuple[float, float]] = deque()  # (uptime, 429s so far)
         # producer id -> (uptime its recovery began, whether we saw the spike end then)
         self.recovering_since: Dict[str, Tuple[float, bool]] = {}
         self.last_phase: Dict[str, str] = {}  # producer id -> recovery phase last seen
 
-    def add_consumer(self, snap: Dict[str, Any]) -> None:
-        session = snap.get("session")
-        if session != self.session:  # a restarted consumer starts its counters again
-            self.session = session
-            self.consumer.clear()
-        uptime = _number(snap.get("uptime_s"))
-        if uptime is None:
+    def add_consumer(self, snap: ConsumerSnapshot) -> None:
+        if snap["session"] != self.session:  # a restarted consumer starts its counters again
+            self.session = snap["session"]
+            self.limited.clear()
+        uptime = snap["uptime_s"]
+        if self.limited and uptime <= self.limited[-1][0]:
             return
-        if self.consumer and uptime <= self.consumer[-1][0]:
+        limited = limited_count(snap)
+        if limited is None:
+            self.limited.clear()
             return
-        self.consumer.append((uptime, snap))
-        while self.consumer and uptime - self.consumer[0][0] > HISTORY_KEEP_S:
-            self.consumer.popleft()
+        self.limited.append((uptime, float(limited)))
+        while self.limited and uptime - self.limited[0][0] > HISTORY_KEEP_S:
+            self.limited.popleft()
 
-    def consumer_pair(self) -> Optional[Tuple[float, Dict[str, Any], Dict[str, Any]]]:
-        """(seconds between, older, newest): the newest snapshot and one about a second
-        before it, or None until there are two."""
-        if len(self.consumer) < 2:
+    def mode_switched(self) -> None:
+        """A new policy counts from zero: a rate across the switch would be nonsense."""
+        self.limited.clear()
+
+    def limited_rate(self) -> Optional[float]:
+        """429s per second over about the last second, or None until two samples."""
+        if len(self.limited) < 2:
             return None
-        newest_t, newest = self.consumer[-1]
-        older_t, older = self.consumer[0]
-        for t, snap in self.consumer:
+        newest_t, newest = self.limited[-1]
+        older_t, older = self.limited[0]
+        for t, value in self.limited:
             if newest_t - t >= RATE_WINDOW_S:
-                older_t, older = t, snap
-        return newest_t - older_t, older, newest
+                older_t, older = t, value
+        span = newest_t - older_t
+        return max(0.0, (newest - older) / span) if span > 0 else None
 
 
-_HISTORIES: weakref.WeakKeyDictionary[DashboardState, History] = weakref.WeakKeyDictionary()
-
-
-def history_of(state: DashboardState) -> History:
-    history = _HISTORIES.get(state)
-    if history is None:
-        history = _HISTORIES[state] = History()
-    if state.consumer is not None:
-        history.add_consumer(state.consumer)
-    return history
-
-
-def class_rates(history: History) -> Dict[int, Dict[str, float]]:
-    """Per class, per counter: events per second over the last second of snapshots."""
-    pair = history.consumer_pair()
-    if pair is None:
-        return {}
-    span, older, newest = pair
-    if span <= 0:
-        return {}
-    before = {row.get("class"): row for row in older.get("classes") or []}
-    rates: Dict[int, Dict[str, float]] = {}
-    for row in newest.get("classes") or []:
-        cls = row.get("class")
-        old = before.get(cls, {})
-        rates[cls] = {
-            key: max(0.0, (row.get(key, 0) - old.get(key, 0)) / span)
-            for key in ("received", "processed", "dropped", "shed", "sampled_out")
-        }
-    return rates
-
-
-def counter_rate(history: History, *path: str) -> Optional[float]:
-    """The per-second rate of a cumulative number inside the consumer snapshot."""
-    pair = history.consumer_pair()
-    if pair is None:
-        return None
-    span, older, newest = pair
-    old, new = _dig(older, path), _dig(newest, path)
-    if span <= 0 or old is None or new is None:
-        return None
-    return max(0.0, (new - old) / span)
-
-
-def _dig(snap: Dict[str, Any], path) -> Optional[float]:
-    value: Any = snap
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return _number(value)
-
-
-def _number(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _first_producer(state: DashboardState, now: float) -> Tuple[Optional[Dict[str, Any]], int]:
+def _first_producer(state: DashboardState, now: float) -> Tuple[Optional[ProducerSnapshot], int]:
     producers = state.live_producers(now)
     return (producers[0] if producers else None), len(producers)
 
@@ -149,67 +99,87 @@ def _labelled(rows: List[Tuple[str, Text]]) -> RenderableType:
     return Group(*grid(rows, "ll", gap=1, styles=("bold",), min_widths=(9,)))
 
 
+def fitted(pieces: Sequence[Tuple[str, str]], width: int = PANEL_WIDTH) -> Text:
+    """One line of ``(text, style)`` pieces, most important first: the last pieces go
+    until the line fits ``width`` (a verdict that wraps pushes the frame off the screen)."""
+    pieces = list(pieces)
+    while len(pieces) > 1 and sum(len(text) for text, _ in pieces) > width:
+        pieces.pop()
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for text, style in pieces:
+        line.append(text, style=style)
+    return line
+
+
 # -- Module 13: the flash sale ----------------------------------------------------------------
+def _lost(row: Optional[ClassRow]) -> int:
+    return 0 if row is None else sum(int(row[key]) for key in LOSSES)
+
+
+def _rate(value: Optional[float]) -> str:
+    return "-" if value is None else fmt_rate(value)
+
+
 def load_shedding_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
     snap = state.consumer
     if snap is None:
         return None
-    history = history_of(state)
-    rows: List[Dict[str, Any]] = list(snap.get("classes") or [])
+    rows = snap["classes"]
     if not rows:
         return Text("priority classes: no traffic yet", style="dim")
-    rates = class_rates(history)
     producer, _ = _first_producer(state, now)
-    producer_p99 = {
-        row.get("class"): row.get("p99_s") for row in (producer or {}).get("classes") or []
-    }
+    verdict_p99 = {row["class"]: row["p99_s"] for row in producer["classes"]} if producer else {}
     lines = []
     for row in rows[:3]:
-        cls = row.get("class")
-        rate = rates.get(cls)
-        lost = sum(int(row.get(key, 0) or 0) for key in ("dropped", "shed", "sampled_out"))
-        lost_rate = None if rate is None else rate["dropped"] + rate["shed"] + rate["sampled_out"]
-        style = "red" if cls == 0 and lost else ""
+        cls = row["class"]
+        style = "red" if cls == 0 and _lost(row) else ""
+        waited = row["processed_per_s"] != 0 and row["wait_p99_s"]  # 0: none finished lately
         lines.append(
             [
                 Text(CLASS_LABELS.get(cls, str(cls)), style="bold"),
-                fmt_rate(rate["received"]) if rate else "-",
-                fmt_rate(rate["processed"]) if rate else "-",
-                Text(fmt_rate(lost_rate) if rate else "-", style=style),
-                Text(fmt_count(lost), style=style),
-                "-"
-                if rate is not None and rate["processed"] == 0
-                else fmt_seconds(row.get("wait_p99_s")),
-                fmt_seconds(producer_p99.get(cls)),
+                _rate(row["received_per_s"]),
+                _rate(row["processed_per_s"]),
+                Text(_rate(row["lost_per_s"]), style=style),
+                Text(fmt_count(_lost(row)), style=style),
+                fmt_seconds(row["wait_p99_s"]) if waited else "n/a",
+                fmt_seconds(verdict_p99[cls]) if cls in verdict_p99 else "n/a" if producer else "-",
             ]
         )
     table = grid(lines, "lrrrrrr", header=CLASS_COLUMNS)
-    return Group(*table, _class_verdict(snap, rows))
+    return Group(*table, _class_verdict(state, snap))
 
 
-def _class_verdict(snap: Dict[str, Any], rows: List[Dict[str, Any]]) -> Text:
-    policy = snap.get("policy_state") or {}
-    verdict = Text()
+def _class_verdict(state: DashboardState, snap: ConsumerSnapshot) -> Text:
+    """Whether checkouts survive the current mode, since it began; the run's total after."""
+    policy = snap["policy_state"]
+    pieces: List[Tuple[str, str]] = []
     if "degraded" in policy:
-        switches = fmt_count(policy.get("switches", 0))
+        switches = policy.get("switches", 0)
+        toggles = plural(int(switches) if isinstance(switches, (int, float)) else 0, "switch")
         if policy.get("degraded"):
-            verdict.append("DEGRADED: optional features off", style="bold yellow")
+            pieces.append(("DEGRADED: optional features off", "bold yellow"))
         else:
-            verdict.append("normal: all features on", style="bold green")
-        verdict.append(f" ({switches} switches) · ")
-    critical = next((row for row in rows if row.get("class") == 0), None)
+            pieces.append(("normal: all features on", "bold green"))
+        pieces.append((f" ({toggles}) · ", ""))
+    critical = next((row for row in snap["classes"] if row["class"] == 0), None)
     if critical is None:
-        verdict.append("no checkouts yet", style="dim")
-        return verdict
-    lost = sum(int(critical.get(key, 0) or 0) for key in ("dropped", "shed", "sampled_out"))
-    wait = fmt_seconds(critical.get("wait_p99_s"))
-    received = fmt_count(critical.get("received", 0))
+        pieces.append(("no checkouts yet", "dim"))
+        return fitted(pieces)
+    start = state.mode_start if state.switched() else None
+    before = start.classes.get(0) if start is not None else None
+    lost = _lost(critical) - _lost(before)
+    received = critical["received"] - (before["received"] if before else 0)
+    since = "since switch: " if start is not None else ""
     if lost:
-        verdict.append(f"CHECKOUTS LOST: {fmt_count(lost)} of {received}", style="bold red")
+        pieces.append((f"{since}CHECKOUTS LOST: {lost:,} of {received:,}", "bold red"))
     else:
-        verdict.append(f"checkouts safe: 0 lost of {received}", style="bold green")
-    verdict.append(f", wait p99 {wait}")
-    return verdict
+        pieces.append((f"{since}checkouts safe: 0 lost of {received:,}", "bold green"))
+    waited = critical["processed_per_s"] != 0 and critical["wait_p99_s"]
+    wait = fmt_seconds(critical["wait_p99_s"]) if waited else "n/a"
+    if start is not None:
+        pieces.append((f" · run {_lost(critical):,} of {critical['received']:,}", "dim"))
+    pieces.append((f" · wait in queue p99 {wait}", ""))
+    return fitted(pieces)
 
 
 # -- Module 14: rate limiting -----------------------------------------------------------------
@@ -217,60 +187,78 @@ def rate_limiting_panel(state: DashboardState, now: float) -> Optional[Renderabl
     snap = state.consumer
     if snap is None:
         return None
-    history = history_of(state)
     producer, _ = _first_producer(state, now)
     rows: List[Tuple[str, Text]] = []
     rows.append(("limiter", _limiter_text(producer)))
-    rows.append(("admission", _admission_text(snap, history)))
-    rates = snap.get("rates") or {}
-    capacity = _number(snap.get("service_rate"))
-    offered = _number(rates.get("received"))
-    admitted = _number(rates.get("accepted"))
-    refused = _number(rates.get("shed"))
-    if offered is not None and capacity:
+    rows.append(("admission", _admission_text(state, snap)))
+    rates = snap["rates"]
+    capacity = snap["service_rate"]
+    offered, admitted, refused = rates["received"], rates["accepted"], rates["shed"]
+    if capacity:
         label = f"{fmt_rate(offered)} of {fmt_rate(capacity)} capacity ({offered / capacity:.0%})"
         rows.append(("offered", bar(offered, capacity, BAR_WIDTH, label)))
     else:
         rows.append(("offered", Text(f"{fmt_rate(offered)} (capacity unlimited)")))
     label = f"{fmt_rate(admitted)} admitted · {fmt_rate(refused)} refused"
-    if admitted is not None and capacity:
+    if capacity:
         rows.append(("admitted", bar(admitted, capacity, BAR_WIDTH, label)))
     else:
         rows.append(("admitted", Text(label)))
     return _labelled(rows)
 
 
-def _limiter_text(producer: Optional[Dict[str, Any]]) -> Text:
+def _limiter_text(producer: Optional[ProducerSnapshot]) -> Text:
     if producer is None:
         return Text("no producer", style="dim")
-    limiter = producer.get("limiter")
-    if not isinstance(limiter, dict):
+    limiter = producer["limiter"]
+    if limiter is None:
         return Text("none: the producer sends as it likes (--limit token-bucket)", style="dim")
-    tokens, capacity = _number(limiter.get("tokens")), _number(limiter.get("capacity"))
-    text = Text(f"{limiter.get('kind', '?')} ", style="bold cyan")
+    tokens, capacity = limiter["tokens"], limiter["capacity"]
+    text = Text(f"{limiter['kind']} ", style="bold cyan")
     if tokens is not None and capacity is not None:
         text.append(f"{tokens:.1f}/{capacity:g} tokens")
-    text.append(f" +{fmt_rate(limiter.get('rate'))}")
-    text.append(f" · delayed {fmt_count(limiter.get('delayed', 0))}")
-    text.append(f" · waiting {fmt_count(producer.get('pending', 0))}")
+    text.append(f" +{fmt_rate(limiter['rate'])}")
+    text.append(f" · delayed {fmt_count(limiter['delayed'])}")
+    waiting = producer["pending"]
+    text.append(f" · waiting {fmt_count(waiting)}", style="bold yellow" if waiting else "")
     return text
 
 
-def _admission_text(snap: Dict[str, Any], history: History) -> Text:
-    policy = snap.get("policy_state") or {}
+def _admission_text(state: DashboardState, snap: ConsumerSnapshot) -> Text:
+    policy = snap["policy_state"]
     if "bucket_capacity" not in policy:
-        return Text(f"off: mode {snap.get('mode', '?')} (admit mode answers 429)", style="dim")
+        return Text(f"off: mode {snap['mode']} (admit mode answers 429)", style="dim")
     tokens, capacity = _number(policy.get("tokens")), _number(policy.get("bucket_capacity"))
     empty = tokens is not None and tokens < 1
     text = Text("429 ", style="bold yellow" if empty else "bold cyan")
     if tokens is not None and capacity is not None:
         text.append(f"{tokens:.1f}/{capacity:g} tokens", style="bold yellow" if empty else "")
     text.append(f" +{fmt_rate(policy.get('bucket_rate'))}")
-    limited_rate = counter_rate(history, "policy_state", "limited")
-    text.append(f" · limited {fmt_count(policy.get('limited', 0))}")
+    now_limited = limited_count(snap) or 0
+    start = state.mode_start
+    if state.switched() and start is not None:  # the new policy counts from zero
+        text.append(f" · limited {now_limited + start.limited_before:,} total")
+        text.append(f", {now_limited:,} since switch")
+    else:
+        text.append(f" · limited {now_limited:,}")
+    limited_rate = state.panel_history.limited_rate()
     if limited_rate is not None:
         text.append(f" ({fmt_rate(limited_rate)})")
     return text
+
+
+def limited_count(snap: Optional[ConsumerSnapshot]) -> Optional[int]:
+    """The admission policy's count of 429s, or None when the mode has no such policy (the
+    count starts again from zero whenever the policy is rebuilt: a live mode switch)."""
+    value = None if snap is None else _number(snap["policy_state"].get("limited"))
+    return None if value is None else int(value)
+
+
+def _number(value: object) -> Optional[float]:
+    """A policy's own status is free-form (``policy_state``): a number, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 # -- Module 15: retry storms ------------------------------------------------------------------
@@ -290,11 +278,10 @@ def retry_storm_panel(state: DashboardState, now: float) -> Optional[RenderableT
     producer, count = _first_producer(state, now)
     if producer is None:
         return Text("retries: no producer yet", style="dim")
-    history = history_of(state)
     rows: List[Tuple[str, Text]] = []
-    policy = Text(str(producer.get("retry", "?")), style="bold cyan")
-    breaker = producer.get("breaker")
-    amplification = _number(producer.get("retry_amplification"))
+    policy = Text(producer["retry"], style="bold cyan")
+    breaker = producer["breaker"]
+    amplification = producer["retry_amplification"]
     if amplification:
         style = "bold red" if amplification >= 2 else "bold yellow" if amplification > 1.2 else ""
         policy.append(" · amplification ")
@@ -306,36 +293,36 @@ def retry_storm_panel(state: DashboardState, now: float) -> Optional[RenderableT
     if breaker is None:
         rows.append(("breaker", Text("none (--breaker adds one)", style="dim")))
     else:
-        text = Text(f" {str(breaker).upper()} ", style=BREAKER_STYLES.get(breaker, "bold"))
-        text.append(f" · {fmt_count(producer.get('breaker_rejected', 0))} failed fast")
+        text = Text(f" {breaker.upper()} ", style=BREAKER_STYLES.get(breaker, "bold"))
+        text.append(f" · {fmt_count(producer['breaker_rejected'])} failed fast")
         rows.append(("breaker", text))
-    waste = Text(f"timed out {fmt_count(producer.get('timed_out', 0))} · ")
-    late = producer.get("late_completions", 0)
+    waste = Text(f"timed out {fmt_count(producer['timed_out'])} · ")
+    late = producer["late_completions"]
     waste.append(f"late completions {fmt_count(late)}", style="yellow" if late else "")
-    waste.append(f" (wasted work) · gave up {fmt_count(producer.get('gave_up', 0))}")
+    waste.append(f" (wasted work) · gave up {fmt_count(producer['gave_up'])}")
     rows.append(("timeouts", waste))
-    response = producer.get("response")
-    response = response if isinstance(response, dict) else {}
-    if response.get("max_s") == 0:  # no request completed in the last few seconds
+    response = producer["response"]
+    if response is not None and response["max_s"] == 0:  # none completed in the window
         response_line = Text("none completed lately · ", style="bold red")
     else:
-        response_line = Text(f"p99 {fmt_seconds(response.get('p99_s'))} · ")
-    response_line.append_text(_recovery_text(producer, history))
+        p99 = fmt_seconds(response["p99_s"]) if response is not None else "-"
+        response_line = Text(f"p99 {p99} · ")
+    response_line.append_text(_recovery_text(producer, state.panel_history))
     rows.append(("response", response_line))
     return _labelled(rows)
 
 
-def _recovery_text(producer: Dict[str, Any], history: History) -> Text:
-    recovery = producer.get("recovery")
-    if not isinstance(recovery, dict):
+def _recovery_text(producer: ProducerSnapshot, history: PanelHistory) -> Text:
+    recovery = producer["recovery"]
+    if recovery is None:
         return Text("recovery: -", style="dim")
-    phase = str(recovery.get("state", "-"))
+    phase = recovery["state"]
     style = RECOVERY_STYLES.get(phase, "")
-    pid, uptime = str(producer.get("id", "")), _number(producer.get("uptime_s"))
+    pid, uptime = producer["id"], producer["uptime_s"]
     previous, history.last_phase[pid] = history.last_phase.get(pid), phase
     if phase != "recovering":
         history.recovering_since.pop(pid, None)  # a new spike starts a new clock
-    elif uptime is not None:
+    else:
         began, seen_end = history.recovering_since.setdefault(pid, (uptime, previous == "spike"))
         waited = uptime - began
         # A dashboard started after the spike knows only how long it has watched.
@@ -344,9 +331,7 @@ def _recovery_text(producer: Dict[str, Any], history: History) -> Text:
             return Text(f"recovering, {waited:.0f} s {after}", style="bold yellow")
         return Text(f"NOT RECOVERED {waited:.0f} s {after}", style=style)
     if phase == "recovered":
-        return Text(
-            f"recovered {fmt_seconds(recovery.get('recovery_s'))} after the spike", style=style
-        )
+        return Text(f"recovered {fmt_seconds(recovery['recovery_s'])} after the spike", style=style)
     words = {"before spike": "before the spike", "spike": "SPIKE in progress"}
     return Text(words.get(phase, phase), style=style)
 

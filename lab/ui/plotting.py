@@ -30,7 +30,9 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from lab.core import telemetry
 from lab.core.accounting import CONSUMER_FIELDS
+from lab.core.telemetry import Snapshot, measured_p99
 
 NAN = float("nan")
 RUN_GAP_S = 30.0  # this much silence in a file means a new run was appended
@@ -216,21 +218,25 @@ def _nothing_usable(path: str, skipped: int) -> str:
     )
 
 
-def _parse_line(line: str) -> Optional[Dict[str, Any]]:
-    """A snapshot with a known role and a finite time, or None for anything else."""
+def _parse_line(line: str) -> Optional[Snapshot]:
+    """A snapshot with a known role and a finite time, completed by the telemetry schema
+    (``telemetry.complete``, as off the network), or None for anything else."""
     try:
-        snapshot = json.loads(line)
+        raw = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(snapshot, dict) or snapshot.get("role") not in ROLES:
+    if not isinstance(raw, dict) or raw.get("role") not in ROLES:
         return None
-    t = _number(snapshot.get("t"))
+    t = _number(raw.get("t"))
     if math.isnan(t) or math.isinf(t):
         return None
-    snapshot["t"] = t
-    if not isinstance(snapshot.get("id"), str):
-        snapshot["id"] = str(snapshot.get("name") or snapshot["role"])
-    return snapshot
+    raw["t"] = t
+    if not isinstance(raw.get("id"), str):  # an early recording: no id yet
+        raw["id"] = str(raw.get("name") or raw["role"])
+    try:
+        return telemetry.complete(raw)
+    except telemetry.TelemetryError:
+        return None
 
 
 def _number(value: Any) -> float:
@@ -241,8 +247,7 @@ def _number(value: Any) -> float:
 
 
 def _field(snapshot: Dict[str, Any], group: str, name: str) -> float:
-    values = snapshot.get(group)
-    return _number(values.get(name)) if isinstance(values, dict) else NAN
+    return _number(snapshot[group][name])
 
 
 def _unique(snapshots: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], int]:
@@ -250,7 +255,7 @@ def _unique(snapshots: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], int]
     seen = set()
     unique = []
     for snapshot in sorted(snapshots, key=lambda s: s["t"]):
-        key = (snapshot["role"], snapshot["id"], str(snapshot.get("session")), snapshot["t"])
+        key = (snapshot["role"], snapshot["id"], snapshot.get("session", ""), snapshot["t"])
         if key not in seen:
             seen.add(key)
             unique.append(snapshot)
@@ -301,9 +306,8 @@ def _by_id(snapshots: Iterable[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]
 
 def _module(run: List[Dict[str, Any]]) -> Optional[int]:
     for snapshot in run:
-        module = snapshot.get("module")
-        if isinstance(module, int) and not isinstance(module, bool):
-            return module
+        if snapshot["module"]:  # 0: a recording too old to say
+            return int(snapshot["module"])
     return None
 
 
@@ -313,16 +317,17 @@ def _consumer_series(snapshots: List[Dict[str, Any]], start: float) -> ConsumerS
     series.totals = {name: [] for name in TOTAL_NAMES}
     for snapshot, totals in zip(snapshots, _cumulative_totals(snapshots)):
         series.t.append(snapshot["t"] - start)
-        series.depth.append(_number(snapshot.get("depth")))
-        series.capacity.append(_number(snapshot.get("capacity")))
+        series.depth.append(_number(snapshot["depth"]))
+        series.capacity.append(_number(snapshot["capacity"]))
         series.limit.append(_limit(snapshot))
         for name in RATE_NAMES:
             series.rates[name].append(_field(snapshot, "rates", name))
         for name in TOTAL_NAMES:
             series.totals[name].append(totals[name])
-        series.wait_p99_ms.append(_field(snapshot, "queue_wait", "p99_s") * 1e3)
-        series.modes.append(str(snapshot.get("mode")))
-        series.sessions.append(str(snapshot.get("session")))
+        wait = measured_p99(snapshot["queue_wait"])  # None: nothing finished in the window
+        series.wait_p99_ms.append(NAN if wait is None else wait * 1e3)
+        series.modes.append(snapshot["mode"])
+        series.sessions.append(snapshot["session"])
     return series
 
 
@@ -330,14 +335,14 @@ def _cumulative_totals(snapshots: List[Dict[str, Any]]) -> List[Dict[str, float]
     """Each snapshot's totals plus everything earlier sessions counted before a restart."""
     offset = dict.fromkeys(TOTAL_NAMES, 0.0)
     previous: Optional[Dict[str, float]] = None
-    session = snapshots[0].get("session")
+    session = snapshots[0]["session"]
     out = []
     for snapshot in snapshots:
         raw = {name: _field(snapshot, "totals", name) for name in TOTAL_NAMES}
         raw = {name: 0.0 if math.isnan(v) else v for name, v in raw.items()}
-        if snapshot.get("session") != session and previous is not None:
+        if snapshot["session"] != session and previous is not None:
             offset = {name: offset[name] + previous[name] for name in TOTAL_NAMES}
-            session = snapshot.get("session")
+            session = snapshot["session"]
         previous = raw
         out.append({name: offset[name] + raw[name] for name in TOTAL_NAMES})
     return out
@@ -345,13 +350,13 @@ def _cumulative_totals(snapshots: List[Dict[str, Any]]) -> List[Dict[str, float]
 
 def _limit(snapshot: Dict[str, Any]) -> float:
     """The admission limit, or NaN when it means "no limit" (an unbounded buffer's is huge)."""
-    limit = _number(snapshot.get("limit"))
+    limit = _number(snapshot["limit"])
     return limit if limit < UNLIMITED else NAN
 
 
 def _producer_series(snapshots: List[Dict[str, Any]], start: float) -> ProducerSeries:
     last = snapshots[-1]
-    series = ProducerSeries(id=last["id"], name=str(last.get("name") or last["id"]))
+    series = ProducerSeries(id=last["id"], name=last["name"] or last["id"])
     for snapshot in snapshots:
         series.t.append(snapshot["t"] - start)
         series.p50_ms.append(_latency_ms(snapshot, "p50_s"))
@@ -370,10 +375,10 @@ def _latency_ms(snapshot: Dict[str, Any], name: str) -> float:
 def _markers(consumer: List[Dict[str, Any]], start: float) -> List[Marker]:
     markers = []
     for before, snapshot in zip(consumer, consumer[1:]):
-        mode = str(snapshot.get("mode"))
-        switched = mode != str(before.get("mode"))
+        mode = snapshot["mode"]
+        switched = mode != before["mode"]
         t = snapshot["t"] - start
-        if snapshot.get("session") != before.get("session"):
+        if snapshot["session"] != before["session"]:
             text = f"restart → {mode}" if switched else "consumer restart"
             markers.append(Marker(t, "restart", text))
         elif switched:
@@ -385,7 +390,7 @@ def _modes(snapshots: List[Dict[str, Any]]) -> List[str]:
     """Modes in the order they were used (from the consumer, else as producers heard it)."""
     modes: List[str] = []
     for snapshot in snapshots:
-        mode = snapshot.get("mode", snapshot.get("consumer_mode"))
+        mode = snapshot["mode"] if snapshot["role"] == "consumer" else snapshot["consumer_mode"]
         if isinstance(mode, str) and (not modes or modes[-1] != mode):
             modes.append(mode)
     return modes

@@ -43,6 +43,19 @@ def fmt_seconds(value: Any) -> str:
     return f"{value * 1e6:.0f} µs"
 
 
+def fmt_measured(summary: Optional[Dict[str, Any]], key: str) -> str:
+    """A value of a latency window (``p99_s``...), "n/a" when the window holds no sample:
+    nothing measured is not "0 µs"; "-" when there is no window at all."""
+    if summary is None:
+        return "-"
+    return "n/a" if not summary["max_s"] > 0 else fmt_seconds(summary[key])
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """``1 switch``, ``2 switches``: a count and its noun, in the right number."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 def gauge_color(fill: float) -> str:
     if fill >= 0.9:
         return "red"
@@ -71,9 +84,8 @@ def gauge(depth: int, capacity: Optional[int], width: int) -> Text:
     return bar(depth, capacity, width, f"{depth:,}/{capacity:,} ({min(fill, 1.0):.0%})")
 
 
-def memory_gauge(snap: Dict[str, Any], width: int) -> Text:
+def memory_gauge(rss: float, guard: Optional[float], width: int) -> Text:
     """RSS against the memory guard: how close the unbounded queue is to being stopped."""
-    rss, guard = float(snap.get("rss_mb", 0.0)), snap.get("max_memory_mb")
     if not guard:
         return Text(f"{rss:.0f} MB")
     return bar(rss, guard, width, f"{rss:.0f}/{guard:.0f} MB")

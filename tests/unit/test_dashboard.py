@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console, Group
 from rich.text import Text
 
+from lab.core import telemetry
 from lab.core.config import ConsumerConfig, ProducerConfig
 from lab.core.modules import get_module
 from lab.tools.sim import simulate
@@ -40,11 +41,11 @@ def module12(mode: str, producers: int = 1, rate: float = 20.0) -> Tuple[Dashboa
         )
         snap = result.consumer_core.snapshot(at, rss_mb=40.0, cpu_pct=5.0)
         snap["id"] = "consumer-12000"
-        state.update(snap, at)
+        state.update(telemetry.complete(snap), at)
         for core in result.producer_cores:
             prod = core.snapshot(at, rss_mb=30.0, cpu_pct=3.0)
             prod["id"] = prod["name"]
-            state.update(prod, at)
+            state.update(telemetry.complete(prod), at)
     return state, 6.0
 
 
@@ -90,7 +91,7 @@ def test_block_mode_shows_zero_drops_and_the_wait_upstream():
     assert re.search(r"Dropped\s+0\s+0\.0/s", row(text, "Dropped"))
     assert (
         "waiting upstream" in text
-        and "BACKPRESSURE: producer waits for credit, 0.0/s dropped" in text
+        and "BACKPRESSURE: producer waits, 0.0/s dropped, time to processed p99" in text
     )
 
 

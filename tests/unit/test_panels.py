@@ -17,12 +17,14 @@ from typing import Any, Dict, List, Tuple
 import pytest
 from rich.console import Console
 
+from lab.core import telemetry
 from lab.core.config import ConsumerConfig, ProducerConfig
 from lab.core.modules import get_module
 from lab.tools.sim import simulate
 from lab.ui.dashboard import MODULE_PANELS, DashboardState, render
 from lab.ui.keys import legend
 from lab.ui.textgrid import Framed
+from lab.ui.widgets import fmt_rate
 from tests.screens import ansi, as_panel
 
 Snapshots = Tuple[Dict[str, Any], Dict[str, Any]]
@@ -35,7 +37,7 @@ def snapshots_at(consumer: ConsumerConfig, producer: ProducerConfig, at: float) 
     snap["id"] = f"consumer-{consumer.module}000"
     prod = result.producer_cores[0].snapshot(at, rss_mb=30.0, cpu_pct=3.0)
     prod["id"] = prod["name"]
-    return snap, prod
+    return telemetry.complete(snap), telemetry.complete(prod)
 
 
 def dashboard(module: int, runs: List[Tuple[float, Snapshots]]) -> DashboardState:
@@ -122,10 +124,27 @@ def test_the_three_modules_have_panels():
 # -- Module 13 -------------------------------------------------------------------------------
 def test_flash_sale_in_drop_mode_loses_checkouts():
     text = screen(scenario(13, "drop"), 4.0)
-    for label in ("0 checkout", "1 browse", "2 optional", "in/s", "wait p99", "latency p99"):
+    for label in ("0 checkout", "1 browse", "2 optional", "in/s", "queue p99", "verdict p99"):
         assert label in text
     assert "CHECKOUTS LOST" in text
-    assert re.search(r"0 checkout\s+\d+(\.\d)?/s\s+\d+(\.\d)?/s", text)  # rates, not "-"
+    critical = scenario(13, "drop").consumer["classes"][0]
+    if critical["received_per_s"] is None:  # a consumer core that does not send them yet
+        assert re.search(r"0 checkout\s+-\s+-\s+-\s+\d", text)
+    else:
+        shown = rf"0 checkout\s+{fmt_rate(critical['received_per_s'])}"
+        assert re.search(rf"{shown}\s+{fmt_rate(critical['processed_per_s'])}", text)
+
+
+def test_per_class_rates_are_the_ones_the_core_sends():
+    state = copy.deepcopy(scenario(13, "drop"))
+    snap = copy.deepcopy(state.consumer)
+    for row, rates in zip(snap["classes"], ((12.0, 7.5, 4.5), (30.0, 0.0, 30.0), (250.0, 0, 9))):
+        row.update(zip(("received_per_s", "processed_per_s", "lost_per_s"), rates))
+    state.update(snap, 4.0)
+    text = screen(state, 4.0)
+    assert re.search(r"0 checkout\s+12\.0/s\s+7\.5/s\s+4\.5/s\s", text)
+    assert re.search(r"1 browse\s+30\.0/s\s+0\.0/s\s+30\.0/s\s+[\d,]+\s+n/a\s", text)
+    assert re.search(r"2 optional\s+250/s\s+0\.0/s\s+9\.0/s\s", text)
 
 
 def test_priority_shedding_keeps_every_checkout():
@@ -235,15 +254,16 @@ def test_a_dashboard_started_after_the_spike_does_not_claim_when_it_ended():
 @pytest.mark.parametrize("module", [13, 14, 15])
 def test_missing_fields_show_dashes_not_errors(module):
     state = DashboardState(module, get_module(module).title, module * 1000)
-    state.update({"role": "consumer", "module": module, "mode": "shed", "uptime_s": 1.0}, 1.0)
-    state.update({"role": "producer", "id": "p", "name": "p"}, 1.0)
-    state.update({"role": "consumer", "module": module, "mode": "shed", "uptime_s": 2.0}, 2.0)
+    consumer = {"role": "consumer", "id": "c", "module": module, "mode": "shed"}
+    state.update(telemetry.complete(dict(consumer, uptime_s=1.0)), 1.0)
+    state.update(telemetry.complete({"role": "producer", "id": "p", "name": "p"}), 1.0)
+    state.update(telemetry.complete(dict(consumer, uptime_s=2.0)), 2.0)
     text = screen(state, 2.0)
     assert f"Module {module}" in text
-    old = {"role": "consumer", "module": module, "mode": "shed", "uptime_s": 3.0, "classes": []}
-    old["classes"] = [{"class": 0, "received": 5}]  # an older consumer: fewer fields
-    state.update(old, 3.0)
-    state.update({"role": "producer", "id": "p", "limiter": {}, "recovery": {}}, 3.0)
+    old = dict(consumer, uptime_s=3.0, classes=[{"class": 0, "received": 5}])  # fewer fields
+    state.update(telemetry.complete(old), 3.0)
+    producer = {"role": "producer", "id": "p", "limiter": {}, "recovery": {}}
+    state.update(telemetry.complete(producer), 3.0)
     assert f"Module {module}" in screen(state, 3.0)
 
 
@@ -264,3 +284,96 @@ def test_every_panel_is_framed_exactly_as_rich_panel_would_frame_it(module, name
         framed = render(scenario(module, name), now, width, height)
         assert isinstance(framed, Framed)
         assert ansi(framed, width, height) == ansi(as_panel(framed), width, height)
+
+
+# -- screens a newcomer can read -------------------------------------------------------------
+LEGEND_SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.mark.parametrize("module, name, now", SCENARIOS)
+@pytest.mark.parametrize("width, height", LEGEND_SIZES)
+def test_every_screen_fits_with_the_key_legend(module, name, now, width, height):
+    state = copy.deepcopy(scenario(module, name))
+    state.key_legend = legend(get_module(module).live_modes)  # as in the demo
+    lines = screen(state, now, width, height).splitlines()
+    assert len(lines) <= height
+    assert all(len(text) <= width for text in lines)
+    assert lines[-1].startswith("╰")  # the bottom edge is on screen
+    assert any("k spike" in text for text in lines)  # a key and its word stay together
+    assert "…" not in "\n".join(lines)  # no line was cut
+
+
+def test_the_degrade_verdict_says_one_switch_in_the_singular():
+    state = copy.deepcopy(scenario(13, "degrade"))
+    snap = copy.deepcopy(state.consumer)
+    snap["policy_state"] = dict(snap["policy_state"], degraded=True, switches=1)
+    state.update(snap, 4.0)
+    text = screen(state, 4.0)
+    assert "(1 switch)" in text and "(1 switches)" not in text
+
+
+def _advanced(snap, seconds: float, mode: str, received: int, lost: int):
+    """The consumer ``seconds`` later in ``mode``: class 0 got ``received`` more, ``lost`` of
+    them dropped."""
+    later = copy.deepcopy(snap)
+    later["mode"], later["uptime_s"] = mode, snap["uptime_s"] + seconds
+    critical = later["classes"][0]
+    critical["received"] += received
+    critical["dropped"] += lost
+    return later
+
+
+def test_after_a_live_switch_the_checkout_verdict_judges_the_new_mode_only():
+    state = copy.deepcopy(scenario(13, "drop"))
+    before = state.consumer
+    lost_before = sum(before["classes"][0][key] for key in ("dropped", "shed", "sampled_out"))
+    assert lost_before > 0 and "CHECKOUTS LOST" in screen(state, 4.0)
+    switched = _advanced(before, 0.1, "priority-shed", received=0, lost=0)
+    state.update(switched, 4.1)
+    later = _advanced(switched, 1.0, "priority-shed", received=40, lost=0)
+    state.update(later, 5.1)
+    text = screen(state, 5.1)
+    assert "since switch: checkouts safe: 0 lost of 40" in text
+    assert "CHECKOUTS LOST" not in text
+    total = later["classes"][0]["received"]
+    assert f"run {lost_before:,} of {total:,}" in text  # the run's totals stay cumulative
+    worse = _advanced(later, 1.0, "priority-shed", received=10, lost=3)
+    state.update(worse, 6.1)
+    assert "since switch: CHECKOUTS LOST: 3 of 50" in screen(state, 6.1)
+
+
+def test_the_limited_count_stays_cumulative_across_switches():
+    state = copy.deepcopy(scenario(14, "token-bucket"))
+    first = copy.deepcopy(state.consumer)
+    first["policy_state"] = dict(first["policy_state"], limited=2351)
+    state.update(first, 3.0)
+    away = copy.deepcopy(first)
+    away["mode"], away["uptime_s"], away["policy_state"] = "drop", first["uptime_s"] + 1, {}
+    state.update(away, 4.0)
+    back = copy.deepcopy(first)
+    back["uptime_s"] = first["uptime_s"] + 2
+    back["policy_state"] = dict(first["policy_state"], limited=739)
+    state.update(back, 5.0)
+    assert "limited 3,090 total, 739 since switch" in screen(state, 5.0)
+
+
+def test_the_verdict_names_the_queue_in_the_producers_limiter():
+    state = scenario(14, "token-bucket")
+    waiting = next(iter(state.producers.values()))["pending"]
+    assert waiting > 0  # the limiter holds the spike back
+    text = screen(state, 3.0)
+    assert f"UPSTREAM: {waiting:,} wait in the producer's limiter" in text
+    assert "healthy" not in text
+
+
+def test_latencies_say_what_they_measure_and_nothing_measured_is_not_zero():
+    state = copy.deepcopy(scenario(14, "token-bucket"))
+    snap = copy.deepcopy(state.consumer)
+    snap["queue_wait"] = {"p50_s": 0.0, "p99_s": 0.0, "max_s": 0.0}  # nothing finished lately
+    state.update(snap, 3.0)
+    producer = copy.deepcopy(next(iter(state.producers.values())))
+    producer["latency"] = {"p50_s": 0.0, "p95_s": 0.0, "p99_s": 0.0, "max_s": 0.0}
+    state.update(producer, 3.0)
+    text = screen(state, 3.0)
+    assert "time to verdict" in text and re.search(r"wait in queue p99\s+n/a", text)
+    assert re.search(r"p99\s+n/a", text) and not re.search(r"p\d\d\s+0 µs", text)

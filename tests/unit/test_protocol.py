@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lab.core import protocol
+from lab.core import protocol, telemetry
 from lab.core.protocol import ProtocolError, Record, RunBuilder
 
 RECORDS = [
@@ -263,7 +263,10 @@ def test_snapshot_round_trip():
     snapshot = {"role": "producer", "id": "alice", "rates": {"produced": 20.0}}
     frames = protocol.encode_snapshot(snapshot)
     assert frames[0] == protocol.TELEMETRY_TOPIC
-    assert protocol.decode_snapshot(frames) == snapshot
+    decoded = protocol.decode_snapshot(frames)
+    assert decoded == telemetry.complete(snapshot)
+    assert decoded["rates"]["produced"] == 20.0 and decoded["rates"]["shed"] == 0.0
+    assert protocol.decode_snapshot(protocol.encode_snapshot(decoded)) == decoded
 
 
 @pytest.mark.parametrize(
@@ -277,6 +280,7 @@ def test_snapshot_round_trip():
         ([protocol.TELEMETRY_TOPIC, b'{"role":"visualizer","id":"x"}'], "role"),
         ([protocol.TELEMETRY_TOPIC, b'{"role":"consumer","id":3}'], "id"),
         ([protocol.TELEMETRY_TOPIC, b" " * (protocol.MAX_SNAPSHOT_BYTES + 1)], "too large"),
+        ([protocol.TELEMETRY_TOPIC, b'{"role":"consumer","id":"x","depth":"9"}'], "depth"),
     ],
 )
 def test_decode_snapshot_rejects_bad_messages(frames, reason):

@@ -188,12 +188,13 @@ class Tap:
         return self.snapshots[keys[0]][-1] if keys else None
 
     def series(self, key: str, path: Sequence[str]) -> List[Point]:
-        """``(t, value)`` of one snapshot field (``("totals", "received")``) of one id."""
+        """``(t, value)`` of one snapshot field (``("totals", "received")``) of one id.
+        Snapshots are typed (``lab.core.telemetry``): the field is there; None is skipped."""
         points = []
         for snap in self.snapshots.get(key, []):
             value: Any = snap
             for part in path:
-                value = value.get(part) if isinstance(value, dict) else None
+                value = None if value is None else value[part]
             if isinstance(value, (int, float)):
                 points.append((float(snap["t"]), float(value)))
         return points

@@ -247,7 +247,7 @@ class BlockMode(Planned):
         latencies = [
             (float(s["t"]), s["latency"]["p50_s"])
             for s in self.session.producer_snapshots()
-            if start <= float(s["t"]) <= end and s.get("latency", {}).get("p50_s") is not None
+            if start <= s["t"] <= end and s["latency"]["max_s"] > 0  # 0: no sample
         ]
         if not latencies:
             raise BenchError(f"{self.label()}: no producer latency in the window")

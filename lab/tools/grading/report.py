@@ -19,7 +19,9 @@ def results_table(challenge: Challenge, file: str, results: Sequence[CheckResult
     table.add_column("measured", justify="right", no_wrap=True)
     table.add_column("target", justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
-    table.add_column("hint", ratio=1)
+    # As wide as the hint's longest word (a name like ACCEPT_EVICTING_OLDEST is never cut).
+    longest = max((len(word) for r in results for word in r.hint.split()), default=4)
+    table.add_column("hint", ratio=1, min_width=min(longest, 30))
     for result in results:
         verdict = Text("PASS", style="bold green") if result.passed else Text("FAIL", "bold red")
         hint = Text(result.hint)

@@ -34,9 +34,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import zmq
 
-from lab.core import protocol
+from lab.core import protocol, telemetry
 from lab.processes import net, plugins
-from lab.processes.demo import Child
+from lab.processes.children import Child
 from lab.tools.grading.challenges import Challenge, Plan, Scenario
 from lab.tools.grading.core import Evidence
 
@@ -140,8 +140,8 @@ def _run_once(
         return Evidence(
             consumer=consumer.summary() or {},
             producer=producer.summary() or {},
-            consumer_records=_read_records(records["consumer"]),
-            producer_records=_read_records(records["producer"]),
+            consumer_records=_read_records(records["consumer"], "consumer"),
+            producer_records=_read_records(records["producer"], "producer"),
             plugin=_read_report(report),
         )
     finally:
@@ -272,16 +272,20 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
-def _read_records(path: Path) -> List[Dict[str, Any]]:
+def _read_records(path: Path, role: str) -> List[Dict[str, Any]]:
+    """The ``role``'s own snapshots in a --record file, completed by the telemetry schema
+    (a consumer's file also holds the producer snapshots it relays)."""
     out: List[Dict[str, Any]] = []
     if not path.is_file():
         return out
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a stop: skip it
+                record = telemetry.complete(json.loads(line))
+            except (json.JSONDecodeError, telemetry.TelemetryError):
+                continue  # a line cut short by a stop, or not a snapshot: skip it
+            if record["role"] == role:
+                out.append(record)
     return out
 
 
