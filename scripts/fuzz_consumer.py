@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab.core import protocol
 from lab.core.config import ConsumerConfig  # noqa: E402
 from lab.core.consumer_core import ConsumerCore  # noqa: E402
-from lab.processes import net  # noqa: E402
+from lab.processes import net, security  # noqa: E402
 
 MARKER_UPTIME = 9999.0
 LINGER_MS = 30_000  # time allowed to deliver what is queued when the fuzzer closes
@@ -313,12 +313,16 @@ def fuzz_consumer(args: argparse.Namespace) -> Dict[str, Any]:
     host, port = args.host, args.port
     report: Dict[str, Any] = {"target": "consumer", "port": port, "seed": args.seed}
     started = time.monotonic()
+    # A classroom consumer: the fuzzer holds the instructor's keys, so its frames pass CURVE
+    # and ZAP and reach the lab's code, which must count them exactly as without CURVE.
+    keys = security.ClientKeys.instructor(security.load(args.key_file)) if args.key_file else None
 
     # Data port: counted frames, then mutants judged by an in-process oracle.
     data = ctx.socket(zmq.DEALER)
     data.setsockopt(zmq.LINGER, LINGER_MS)
     data.setsockopt(zmq.SNDHWM, 0)
     data.setsockopt(zmq.ROUTING_ID, b"fuzz-data")
+    security.secure_client(data, keys)
     data.connect(net.endpoint(host, port + net.DATA_OFFSET))
     by_kind: Dict[str, int] = {}
     generator = _weighted(rng, DATA_KINDS)
@@ -335,6 +339,7 @@ def fuzz_consumer(args: argparse.Namespace) -> Dict[str, Any]:
     mutants.setsockopt(zmq.LINGER, LINGER_MS)
     mutants.setsockopt(zmq.SNDHWM, 0)
     mutants.setsockopt(zmq.ROUTING_ID, b"fuzz-mutant")
+    security.secure_client(mutants, keys)
     mutants.connect(net.endpoint(host, port + net.DATA_OFFSET))
     for _ in range(args.mutants):
         frame = mutant(rng)
@@ -350,6 +355,7 @@ def fuzz_consumer(args: argparse.Namespace) -> Dict[str, Any]:
     relay = ctx.socket(zmq.XPUB)
     relay.setsockopt(zmq.LINGER, LINGER_MS)
     relay.setsockopt(zmq.SNDHWM, 0)
+    security.secure_client(relay, keys)
     relay.connect(net.endpoint(host, port + net.TELEMETRY_IN_OFFSET))
     if args.telemetry:
         if not relay.poll(10_000):
@@ -368,6 +374,7 @@ def fuzz_consumer(args: argparse.Namespace) -> Dict[str, Any]:
     # Control (P+3): every request gets an error reply.
     control = ctx.socket(zmq.DEALER)
     control.setsockopt(zmq.LINGER, 0)
+    security.secure_client(control, keys)
     control.connect(net.endpoint(host, port + net.CONTROL_OFFSET))
     bodies = [
         lambda: b"\xff" + _tail(rng),
@@ -405,6 +412,7 @@ def fuzz_consumer(args: argparse.Namespace) -> Dict[str, Any]:
         for _ in range(2):
             sock = ctx.socket(kind)
             sock.setsockopt(zmq.LINGER, 2000)
+            security.secure_client(sock, keys)
             sock.connect(net.endpoint(host, port + offset))
             payload = b"\x01" + bytes(size)  # (an XSUB sends it as a subscription)
             if kind == zmq.XPUB:
@@ -522,6 +530,9 @@ def main(argv=None) -> int:
     parser.add_argument("--raw", type=int, default=10, help="consumer: raw TCP per port")
     parser.add_argument("--valid", type=int, default=50, help="visualizer: good snapshots")
     parser.add_argument("--subscribers", type=int, default=1, help="visualizer: how many")
+    parser.add_argument(
+        "--key-file", default=None, help="consumer: a classroom's keys (CURVE, as instructor)"
+    )
     parser.add_argument(
         "--hold", type=float, default=60.0, help="visualizer: seconds to wait for them to leave"
     )

@@ -32,6 +32,7 @@ KNOWN = {
     ("python3", "-m", "venv", ".venv"),
     (".venv/bin/python", "-m", "pip", "install", "-e", "."),
     (".venv/bin/python", "-m", "pip", "install", "-e", ".[test]"),
+    (".venv/bin/python", "-m", "pip", "install", "-e", ".[broker]"),  # Module 20's extra
     (".venv/bin/python", "-m", "pytest"),
     ("source", ".venv/bin/activate"),
 }

@@ -213,6 +213,7 @@ class ConsumerConfig:
     producer_timeout_s: float = 2.0
     heartbeat_s: float = 0.5
     seed: int = 0
+    per_producer_limit: Optional[float] = None  # classroom: most of the limit one may hold
 
     @classmethod
     def for_module(

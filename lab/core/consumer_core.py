@@ -75,7 +75,7 @@ class ConsumerCore:
         )
         self.producers: Dict[bytes, ProducerState] = {}
         self.stats = ConsumerStats(now)
-        self.credit = CreditLedger(self.producers)
+        self.credit = CreditLedger(self.producers, config.per_producer_limit)
         self.completion = Completion(
             self.worker,
             self.buffer,

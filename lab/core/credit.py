@@ -13,8 +13,10 @@ where the producer is. Rules:
 * :meth:`CreditLedger.grant` hands free, unpromised room out in fair shares: nobody's
   footprint (messages held plus outstanding credit) may pass ``limit / producers``, and the
   smallest footprint is served first, so a slow producer is never starved by a fast one;
+* with a per-producer cap (classroom mode's ``per_producer_limit``, a fraction of the limit),
+  no footprint may pass it, however few producers there are;
 * a record beyond its producer's credit is *over credit*: it may only use room nobody was
-  promised, and is otherwise counted in ``over_credit`` and dropped;
+  promised (and not past the cap), and is otherwise counted in ``over_credit`` and dropped;
 * credit is taken back (limit cut to what was received) from a producer that goes silent
   or says BYE.
 """
@@ -22,7 +24,7 @@ where the producer is. Rules:
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 from lab.core.peers import ProducerState
 
@@ -30,10 +32,11 @@ from lab.core.peers import ProducerState
 class CreditLedger:
     """The credit rules over the core's producer table (shared, not copied)."""
 
-    __slots__ = ("producers",)
+    __slots__ = ("producers", "cap")
 
-    def __init__(self, producers: Dict[bytes, ProducerState]) -> None:
+    def __init__(self, producers: Dict[bytes, ProducerState], cap: Optional[float] = None) -> None:
         self.producers = producers
+        self.cap = cap  # per_producer_limit: the largest footprint, as a fraction of the limit
 
     def promised(self) -> int:
         """Room promised to active producers and not yet used."""
@@ -63,7 +66,7 @@ class CreditLedger:
     def admit_over_credit(self, state: ProducerState, limit: int, depth: int) -> bool:
         """A record past its credit may use room nobody was promised; otherwise it is
         counted as ``over_credit`` (and the caller drops it)."""
-        if limit - depth - self.promised() > 0:
+        if limit - depth - self.promised() > 0 and _footprint(state) < self._capped(limit, limit):
             return True
         state.counts.over_credit += 1
         return False
@@ -76,7 +79,7 @@ class CreditLedger:
         free = limit - depth - self.promised()
         if free <= 0:
             return
-        share = max(1, math.ceil(limit / len(active)))
+        share = self._capped(max(1, math.ceil(limit / len(active))), limit)
         for state in sorted(active, key=_footprint):
             grant = min(free, share - _footprint(state))
             if grant > 0:
@@ -85,6 +88,14 @@ class CreditLedger:
                 free -= grant
             if free <= 0:
                 break
+
+    def _capped(self, share: int, limit: int) -> int:
+        """Classroom mode's ``per_producer_limit``: no producer's footprint may pass this
+        fraction of the admission limit, however few producers there are (one attendee at
+        ``--mps max`` cannot take the room's buffer while the others are still joining)."""
+        if self.cap is None:
+            return share
+        return min(share, max(1, int(limit * self.cap)))
 
 
 def _footprint(state: ProducerState) -> int:

@@ -8,7 +8,7 @@ scripts all read their defaults from here, so a flag's default can never differ 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class ModuleSpec:
     demo: Dict[str, Any] = field(default_factory=dict)
     # the modes an instructor can switch to live, in key order (1, 2, 3, ...)
     live_modes: Tuple[str, ...] = ("drop", "block", "drop-oldest", "sample", "shed", "unbounded")
+    # "redis": a broker between producer and consumer (Module 20; lab.ui.stream_cli)
+    broker: Optional[str] = None
 
     @property
     def port(self) -> int:
@@ -121,6 +123,16 @@ MODULES: Dict[int, ModuleSpec] = {
                 "backoff_base_ms": 500.0,
                 "backoff_cap_ms": 10000.0,
             },
+        ),
+        ModuleSpec(
+            number=20,
+            slug="broker",
+            live_modes=(),
+            title="The queue in the middle",
+            teaches="a real broker (Redis Streams): OOM, MAXLEN trimming, lag, at-least-once",
+            broker="redis",
+            consumer={"process_rate": 2000.0},
+            producer={"rate": 5000.0, "payload_bytes": 100},
         ),
     )
 }

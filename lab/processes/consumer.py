@@ -23,7 +23,7 @@ import zmq
 from lab.core import protocol
 from lab.core.config import ConsumerConfig
 from lab.core.consumer_core import ConsumerCore
-from lab.processes import net
+from lab.processes import net, security
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
 from lab.processes.runtime import (
@@ -67,6 +67,7 @@ class ConsumerRun(RunOptions):
     stall_at: Optional[float] = None
     stall_for: float = STALL_FOR_S
     policy_file: Optional[str] = None
+    keys: Optional[Any] = None  # security.RoomKeys: classroom mode, CURVE on every socket
 
     def check_own(self) -> None:
         fault_args(vars(self))
@@ -83,6 +84,7 @@ class ConsumerProcess:
         self.stop = StopSignal()
         self.ctx = zmq.Context()
         self.sockets: List[zmq.Socket] = []
+        self.guard = security.ServerGuard(self.ctx, run.keys) if run.keys is not None else None
         try:
             self._open_sockets()
         except BaseException:
@@ -117,17 +119,25 @@ class ConsumerProcess:
         self.data = self._socket(zmq.ROUTER)
         net.data_socket_options(self.data)
         self.data.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self._secure(self.data, security.DATA)
         net.bind(self.data, run.bind, run.port, net.DATA_OFFSET)
         self.telemetry_out = net.telemetry_publisher(self.ctx)
         self.sockets.append(self.telemetry_out)
+        self._secure(self.telemetry_out, security.TELEMETRY)
         net.bind(self.telemetry_out, run.bind, run.port, net.TELEMETRY_OUT_OFFSET)
         self.telemetry_in = net.telemetry_subscriber(self.ctx)
         self.sockets.append(self.telemetry_in)
+        self._secure(self.telemetry_in, security.TELEMETRY)
         net.bind(self.telemetry_in, run.bind, run.port, net.TELEMETRY_IN_OFFSET)
         self.control = self._socket(zmq.ROUTER)
         self.control.setsockopt(zmq.LINGER, 0)
         self.control.setsockopt(zmq.MAXMSGSIZE, net.MAX_CONTROL_MESSAGE)
+        self._secure(self.control, security.CONTROL)
         net.bind(self.control, run.bind, run.port, net.CONTROL_OFFSET)
+
+    def _secure(self, sock: zmq.Socket, domain: str) -> None:
+        if self.guard is not None:
+            self.guard.secure(sock, domain)
 
     def _socket(self, kind: int) -> zmq.Socket:
         sock = self.ctx.socket(kind)
@@ -272,6 +282,8 @@ class ConsumerProcess:
         snapshot["port"] = self.run_options.port
         snapshot["t"] = self.clock.to_epoch(now)
         snapshot["telemetry_malformed"] = self.telemetry_malformed
+        if self.guard is not None:
+            snapshot["security"] = self.guard.status()
         try:
             self.telemetry_out.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
         except zmq.Again:
@@ -303,11 +315,15 @@ class ConsumerProcess:
         summary["rss_mb_max"] = round(self.stats.rss_mb_max, 1)
         summary["stop_reason"] = self.stop.reason
         summary["telemetry_malformed"] = self.telemetry_malformed
+        if self.guard is not None:
+            summary["security"] = self.guard.status()
         if self.core.stopped_by is None and self.stop.reason == "memory_guard":
             summary["stopped_by"] = "memory_guard"
         return summary
 
     def close(self) -> None:
+        if self.guard is not None:
+            self.guard.close()
         for sock in self.sockets:
             sock.close(linger=0)
         self.ctx.term()

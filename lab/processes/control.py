@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional
 import zmq
 
 from lab.core.modes import MODES
-from lab.processes import net
+from lab.processes import net, security
 from lab.processes.runtime import SLOWDOWN_FACTOR, STALL_FOR_S
 
 
@@ -132,13 +132,17 @@ def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
     return number
 
 
-def send_command(host: str, port: int, request: Dict[str, Any], timeout: float = 2.0):
-    """Send one request to the consumer whose base port is ``port``; returns its reply."""
+def send_command(
+    host: str, port: int, request: Dict[str, Any], timeout: float = 2.0, keys: Any = None
+):
+    """Send one request to the consumer whose base port is ``port``; returns its reply.
+    ``keys`` (``security.ClientKeys``): a classroom consumer, which takes the instructor's."""
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
     sock.setsockopt(zmq.MAXMSGSIZE, net.MAX_CONTROL_MESSAGE)
+    security.secure_client(sock, keys)
     try:
         sock.connect(net.endpoint(host, port + net.CONTROL_OFFSET))
         sock.send(json.dumps(request).encode())

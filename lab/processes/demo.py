@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from lab.core.config import RETRY_POLICIES, check_choice, parse_rate_word
@@ -64,6 +64,15 @@ class DemoRun(RunOptions):
     retry: Optional[str] = None
     breaker: Optional[bool] = None
     limit: Optional[str] = None
+    # classroom mode (lab/processes/classroom.py): where to connect, the instructor's CURVE
+    # keys for the dashboard and the control socket, no local producer, the join line, and
+    # the classroom's own flags for the two children
+    host: str = "127.0.0.1"
+    control_keys: Optional[Any] = None
+    with_producer: bool = True
+    banner: Optional[str] = None
+    extra_consumer_args: List[str] = field(default_factory=list)
+    extra_producer_args: List[str] = field(default_factory=list)
 
     @classmethod
     def for_module(cls, spec: ModuleSpec, mps: Optional[str] = None, **flags: Any) -> DemoRun:
@@ -77,7 +86,7 @@ class DemoRun(RunOptions):
         check_choice(self.limit, LIMITERS, "--limit")
 
     def consumer_args(self) -> List[str]:
-        return fault_args(vars(self))
+        return fault_args(vars(self)) + self.extra_consumer_args
 
     def producer_args(self) -> List[str]:
         args: List[str] = []
@@ -87,7 +96,7 @@ class DemoRun(RunOptions):
             args.append("--breaker" if self.breaker else "--no-breaker")
         if self.limit is not None:
             args += ["--limit", self.limit]
-        return args
+        return args + self.extra_producer_args
 
 
 def child_argv(role: str, run: DemoRun) -> List[str]:
@@ -126,6 +135,8 @@ def run_demo(run: DemoRun) -> int:
         VisualizerRun(
             module=run.module,
             port=run.port,
+            host=run.host,
+            keys=run.control_keys,
             duration=run.duration,
             record=run.record,
             plain=run.plain,
@@ -137,10 +148,14 @@ def run_demo(run: DemoRun) -> int:
     try:
         consumer = Child("consumer", child_argv("consumer", run))
         children.append(consumer)
-        producer = Child("producer", child_argv("producer", run))
-        children.append(producer)
+        if run.with_producer:
+            children.append(Child("producer", child_argv("producer", run)))
         if keys.enabled:
             visualizer.state.key_legend = legend(spec.live_modes)
+        if run.banner:
+            visualizer.state.key_legend = "\n".join(
+                filter(None, [run.banner, visualizer.state.key_legend])
+            )
         actions = key_actions(spec.live_modes, run.slowdown_factor, run.stall_for)
 
         def watch(now: float) -> Optional[str]:
@@ -186,13 +201,21 @@ def on_key(
     from lab.processes.control import send_command
 
     try:
-        reply = send_command("127.0.0.1", run.port, request, timeout=1.0)
+        reply = send_command(run.host, run.port, request, timeout=1.0, keys=run.control_keys)
     except TimeoutError as error:
         say(f"demo: {error}")
         return None
     if not reply.get("ok"):
         say(f"demo: {reply.get('error')}")
     return None
+
+
+def _stream_line(consumer: Dict[str, Any], producer: Dict[str, Any]) -> str:
+    return (
+        f"producer: added {producer.get('added', 0):,}, refused {producer.get('refused', 0):,}"
+        f"; consumer: processed {consumer.get('processed', 0):,} "
+        f"({consumer.get('duplicates', 0):,} duplicates), trimmed {consumer.get('trimmed', 0):,}"
+    )
 
 
 def _report(title: str, run: DemoRun, children: List[Child], reason: Optional[str]) -> int:
@@ -215,6 +238,8 @@ def summary_lines(
     consumer: Optional[Dict[str, Any]], producer: Optional[Dict[str, Any]]
 ) -> List[str]:
     """The demo's exit summary: both processes' counts and each one's lesson numbers."""
+    if consumer and "mode" not in consumer or producer and "achieved_mps" not in producer:
+        return [_stream_line(consumer or {}, producer or {})]  # Module 20: a broker between
     lines = []
     if consumer:
         lines.append(

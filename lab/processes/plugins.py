@@ -79,21 +79,28 @@ def _is_limiter(obj: Any) -> bool:
     )
 
 
+def _is_throttle(obj: Any) -> bool:
+    return inspect.isclass(obj) and callable(getattr(obj, "update", None))
+
+
 KINDS: Dict[str, Callable[[Any], bool]] = {
     "policy": _is_policy,
     "retry": _is_retry,
     "limiter": _is_limiter,
+    "throttle": _is_throttle,
 }
 DESCRIPTIONS = {
     "policy": "a subclass of lab.core.policies.OverflowPolicy",
     "retry": "a class with delay(attempt, retry_after_s, now)",
     "limiter": "a class with take_up_to(now, count) and time_until(now)",
+    "throttle": "a class with update(lag_s, lag_messages, now) returning a rate",
 }
 # The methods the processes call, per kind: these are the ones the guard times and watches.
 METHODS: Dict[str, Tuple[str, ...]] = {
     "policy": ("decide", "on_full", "admission_limit", "observe", "status"),
     "retry": ("delay", "on_success", "on_failure"),
     "limiter": ("take_up_to", "time_until", "tokens"),
+    "throttle": ("update",),
 }
 
 

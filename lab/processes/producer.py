@@ -23,7 +23,7 @@ import zmq
 from lab.core import protocol
 from lab.core.config import ProducerConfig
 from lab.core.producer_core import ProducerCore
-from lab.processes import net, plugins
+from lab.processes import net, plugins, security
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
 from lab.processes.runtime import (
@@ -55,6 +55,7 @@ class ProducerRun(RunOptions):
     parent_pid: Optional[int] = None
     quiet: bool = False
     drain_timeout: float = 2.0
+    keys: Optional[Any] = None  # security.ClientKeys: the classroom's CURVE server key
     retry_file: Optional[str] = None  # FILE.py[:Class]: a person's retry policy (exercises)
     limiter_file: Optional[str] = None  # FILE.py[:Class]: a person's rate limiter
 
@@ -85,14 +86,16 @@ class ProducerProcess:
         net.data_socket_options(self.dealer)
         self.dealer.setsockopt(zmq.SNDHWM, 100)
         self.dealer.setsockopt(zmq.IMMEDIATE, 1)
-        self.dealer.setsockopt(zmq.ROUTING_ID, self.core.name.encode()[:255])
+        self.dealer.setsockopt(zmq.ROUTING_ID, security.routing_id(self.core.name, run.keys))
         self.dealer.setsockopt(zmq.RECONNECT_IVL, 100)
         self.dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        security.secure_client(self.dealer, run.keys)
         self.dealer.connect(net.endpoint(run.host, run.port + net.DATA_OFFSET))
         # A closed connection means the consumer is gone (killed, most likely): notice it at
         # once instead of after consumer_timeout_s of silence.
         self.monitor = self.dealer.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.pub = net.telemetry_publisher(self.ctx)
+        security.secure_client(self.pub, run.keys)
         self.pub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_IN_OFFSET))
         self._said_down = False
 

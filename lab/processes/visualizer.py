@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 
 from lab.core.modules import get_module
-from lab.processes import net
+from lab.processes import net, security
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
 from lab.processes.runtime import (
@@ -53,6 +53,7 @@ class VisualizerRun(RunOptions):
     refresh: float = REFRESH_PER_S
     json_out: bool = False
     plain_interval: float = 1.0
+    keys: Optional[Any] = None  # security.ClientKeys: a classroom consumer's telemetry
 
     def check_own(self) -> None:
         if not 0.5 <= self.refresh <= 30:
@@ -75,6 +76,7 @@ class Visualizer:
         self.sub = net.telemetry_subscriber(self.ctx)
         self.sub.setsockopt(zmq.RECONNECT_IVL, 200)
         self.sub.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        security.secure_client(self.sub, run.keys)
         self.sub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_OUT_OFFSET))
         self.monitor = self.sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.poller = zmq.Poller()

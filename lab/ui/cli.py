@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import sys
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import typer
 
@@ -45,8 +45,15 @@ app = typer.Typer(
 
 BIND_HELP = (
     "Address to listen on. The default 127.0.0.1 accepts only this machine; 0.0.0.0 exposes "
-    "the lab's unauthenticated sockets to your whole network (anyone could send data or "
-    "control commands)."
+    "the lab's sockets to your whole network, so any address but loopback needs --classroom "
+    "(CURVE, join codes) or --insecure (anyone could send data or control commands)."
+)
+CLASSROOM_HELP = "Classroom mode: CURVE on every socket, attendees join with a code."
+INSECURE_HELP = "Allow --bind to a non-loopback address without CURVE (anyone may connect)."
+KEY_FILE_HELP = "Classroom keys file (default ~/.config/bplab/classroom-keys.json)."
+SHARE_CAP_HELP = (
+    "Classroom, block mode: most of the buffer one producer may hold, 0..1 (bplab classroom: "
+    "0.1 unless given)."
 )
 
 
@@ -124,6 +131,37 @@ def _fault_opts(factor_help: str, stall_help: str):
     )
 
 
+# -- Module 20: --broker redis puts a Redis stream between the two (lab.ui.stream_cli) -------
+BROKER_HELP = "redis: put a Redis stream between producer and consumer (Module 20's default)."
+REDIS_URL_HELP = "--broker redis: use this server (redis://host:port/db), not a private one."
+STREAM_FLAGS = {
+    "consumer": (
+        "redis_url", "consumers", "claim_idle_ms", "maxmemory_mb", "maxmemory_policy",
+        "maxlen", "ledger",
+    ),
+    "producer": (
+        "redis_url", "maxlen", "throttle_on_lag", "target_lag_ms", "throttle_file", "count",
+    ),
+}  # fmt: skip
+
+
+def _broker_of(module: int, broker: Optional[str]) -> Optional[str]:
+    """``--broker``, else the module's; ``none`` turns a module's broker off."""
+    with flag_errors():
+        check_choice(broker, ("redis", "none"), "--broker")
+    return broker if broker is not None else _module(module).broker
+
+
+def _via_broker(role: str, flags: dict) -> None:
+    """With a broker, run the stream process (it ends the program); else drop its flags."""
+    if _broker_of(flags["module"], flags.pop("broker")) == "redis":
+        from lab.ui import stream_cli
+
+        getattr(stream_cli, role)(flags)
+    for name in STREAM_FLAGS[role]:
+        flags.pop(name)
+
+
 # -- consumer ----------------------------------------------------------------------------------
 class ConsumerFlags:
     """The options of ``bplab consumer``, by concern."""
@@ -177,12 +215,26 @@ class ConsumerFlags:
     # the process
     port = typer.Option(None, help="Base port (data; +1..+3 telemetry, control).")
     bind = typer.Option(LOOPBACK, "--bind", "--host", help=BIND_HELP)
+    # classroom mode (lab/processes/classroom.py)
+    classroom = typer.Option(False, "--classroom", help=CLASSROOM_HELP)
+    insecure = typer.Option(False, "--insecure", help=INSECURE_HELP)
+    key_file = typer.Option(None, help=KEY_FILE_HELP)
+    per_producer_limit = typer.Option(None, help=SHARE_CAP_HELP)
     until_idle = typer.Option(
         False,
         "--until-idle",
         help="Stop once every producer that connected has left (BYE, or silent for 2 s) "
         "and the buffer has been empty for 2 s: the producer's stop ends the measurement.",
     )
+    # Module 20: a broker in the middle (lab.ui.stream_cli checks these)
+    broker = typer.Option(None, help=BROKER_HELP)
+    redis_url = typer.Option(None, help=REDIS_URL_HELP)
+    consumers = typer.Option(1, help="--broker redis: members of the group (threads).")
+    claim_idle_ms = typer.Option(2000, help="--broker redis: XAUTOCLAIM after this idle.")
+    maxmemory_mb = typer.Option(64.0, help="--broker redis: the private broker's cap.")
+    maxmemory_policy = typer.Option("noeviction", help="--broker redis: its policy.")
+    maxlen = typer.Option(None, help="--broker redis: the producers' MAXLEN (shown).")
+    ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
 
 
 @app.command()
@@ -220,18 +272,34 @@ def consumer(
     stall_for: float = ConsumerFlags.stall_for,
     quiet: bool = _quiet_opt(),
     parent_pid: Optional[int] = _parent_pid_opt(),
+    broker: Optional[str] = ConsumerFlags.broker,
+    redis_url: Optional[str] = ConsumerFlags.redis_url,
+    consumers: int = ConsumerFlags.consumers,
+    claim_idle_ms: int = ConsumerFlags.claim_idle_ms,
+    maxmemory_mb: float = ConsumerFlags.maxmemory_mb,
+    maxmemory_policy: str = ConsumerFlags.maxmemory_policy,
+    maxlen: Optional[int] = ConsumerFlags.maxlen,
+    ledger: Optional[str] = ConsumerFlags.ledger,
+    classroom: bool = ConsumerFlags.classroom,
+    insecure: bool = ConsumerFlags.insecure,
+    key_file: Optional[str] = ConsumerFlags.key_file,
+    per_producer_limit: Optional[float] = ConsumerFlags.per_producer_limit,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_broker("consumer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.consumer import ConsumerRun, run_consumer
     from lab.processes.net import PortInUse
     from lab.processes.plugins import PluginError
 
     spec = _module(flags.pop("module"))
     run_flags = {name: flags.pop(name) for name in RUN_FLAGS["consumer"]}
+    room = [flags.pop(name) for name in ("classroom", "insecure", "key_file", "per_producer_limit")]
+    room_keys, share_cap = _classroom_flags(run_flags["bind"], *room)
     with flag_errors():
         config = ConsumerConfig.for_module(spec, **flags)
-        run = ConsumerRun.for_module(spec, **run_flags)
+        config.per_producer_limit = share_cap
+        run = ConsumerRun.for_module(spec, keys=room_keys, **run_flags)
     try:
         code = run_consumer(config, run)
     except (PortInUse, PluginError) as error:
@@ -343,6 +411,16 @@ class ProducerFlags:
     seed = typer.Option(_p("seed"), help="Random seed (poisson arrivals, jitter, priorities).")
     name = typer.Option(None, help="Producer name shown on the dashboard.")
     port = typer.Option(None, help="The consumer's base port.")
+    # Module 20: a broker in the middle (lab.ui.stream_cli checks these)
+    broker = typer.Option(None, help=BROKER_HELP)
+    redis_url = typer.Option(None, help=REDIS_URL_HELP)
+    maxlen = typer.Option(None, help="--broker redis: XADD MAXLEN ~ this.")
+    throttle_on_lag = typer.Option(False, help="--broker redis: slow down on lag.")
+    target_lag_ms = typer.Option(500.0, help="--broker redis: the throttle's target.")
+    throttle_file = typer.Option(
+        None, help="--broker redis: the lag-to-rate rule class in FILE.py[:Class]."
+    )
+    count = typer.Option(None, help="--broker redis: stop after adding this many.")
 
 
 @app.command()
@@ -381,19 +459,33 @@ def producer(
     batch: int = ProducerFlags.batch,
     quiet: bool = _quiet_opt(),
     parent_pid: Optional[int] = _parent_pid_opt(),
+    broker: Optional[str] = ProducerFlags.broker,
+    redis_url: Optional[str] = ProducerFlags.redis_url,
+    maxlen: Optional[int] = ProducerFlags.maxlen,
+    throttle_on_lag: bool = ProducerFlags.throttle_on_lag,
+    target_lag_ms: float = ProducerFlags.target_lag_ms,
+    throttle_file: Optional[str] = ProducerFlags.throttle_file,
+    count: Optional[int] = ProducerFlags.count,
+    server_key: Optional[str] = typer.Option(
+        None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
+    ),
+    attendee_view: bool = typer.Option(False, hidden=True),  # bplab join: its own dashboard
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_broker("producer", flags)  # Module 20 runs the stream process and exits there
+    from lab.processes.classroom import run_attendee
     from lab.processes.plugins import PluginError
     from lab.processes.producer import ProducerRun, run_producer
 
     spec = _module(flags.pop("module"))
     run_flags = {name: flags.pop(name) for name in RUN_FLAGS["producer"]}
+    keys, attendee = _server_key_flag(flags.pop("server_key")), flags.pop("attendee_view")
     with flag_errors():
         config = ProducerConfig.for_module(spec, **flags)
-        run = ProducerRun.for_module(spec, **run_flags)
+        run = ProducerRun.for_module(spec, keys=keys, **run_flags)
     try:
-        code = run_producer(config, run)
+        code = (run_attendee if attendee else run_producer)(config, run)
     except PluginError as error:
         raise FlagError(str(error)) from None
     raise typer.Exit(code)
@@ -451,6 +543,10 @@ def demo(
     limit: Optional[str] = typer.Option(
         None, help="Producer rate limiter: none, interval, token-bucket (Module 14)."
     ),
+    classroom: bool = typer.Option(False, "--classroom", help=CLASSROOM_HELP),
+    bind: str = typer.Option(LOOPBACK, help="--classroom: the address attendees join."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
+    per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 
@@ -462,8 +558,18 @@ def demo(
     from lab.processes.demo import DemoRun, run_demo
 
     spec = _module(flags.pop("module"))
+    room = {name: flags.pop(name) for name in ("classroom", "bind", "key_file")}
+    share_cap = flags.pop("per_producer_limit")
+    _classroom_flags(room["bind"], room["classroom"], False, room["key_file"], share_cap)
     with flag_errors():
         run = DemoRun.for_module(spec, **flags)
+    if room["classroom"]:
+        _run_classroom(
+            spec, run.port, bind=room["bind"], key_file=room["key_file"], mode=run.mode,
+            duration=run.duration, per_producer_limit=share_cap, plain=run.plain,
+            local_producer=True, mps=run.mps, record=run.record, json_out=run.json_out,
+            extra_consumer_args=run.consumer_args(), extra_producer_args=run.producer_args(),
+        )  # fmt: skip
     raise typer.Exit(run_demo(run))
 
 
@@ -528,28 +634,45 @@ def ctl(
     factor: float = typer.Option(10.0, help="spike: rate multiplier."),
     spike_duration: float = typer.Option(5.0, "--for", help="spike: seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print the consumer's reply as JSON."),
+    classroom: bool = typer.Option(False, "--classroom", help="A classroom consumer (CURVE)."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
 ) -> None:
     """Change a running module live, from another terminal (e.g. ``bplab ctl mode block``)."""
-    import json
-
-    from lab.processes.control import COMMANDS, send_command
+    from lab.processes.control import send_command
 
     with flag_errors():
-        check_choice(command, COMMANDS, "command")
         check_port(port)
-        request = {"cmd": command}
-        if command == "mode" and value is not None:
-            check_choice(value, MODES, "mode")
-        if command == "spike":
-            check_positive(factor, "--factor")
-            check_positive(spike_duration, "--for")
-            request.update(factor=factor, duration=spike_duration)
-        elif value is not None:
-            request["value"] = value if command == "mode" else _number(value, command)
+        request = _ctl_request(command, value, factor, spike_duration)
     try:
-        reply = send_command(host, port, request)
+        reply = send_command(host, port, request, keys=_instructor_flag(classroom, key_file))
     except TimeoutError as error:
-        raise FlagError(str(error)) from None
+        hint = "" if classroom else "; a classroom consumer answers only --classroom"
+        raise FlagError(f"{error}{hint}") from None
+    _say_reply(reply, command, port, json_out)
+    raise typer.Exit(0 if reply.get("ok") else 1)
+
+
+def _ctl_request(command: str, value: Optional[str], factor: float, seconds: float):
+    """The control request ``bplab ctl`` sends, checked (ValueError: one line)."""
+    from lab.processes.control import COMMANDS
+
+    check_choice(command, COMMANDS, "command")
+    request: Dict[str, Any] = {"cmd": command}
+    if command == "mode" and value is not None:
+        check_choice(value, MODES, "mode")
+    if command == "spike":
+        check_positive(factor, "--factor")
+        check_positive(seconds, "--for")
+        request.update(factor=factor, duration=seconds)
+    elif value is not None:
+        request["value"] = value if command == "mode" else _number(value, command)
+    return request
+
+
+def _say_reply(reply: Dict[str, Any], command: str, port: int, json_out: bool) -> None:
+    """The consumer's answer as a sentence (or as its JSON with ``--json``)."""
+    import json
+
     if json_out:
         typer.echo(json.dumps(reply))
     elif not reply.get("ok"):
@@ -563,7 +686,6 @@ def ctl(
             f"worker {'at full speed' if slowdown == 1 else f'x{slowdown:g} slower'}, "
             f"{reply.get('producers', 0)} producer(s) connected"
         )
-    raise typer.Exit(0 if reply.get("ok") else 1)
 
 
 def _number(text: str, command: str) -> float:
@@ -677,3 +799,110 @@ def run_module_role(module: int, role: str, argv: Optional[List[str]] = None) ->
     args = list(sys.argv[1:] if argv is None else argv)
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else role
     main(["--module", str(module), *args], prog_name=script, role=role)
+
+
+# -- classroom mode (lab/processes/classroom.py) -------------------------------------------------
+@app.command()
+def classroom(
+    module: int = typer.Argument(12, help="Module number."),
+    bind: Optional[str] = typer.Option(
+        None, help="The LAN address attendees join (default: this machine's LAN address)."
+    ),
+    port: Optional[int] = typer.Option(None, help="Base port (default: the module's)."),
+    key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
+    mode: Optional[str] = typer.Option(None, help="Consumer mode (default: the module's)."),
+    per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
+    duration: Optional[float] = typer.Option(None, help="Stop after this long."),
+    plain: bool = typer.Option(False, help="Plain lines instead of the live dashboard."),
+) -> None:
+    """The room as the flash crowd: your consumer on the projector, attendees' producers."""
+    from lab.processes.classroom import lan_address
+
+    spec = _module(module)
+    with flag_errors():
+        check_choice(mode, MODES, "--mode")
+        check_positive(duration, "--duration")
+    address = bind or lan_address()
+    _classroom_flags(address, True, False, key_file, per_producer_limit)
+    _run_classroom(
+        spec,
+        port,
+        bind=address,
+        key_file=key_file,
+        mode=mode,
+        duration=duration,
+        per_producer_limit=per_producer_limit,
+        plain=plain,
+    )
+
+
+@app.command()
+def join(
+    code: str = typer.Argument(..., help="The join code on the instructor's screen."),
+    mps: Optional[str] = typer.Option(None, "--mps", help="Messages per second, or 'max'."),
+    name: Optional[str] = typer.Option(None, help="Your name on the instructor's dashboard."),
+    module: Optional[int] = typer.Option(None, "--module", "-m", help="Default: the code's."),
+    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout at exit."),
+    quiet: bool = typer.Option(False, help="No human-readable lines on stderr."),
+) -> None:
+    """Join the instructor's classroom: a producer with the module's defaults."""
+    from lab.core.joincode import JoinCodeError
+    from lab.core.modules import all_modules
+    from lab.processes.classroom import join_target
+
+    try:
+        host, port, keys = join_target(code)
+    except JoinCodeError as error:
+        raise FlagError(str(error)) from None
+    by_port = {spec.port: spec.number for spec in all_modules()}
+    args = ["--module", str(module or by_port.get(port, 12)), "--host", host]
+    args += ["--port", str(port), "--server-key", keys.server_public.decode("ascii")]
+    args += ["--attendee-view"]
+    args += ["--mps", mps] if mps else []
+    args += ["--name", name] if name else []
+    args += ["--duration", repr(duration)] if duration is not None else []
+    args += (["--json"] if json_out else []) + (["--quiet"] if quiet else [])
+    typer.main.get_command(app).commands["producer"].main(
+        args=args, prog_name="bplab join", standalone_mode=False
+    )
+
+
+def _classroom_flags(bind, classroom, insecure, key_file, per_producer_limit):
+    """Checked classroom flags: (the room's keys or None, the share cap or None)."""
+    from lab.processes import classroom as room
+
+    try:
+        share_cap = room.check_share_cap(per_producer_limit, classroom)
+        return room.consumer_keys(bind, classroom, insecure, key_file), share_cap
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _server_key_flag(server_key: Optional[str]):
+    from lab.processes.classroom import producer_keys
+
+    try:
+        return producer_keys(server_key)
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _instructor_flag(classroom: bool, key_file: Optional[str]):
+    from lab.processes.classroom import instructor_keys
+
+    if not (classroom or key_file):
+        return None
+    try:
+        return instructor_keys(key_file)
+    except ValueError as error:
+        raise FlagError(str(error)) from None
+
+
+def _run_classroom(spec, port: Optional[int], **fields) -> None:
+    """``bplab classroom``, and ``bplab demo --classroom`` (with its own producer)."""
+    from lab.processes.classroom import ClassroomRun, run_classroom
+
+    with flag_errors():
+        port = check_port(port if port is not None else spec.port)
+    raise typer.Exit(run_classroom(ClassroomRun(module=spec.number, port=port, **fields)))

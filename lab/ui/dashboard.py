@@ -34,6 +34,7 @@ from lab.core.telemetry import (
     Snapshot,
     measured_p99,
 )
+from lab.ui import classroom_panel
 from lab.ui.panels import MODULE_PANELS, PanelHistory, limited_count
 from lab.ui.textgrid import Cell, Framed, beside, grid, line, width_of
 from lab.ui.widgets import (
@@ -263,7 +264,9 @@ def render(state: DashboardState, now: float, width: int = 80, height: int = 24)
         parts.extend(_tables(state, snap, now, inner, height))
         if height >= 24:
             producers = state.live_producers(now)
-            if len(producers) > 1:
+            if classroom_panel.is_classroom(snap):
+                parts.extend(classroom_panel.lines(state, snap, now, height))
+            elif len(producers) > 1:
                 parts.extend(_producer_table(producers))
             panel = MODULE_PANELS.get(state.module)
             extra = panel(state, now) if panel else None

@@ -24,7 +24,7 @@ latency with no sample in its window.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -336,9 +336,85 @@ def _recovery_text(producer: ProducerSnapshot, history: PanelHistory) -> Text:
     return Text(words.get(phase, phase), style=style)
 
 
+# -- Module 20: the queue in the middle ---------------------------------------------------------
+LAG_WARN_S = 1.0  # lag in seconds from here on is shown as trouble
+
+
+def broker_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """The broker's own figures (read by the consumer from XINFO and INFO memory): memory
+    against the cap, the stream and what MAXLEN trimmed, the group's lag, and the
+    producer's refusals and throttle."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    figures = snap.get("broker")
+    if not isinstance(figures, dict):
+        return Text("broker: this consumer sends no broker figures", style="dim")
+    producer, _ = _first_producer(state, now)
+    rows: List[Tuple[str, Text]] = [("broker", _memory_text(figures))]
+    stream = Text(f"length {fmt_count(_number(figures.get('length')))} · ")
+    maxlen = _number(figures.get("maxlen"))
+    stream.append(f"MAXLEN ~{fmt_count(maxlen)}" if maxlen else "no MAXLEN")
+    trimmed = _number(figures.get("trimmed")) or 0
+    stream.append(f" · trimmed {fmt_count(trimmed)}", style="bold yellow" if trimmed else "")
+    stream.append(" (never read)" if trimmed else "")
+    rows.append(("stream", stream))
+    lag_s, lag = _number(figures.get("lag_s")), _number(figures.get("lag_messages"))
+    trouble = lag_s is not None and lag_s >= LAG_WARN_S
+    lag_line = Text(
+        f"{fmt_count(lag)} msgs · {fmt_seconds(lag_s)}", style="bold red" if trouble else "bold"
+    )
+    lag_line.append(f" · pending {fmt_count(_number(figures.get('pending')))}")
+    lag_line.append(f" · {fmt_count(_number(figures.get('consumers')))} in the group")
+    rows.append(("lag", lag_line))
+    rows.append(("producer", _stream_producer_text(producer)))
+    delivery = Text(f"processed {fmt_count(_number(figures.get('processed')))}")
+    duplicates = _number(figures.get("duplicates")) or 0
+    delivery.append(f" · duplicates {fmt_count(duplicates)}", style="yellow" if duplicates else "")
+    delivery.append(f" · redelivered {fmt_count(_number(figures.get('redelivered')))}")
+    rows.append(("delivery", delivery))
+    return _labelled(rows)
+
+
+def _memory_text(figures: Dict[str, Any]) -> Text:
+    if figures.get("state") == "down":
+        return Text(" BROKER DOWN ", style="bold white on red")
+    used, cap = _number(figures.get("used_memory")), _number(figures.get("maxmemory"))
+    if used is None:
+        return Text("no figures yet", style="dim")
+    mb = 1024 * 1024
+    if not cap:
+        text = Text(f"{used / mb:.1f} MB, no maxmemory")
+    else:
+        text = bar(used, cap, BAR_WIDTH, f"{used / mb:.1f}/{cap / mb:.0f} MB")
+    text.append(f" · {figures.get('maxmemory_policy', '?')}")
+    evicted = _number(figures.get("evicted_keys")) or 0
+    text.append(f" · evicted {fmt_count(evicted)}", style="bold red" if evicted else "")
+    return text
+
+
+def _stream_producer_text(producer: Optional[Dict[str, Any]]) -> Text:
+    if producer is None:
+        return Text("no producer yet", style="dim")
+    totals = producer.get("totals") if isinstance(producer.get("totals"), dict) else {}
+    extra = producer.get("broker") if isinstance(producer.get("broker"), dict) else {}
+    if extra.get("state") == "down":
+        return Text(" BROKER DOWN: retrying ", style="bold white on red")
+    text = Text(f"added {fmt_count(_number(totals.get('added')))}")
+    refused = _number(totals.get("refused")) or 0
+    text.append(f" · refused {fmt_count(refused)}", style="bold red" if refused else "")
+    if refused:
+        text.append(" (OOM)", style="bold red")
+    text.append(f" · target {fmt_rate(_number(producer.get('target_mps')))}")
+    if extra.get("throttle") is True:
+        text.append(" · throttle on lag", style="bold cyan")
+    return text
+
+
 ModulePanel = Callable[["DashboardState", float], Optional[RenderableType]]
 MODULE_PANELS: Dict[int, ModulePanel] = {
     13: load_shedding_panel,
     14: rate_limiting_panel,
     15: retry_storm_panel,
+    20: broker_panel,
 }

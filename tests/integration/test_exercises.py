@@ -38,6 +38,10 @@ STARTER_FAILS = {
         "isolated shed: delay vs its retry-after (probe)",
         "retry amplification in a storm (probe)",
     },
+    "20_lag_throttle": {
+        "trimmed by MAXLEN (never read)",
+        "rate at the end vs the slowed group's speed",
+    },
 }
 SEEDS = {name: 100 + number for number, name in enumerate(sorted(STARTER_FAILS))}
 

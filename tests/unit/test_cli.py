@@ -1,5 +1,6 @@
-"""The CLI stays thin: each command parses, calls ``for_module`` and runs (about 60 lines
-at most, signature included), and its help says what ``--rate`` means."""
+"""The CLI stays thin: each command parses, calls ``for_module`` and runs (its body about 30
+lines at most; the signature is the option table, which grows with the curriculum), and its
+help says what ``--rate`` means."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from lab.ui import cli
 CLI = Path(cli.__file__)
 
 
-def test_no_command_is_longer_than_60_lines():
+def test_no_command_does_more_than_parse_and_hand_over():
     tree = ast.parse(CLI.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
-            first = min([d.lineno for d in node.decorator_list] + [node.lineno])
-            assert node.end_lineno - first + 1 <= 60, node.name
+            body_start = node.body[0].lineno
+            assert node.end_lineno - body_start + 1 <= 30, node.name
 
 
 def test_the_run_flags_are_the_run_options_fields():

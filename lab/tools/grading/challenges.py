@@ -3,7 +3,8 @@
 * ``adaptive.py``: 12, adaptive backpressure (the consumer's ``--policy-file``);
 * ``priority.py``: 13, priority shedding (the consumer's ``--policy-file``);
 * ``token_bucket.py``: 14, a token bucket (the producer's ``--limiter-file``);
-* ``retry.py``: 15, a retry policy (the producer's ``--retry-file``).
+* ``retry.py``: 15, a retry policy (the producer's ``--retry-file``);
+* ``lag_throttle.py``: 20, a producer's rate from a real broker's lag (``--throttle-file``).
 
 Every number a challenge's README quotes comes from the constants of its module, so the
 lesson and the grader cannot disagree. What a challenge is made of (a seeded plan, its
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from lab.tools.grading.adaptive import ADAPTIVE
+from lab.tools.grading.lag_throttle import LAG_THROTTLE
 from lab.tools.grading.priority import PRIORITY
 from lab.tools.grading.retry import RETRY
 from lab.tools.grading.table import Challenge, Plan, Scenario
@@ -26,7 +28,8 @@ from lab.tools.grading.token_bucket import TOKEN_BUCKET
 __all__ = ["CHALLENGES", "Challenge", "Plan", "Scenario", "find_challenge", "known_names"]
 
 CHALLENGES: Dict[str, Challenge] = {
-    challenge.name: challenge for challenge in (ADAPTIVE, PRIORITY, TOKEN_BUCKET, RETRY)
+    challenge.name: challenge
+    for challenge in (ADAPTIVE, PRIORITY, TOKEN_BUCKET, RETRY, LAG_THROTTLE)
 }
 
 

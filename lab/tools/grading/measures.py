@@ -255,3 +255,13 @@ def refused_between(records: Sequence[Record], start: float, end: float) -> floa
     """Messages the consumer refused (dropped, shed or sampled out) between two epoch
     times."""
     return sum(count_between(records, start, end, "totals", key) for key in REFUSED)
+
+
+def since(records: Sequence[Record], start: float) -> List[Record]:
+    """The records taken at or after the epoch time ``start``."""
+    return [r for r in records if float(r.get("t", -math.inf)) >= start]
+
+
+def peak_since(records: Sequence[Record], start: float, *path: str) -> float:
+    """The largest value of a snapshot field from the epoch time ``start`` on."""
+    return peak(since(records, start), *path)
