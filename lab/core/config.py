@@ -23,6 +23,7 @@ from lab.core.batching import check_batching
 from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec
 from lab.core.pacing import PROFILES
+from lab.core.policies import DEFAULT_RETRY_AFTER_MS
 from lab.core.pool import check_pool, parse_range, parse_workloads
 from lab.core.ratelimit import LIMITERS
 
@@ -210,7 +211,7 @@ class ConsumerConfig:
     service_dist: str = "fixed"
     sample_every: int = 10
     sample_watermark: float = 0.5
-    retry_after_ms: int = 200
+    retry_after_ms: int = DEFAULT_RETRY_AFTER_MS
     discipline: Optional[str] = None  # None: the policy's own (priority modes use "priority")
     shed_watermarks: Tuple[float, float, float] = (1.0, 0.8, 0.5)
     degrade_high: float = 0.8

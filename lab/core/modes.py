@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Callable, Dict, NamedTuple
 
 from lab.core.policies import (
+    DEFAULT_RETRY_AFTER_MS,
     BlockPolicy,
     DropNewestPolicy,
     DropOldestPolicy,
@@ -41,7 +42,7 @@ def _build_sample(sample_every: int = 10, sample_watermark: float = 0.5, **_: ob
     return SamplePolicy(keep_one_in=sample_every, watermark=sample_watermark)
 
 
-def _build_shed(retry_after_ms: int = 200, **_: object) -> OverflowPolicy:
+def _build_shed(retry_after_ms: int = DEFAULT_RETRY_AFTER_MS, **_: object) -> OverflowPolicy:
     return ShedPolicy(retry_after_ms=retry_after_ms)
 
 
@@ -50,28 +51,27 @@ def _build_unbounded(**_: object) -> OverflowPolicy:
 
 
 def _build_priority(**_: object) -> OverflowPolicy:
-
     return PriorityDropPolicy()
 
 
 def _build_priority_shed(
-    shed_watermarks=(1.0, 0.8, 0.5), retry_after_ms: int = 200, **_: object
+    shed_watermarks=(1.0, 0.8, 0.5), retry_after_ms: int = DEFAULT_RETRY_AFTER_MS, **_: object
 ) -> OverflowPolicy:
-
     return PriorityShedPolicy(shed_watermarks, retry_after_ms)
 
 
 def _build_degrade(
     degrade_high: float = 0.8, degrade_low: float = 0.3, degrade_hold_s: float = 1.0, **_: object
 ) -> OverflowPolicy:
-
     return DegradePolicy(degrade_high, degrade_low, degrade_hold_s)
 
 
 def _build_admit(
-    admit_rate: float = 10.0, admit_burst: int = 10, retry_after_ms: int = 200, **_: object
+    admit_rate: float = 10.0,
+    admit_burst: int = 10,
+    retry_after_ms: int = DEFAULT_RETRY_AFTER_MS,
+    **_: object,
 ) -> OverflowPolicy:
-
     return AdmissionPolicy(admit_rate, admit_burst, retry_after_ms)
 
 

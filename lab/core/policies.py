@@ -23,15 +23,59 @@ The table ``lab.core.modes.MODES`` is the one place that knows which modes exist
 
 from __future__ import annotations
 
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Union
 
 from lab.core.buffer import Buffer, Message
 
-ACCEPT = "accept"
-ACCEPT_EVICTING_OLDEST = "accept-evicting-oldest"
-DROP = "drop"
-SAMPLE_OUT = "sample-out"
-SHED = "shed"
+DEFAULT_RETRY_AFTER_MS = 200  # what a shed tells the producer unless configured otherwise
+
+# The decision kinds (also the plain strings older policy files return).
+KINDS = ("accept", "accept-evicting-oldest", "drop", "sample-out", "shed")
+
+
+class Decision(NamedTuple):
+    """What a policy decided about one message: a kind, and for a shed the retry-after.
+
+    ``retry_after_ms`` is None when the policy did not say (the bare ``SHED`` constant);
+    :func:`normalise` settles it once, so the core never reads a policy's state for it.
+
+    >>> Decision.shed(350)
+    Decision(kind='shed', retry_after_ms=350)
+    >>> ACCEPT.kind, ACCEPT.retry_after_ms
+    ('accept', 0)
+    """
+
+    kind: str
+    retry_after_ms: Optional[int] = 0
+
+    @classmethod
+    def shed(cls, retry_after_ms: int) -> Decision:
+        """A shed that tells the producer to retry after ``retry_after_ms``."""
+        return cls("shed", int(retry_after_ms))
+
+
+ACCEPT = Decision("accept")
+ACCEPT_EVICTING_OLDEST = Decision("accept-evicting-oldest")
+DROP = Decision("drop")
+SAMPLE_OUT = Decision("sample-out")
+SHED = Decision("shed", None)  # the retry-after is the policy's ``retry_after_ms``, or 0
+_BY_KIND = {d.kind: d for d in (ACCEPT, ACCEPT_EVICTING_OLDEST, DROP, SAMPLE_OUT, SHED)}
+
+
+def normalise(value: Union[Decision, str], policy: object) -> Decision:
+    """Any policy's answer as a :class:`Decision` with a definite retry-after.
+
+    A policy may return a plain kind string (policy files written before ``Decision``), and
+    a bare ``SHED`` says nothing about when to retry: then the policy's ``retry_after_ms``
+    attribute is used, as it always was, or 0. Anything else is a broken policy.
+    """
+    decision = value if type(value) is Decision else _BY_KIND.get(value)  # type: ignore[arg-type]
+    if decision is None:
+        name = getattr(policy, "name", type(policy).__name__)
+        raise ValueError(f"policy {name} returned {value!r}")
+    if decision.retry_after_ms is None:
+        return Decision.shed(getattr(policy, "retry_after_ms", 0))
+    return decision
 
 
 class LoadSignals(NamedTuple):
@@ -58,15 +102,24 @@ class OverflowPolicy:
 
     name = "base"
     uses_credit = False
-    retry_after_ms = 0
     discipline = "fifo"  # which waiting message the worker serves next (see buffer.py)
+    # True if ``decide`` accepts every message while the buffer is below ``admission_limit``
+    # and changes nothing doing so: then the core may skip asking when zero service time
+    # empties the buffer as fast as it fills. A subclass with its own ``decide`` is assumed
+    # not to be (it may count, sample or spend tokens) unless it says so.
+    pure_below_limit = True
 
-    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "decide" in cls.__dict__ and "pure_below_limit" not in cls.__dict__:
+            cls.pure_below_limit = False
+
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         if buffer.depth < self.admission_limit(buffer):
             return ACCEPT
         return self.on_full(message, buffer, now)
 
-    def on_full(self, message: Message, buffer: Buffer, now: float) -> str:
+    def on_full(self, message: Message, buffer: Buffer, now: float) -> Decision:
         return DROP
 
     def admission_limit(self, buffer: Buffer) -> int:
@@ -109,7 +162,7 @@ class DropOldestPolicy(OverflowPolicy):
 
     name = "drop-oldest"
 
-    def on_full(self, message: Message, buffer: Buffer, now: float) -> str:
+    def on_full(self, message: Message, buffer: Buffer, now: float) -> Decision:
         return ACCEPT_EVICTING_OLDEST if buffer.waiting else DROP
 
 
@@ -122,7 +175,7 @@ class SamplePolicy(OverflowPolicy):
 
     >>> from lab.core.buffer import Buffer, Message
     >>> policy, buf = SamplePolicy(keep_one_in=3, watermark=0.0), Buffer(10)
-    >>> [policy.decide(Message(b"p", i), buf, 0.0) for i in range(4)]
+    >>> [policy.decide(Message(b"p", i), buf, 0.0).kind for i in range(4)]
     ['accept', 'sample-out', 'sample-out', 'accept']
     """
 
@@ -137,7 +190,7 @@ class SamplePolicy(OverflowPolicy):
         self.watermark = watermark
         self._arrivals_above_watermark = 0
 
-    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         limit = self.admission_limit(buffer)
         if buffer.capacity is None or buffer.depth < self.watermark * limit:
             self._arrivals_above_watermark = 0
@@ -157,19 +210,21 @@ class ShedPolicy(OverflowPolicy):
 
     name = "shed"
 
-    def __init__(self, retry_after_ms: int = 200) -> None:
+    def __init__(self, retry_after_ms: int = DEFAULT_RETRY_AFTER_MS) -> None:
         if retry_after_ms < 0:
             raise ValueError("retry_after_ms cannot be negative")
-        self.retry_after_ms = retry_after_ms
+        self.retry_after_ms = retry_after_ms  # configuration, fixed: read by nobody but us
+        self._shed = Decision.shed(retry_after_ms)
 
-    def on_full(self, message: Message, buffer: Buffer, now: float) -> str:
-        return SHED
+    def on_full(self, message: Message, buffer: Buffer, now: float) -> Decision:
+        return self._shed
 
 
 class UnboundedPolicy(OverflowPolicy):
     """No limit at all: the naive queue. Memory grows until the memory guard stops it."""
 
     name = "unbounded"
+    pure_below_limit = True
 
-    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         return ACCEPT

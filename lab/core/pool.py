@@ -328,6 +328,11 @@ class WorkerPool:
         return sum(1 for s in self.slots if not s.retiring and (group is None or s.group == group))
 
     @property
+    def model(self) -> WorkerPool:
+        """The pool is its own service model (``slowdown``, ``rate``), as a Worker's is."""
+        return self
+
+    @property
     def rate(self) -> float:
         """One worker's messages per second (``ServiceModel.rate``'s meaning)."""
         return self.process_rate

@@ -23,8 +23,9 @@ from lab.core.buffer import Buffer, Message
 from lab.core.policies import (
     ACCEPT,
     ACCEPT_EVICTING_OLDEST,
+    DEFAULT_RETRY_AFTER_MS,
     DROP,
-    SHED,
+    Decision,
     LoadSignals,
     OverflowPolicy,
 )
@@ -52,28 +53,34 @@ class PriorityShedPolicy(OverflowPolicy):
     >>> policy, buf = PriorityShedPolicy(watermarks=(1.0, 0.8, 0.5)), Buffer(10, "priority")
     >>> for seq in range(5): buf.push(Message(b"p", seq, priority=2))
     >>> policy.decide(Message(b"p", 9, priority=2), buf, 0.0)   # optional, at 50%: shed
-    'shed'
-    >>> policy.decide(Message(b"p", 9, priority=1), buf, 0.0)   # normal still fits
+    Decision(kind='shed', retry_after_ms=200)
+    >>> policy.decide(Message(b"p", 9, priority=1), buf, 0.0).kind   # normal still fits
     'accept'
     """
 
     name = "priority-shed"
     discipline = "priority"
+    pure_below_limit = True  # below every watermark it accepts, keeping no state
 
-    def __init__(self, watermarks: Sequence[float] = (1.0, 0.8, 0.5), retry_after_ms: int = 200):
+    def __init__(
+        self,
+        watermarks: Sequence[float] = (1.0, 0.8, 0.5),
+        retry_after_ms: int = DEFAULT_RETRY_AFTER_MS,
+    ):
         if len(watermarks) != 3 or not all(0.0 < w <= 1.0 for w in watermarks):
             raise ValueError("three watermarks (critical, normal, optional), each in (0, 1]")
         self.watermarks = tuple(watermarks)
         self.retry_after_ms = retry_after_ms
+        self._shed = Decision.shed(retry_after_ms)
 
-    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         cls = class_of(message)
         limit = self.admission_limit(buffer)
         if buffer.depth < self.watermarks[cls] * limit and buffer.depth < limit:
             return ACCEPT
         if cls == CRITICAL and buffer.depth >= limit and _lesser_waiting(buffer, cls):
             return ACCEPT_EVICTING_OLDEST  # the buffer evicts from the least important class
-        return SHED
+        return self._shed
 
 
 class DegradePolicy(OverflowPolicy):
@@ -100,14 +107,15 @@ class DegradePolicy(OverflowPolicy):
         self.high, self.low, self.hold_s = high, low, hold_s
         self.optional_from = optional_from
         self.retry_after_ms = retry_after_ms
+        self._shed = Decision.shed(retry_after_ms)
         self.degraded = False
         self.switches = 0
         self._calm_since: Optional[float] = None
 
-    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         self._update(buffer.depth, self.admission_limit(buffer), now)
         if self.degraded and class_of(message) >= self.optional_from:
-            return SHED
+            return self._shed
         return ACCEPT if buffer.depth < self.admission_limit(buffer) else DROP
 
     def observe(self, signals: LoadSignals, now: float) -> None:

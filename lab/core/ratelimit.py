@@ -25,7 +25,7 @@ import math
 from typing import Any, Dict, Optional
 
 from lab.core.buffer import Buffer, Message
-from lab.core.policies import ACCEPT, SHED, OverflowPolicy
+from lab.core.policies import ACCEPT, DEFAULT_RETRY_AFTER_MS, Decision, OverflowPolicy
 
 LIMITERS = ("none", "interval", "token-bucket")
 
@@ -92,20 +92,18 @@ class AdmissionPolicy(OverflowPolicy):
 
     name = "admit"
 
-    def __init__(self, rate: float, burst: int, retry_after_ms: int = 200) -> None:
+    def __init__(self, rate: float, burst: int, retry_after_ms: int = DEFAULT_RETRY_AFTER_MS):
         self.bucket = TokenBucket(burst, rate)
         self.full_retry_after_ms = retry_after_ms
-        self.retry_after_ms = retry_after_ms
+        self._shed_full = Decision.shed(retry_after_ms)
         self.limited = 0
 
-    def decide(self, message: Message, buffer: Buffer, now: float) -> str:
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
         if buffer.depth >= self.admission_limit(buffer):
-            self.retry_after_ms = self.full_retry_after_ms
-            return SHED
+            return self._shed_full
         if not self.bucket.try_take(now):
             self.limited += 1
-            self.retry_after_ms = max(1, math.ceil(self.bucket.time_until(now) * 1000))
-            return SHED
+            return Decision.shed(max(1, math.ceil(self.bucket.time_until(now) * 1000)))
         return ACCEPT
 
     def status(self) -> Dict[str, Any]:

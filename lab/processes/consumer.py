@@ -322,7 +322,7 @@ class ConsumerProcess:
         done = self._timed_faults_done
         if run.slowdown_at is not None and elapsed >= run.slowdown_at and "slow" not in done:
             done.add("slow")
-            self.set_slowdown(run.slowdown_factor, now)
+            self.core.set_slowdown(run.slowdown_factor, now)
         if (
             run.slowdown_at is not None
             and run.slowdown_for is not None
@@ -330,18 +330,10 @@ class ConsumerProcess:
             and "restore" not in done
         ):
             done.add("restore")
-            self.set_slowdown(1.0, now)
+            self.core.set_slowdown(1.0, now)
         if run.stall_at is not None and elapsed >= run.stall_at and "stall" not in done:
             done.add("stall")
-            self.core.worker.stall(now, run.stall_for)
-            self.core.log(now, f"worker stalled for {run.stall_for:g} s")
-
-    def set_slowdown(self, factor: float, now: float) -> None:
-        self.core.service.slowdown = factor
-        if factor == 1.0:
-            self.core.log(now, "worker back to full speed")
-        else:
-            self.core.log(now, f"worker slowed down x{factor:g}")
+            self.core.stall(run.stall_for, now)
 
     def _summary(self, now: float) -> Dict[str, Any]:
         summary = self.core.summary(now)

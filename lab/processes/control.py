@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import zmq
 
-from lab.core import protocol
 from lab.core.batching import change_batching
 from lab.core.modes import MODES
 from lab.core.pool import change_workers
 from lab.processes import net, security
-
-COMMANDS = ("status", "mode", "rate", "spike", "slow", "restore", "stall", "batch", "workers")
+from lab.processes.runtime import SLOWDOWN_FACTOR, STALL_FOR_S
 
 
 def handle_control_request(process: Any, frames: List[bytes], now: float) -> Optional[List[bytes]]:
@@ -53,59 +51,90 @@ def handle_control_request(process: Any, frames: List[bytes], now: float) -> Opt
 
 
 def apply_command(process: Any, request: Dict[str, Any], now: float) -> Dict[str, Any]:
-    core = process.core
+    """Carry out one request (see the module docstring) and answer with the status."""
     cmd = request.get("cmd")
-    value = request.get("value")
-    if cmd == "status":
-        pass
-    elif cmd == "mode":
-        if value not in MODES:
-            raise ValueError(f"unknown mode {value!r}; choose one of: {', '.join(MODES)}")
-        core.set_mode(value, now)
-    elif cmd == "rate":
-        rate = _positive(value, "rate", allow_zero=True)
-        _broadcast(core, {"rate": rate}, now, f"producers asked for {rate:g} msg/s")
-    elif cmd == "spike":
-        factor = _positive(request.get("factor", 10), "factor")
-        duration = _positive(request.get("duration", 5), "duration")
-        _broadcast(
-            core,
-            {"spike": {"factor": factor, "duration": duration}},
-            now,
-            f"producers asked to spike x{factor:g} for {duration:g} s",
-        )
-    elif cmd == "slow":
-        process.set_slowdown(_positive(value if value is not None else 4, "factor"), now)
-    elif cmd == "restore":
-        process.set_slowdown(1.0, now)
-    elif cmd == "batch":
-        core.log(now, change_batching(core.worker, value))
-    elif cmd == "workers":
-        core.log(now, change_workers(core.worker, value, now))
-    elif cmd == "stall":
-        seconds = _positive(value if value is not None else 3, "seconds")
-        core.worker.stall(now, seconds)
-        core.log(now, f"worker stalled for {seconds:g} s")
-    else:
+    handler = COMMANDS.get(cmd) if isinstance(cmd, str) else None
+    if handler is None:
         raise ValueError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
+    core = process.core
+    handler(process, request, now)
     return {
         "ok": True,
         "mode": core.mode,
         "depth": core.buffer.depth,
         "capacity": core.buffer.capacity,
         "slowdown": core.service.slowdown,
-        "producers": sum(1 for s in core.producers.values() if s.active),
+        "producers": core.active_producers(),
     }
 
 
-def _broadcast(core: Any, body: Dict[str, Any], now: float, note: str) -> None:
-    frame = protocol.encode_json(protocol.CONTROL, body)
-    active = [s for s in core.producers.values() if s.active]
-    if not active:
+def _status(process: Any, request: Dict[str, Any], now: float) -> None:
+    """Nothing to change: the answer is the status."""
+
+
+def _mode(process: Any, request: Dict[str, Any], now: float) -> None:
+    value = request.get("value")
+    if value not in MODES:
+        raise ValueError(f"unknown mode {value!r}; choose one of: {', '.join(MODES)}")
+    process.core.set_mode(value, now)
+
+
+def _rate(process: Any, request: Dict[str, Any], now: float) -> None:
+    rate = _positive(request.get("value"), "rate", allow_zero=True)
+    _to_producers(process, {"rate": rate}, now, f"producers asked for {rate:g} msg/s")
+
+
+def _spike(process: Any, request: Dict[str, Any], now: float) -> None:
+    factor = _positive(request.get("factor", 10), "factor")
+    duration = _positive(request.get("duration", 5), "duration")
+    body = {"spike": {"factor": factor, "duration": duration}}
+    _to_producers(process, body, now, f"producers asked to spike x{factor:g} for {duration:g} s")
+
+
+def _slow(process: Any, request: Dict[str, Any], now: float) -> None:
+    process.core.set_slowdown(_positive(_value_or(request, SLOWDOWN_FACTOR), "factor"), now)
+
+
+def _restore(process: Any, request: Dict[str, Any], now: float) -> None:
+    process.core.set_slowdown(1.0, now)
+
+
+def _stall(process: Any, request: Dict[str, Any], now: float) -> None:
+    process.core.stall(_positive(_value_or(request, STALL_FOR_S), "seconds"), now)
+
+
+def _batch(process: Any, request: Dict[str, Any], now: float) -> None:
+    """Module 16's knob: the batch size (a number, double, half, adaptive, fixed)."""
+    process.core.log(now, change_batching(process.core.worker, request.get("value")))
+
+
+def _workers(process: Any, request: Dict[str, Any], now: float) -> None:
+    """Module 17's knob: the pool's size (a number, more, fewer)."""
+    process.core.log(now, change_workers(process.core.worker, request.get("value"), now))
+
+
+def _to_producers(process: Any, body: Dict[str, Any], now: float, note: str) -> None:
+    if not process.core.send_control(body, now, note):
         raise ValueError("no producer is connected")
-    for state in active:
-        core._outgoing.append((state.peer, frame))
-    core.log(now, note)
+
+
+def _value_or(request: Dict[str, Any], default: float) -> Any:
+    value = request.get("value")
+    return default if value is None else value
+
+
+Handler = Callable[[Any, Dict[str, Any], float], None]
+COMMANDS: Dict[str, Handler] = {
+    "status": _status,
+    "mode": _mode,
+    "rate": _rate,
+    "spike": _spike,
+    "slow": _slow,
+    "restore": _restore,
+    "stall": _stall,
+    "batch": _batch,
+    "workers": _workers,
+}
 
 
 def _positive(value: Any, name: str, allow_zero: bool = False) -> float:

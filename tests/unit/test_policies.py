@@ -13,6 +13,7 @@ from lab.core.policies import (
     SAMPLE_OUT,
     SHED,
     BlockPolicy,
+    Decision,
     DropNewestPolicy,
     DropOldestPolicy,
     LoadSignals,
@@ -20,6 +21,7 @@ from lab.core.policies import (
     SamplePolicy,
     ShedPolicy,
     UnboundedPolicy,
+    normalise,
 )
 
 
@@ -83,9 +85,10 @@ def test_build_policy_builds_each_mode(mode, cls, uses_credit):
 def test_build_policy_passes_the_options_that_matter():
     sample = build_policy("sample", sample_every=4, sample_watermark=0.25)
     assert (sample.keep_one_in, sample.watermark) == (4, 0.25)
-    assert build_policy("shed", retry_after_ms=350).retry_after_ms == 350
-    assert build_policy("shed").retry_after_ms == 200
-    assert build_policy("drop").retry_after_ms == 0
+    full = buffer_holding(5, 5)
+    assert build_policy("shed", retry_after_ms=350).decide(msg(5), full, 0.0) == Decision.shed(350)
+    assert build_policy("shed").decide(msg(5), full, 0.0) == Decision.shed(200)
+    assert build_policy("admit", retry_after_ms=90).decide(msg(5), full, 0.0) == Decision.shed(90)
     default_sample = build_policy("sample")
     assert (default_sample.keep_one_in, default_sample.watermark) == (10, 0.5)
 
@@ -134,8 +137,8 @@ def test_drop_oldest_never_evicts_the_message_in_service():
 
 def test_shed_rejects_with_its_retry_after():
     policy = ShedPolicy(retry_after_ms=750)
-    assert policy.decide(msg(5), buffer_holding(5, 5), 0.0) == SHED
-    assert policy.retry_after_ms == 750
+    decision = policy.decide(msg(5), buffer_holding(5, 5), 0.0)
+    assert decision == Decision.shed(750) and decision.kind == SHED.kind
     with pytest.raises(ValueError):
         ShedPolicy(retry_after_ms=-1)
 
@@ -220,3 +223,49 @@ def test_observe_is_a_harmless_hook():
     for mode in MODULE_12_MODES:
         assert build_policy(mode).observe(signals, 1.0) is None
     assert OverflowPolicy().decide(msg(0), buffer_holding(1, 1), 0.0) == DROP
+
+
+# -- decisions as data ------------------------------------------------------------------------
+def test_every_policy_returns_decisions():
+    full, empty = buffer_holding(2, 2, in_service=True), buffer_holding(2, 0)
+    for mode in MODES:
+        policy = build_policy(mode, sample_watermark=0.0)
+        for buf in (empty, full):
+            assert type(policy.decide(msg(0), buf, 0.0)) is Decision, mode
+
+
+def test_the_retry_after_travels_in_the_decision_not_in_the_policy():
+    from lab.core.ratelimit import AdmissionPolicy
+
+    policy = AdmissionPolicy(rate=4.0, burst=1, retry_after_ms=500)
+    room = buffer_holding(10, 0)
+    assert policy.decide(msg(0), room, 0.0) == ACCEPT
+    assert policy.decide(msg(1), room, 0.0) == Decision.shed(250)  # next token in 1/4 s
+    assert policy.decide(msg(2), room, 0.1) == Decision.shed(150)
+    assert policy.decide(msg(3), buffer_holding(10, 10), 0.1) == Decision.shed(500)  # full
+    assert not hasattr(policy, "retry_after_ms")
+
+
+def test_old_plain_string_answers_are_normalised():
+    class OldStyle(OverflowPolicy):
+        retry_after_ms = 640
+
+    policy = OldStyle()
+    assert normalise("accept", policy) is ACCEPT
+    assert normalise("accept-evicting-oldest", policy) is ACCEPT_EVICTING_OLDEST
+    assert normalise("drop", policy) is DROP
+    assert normalise("sample-out", policy) is SAMPLE_OUT
+    assert normalise("shed", policy) == Decision.shed(640)  # its attribute, as before
+    assert normalise(SHED, policy) == Decision.shed(640)
+    assert normalise(SHED, OverflowPolicy()) == Decision.shed(0)
+    assert normalise(Decision.shed(7), policy) == Decision.shed(7)
+    with pytest.raises(ValueError, match="returned 'maybe'"):
+        normalise("maybe", policy)
+
+
+def test_the_default_retry_after_has_one_home():
+    from lab.core.config import ConsumerConfig
+    from lab.core.policies import DEFAULT_RETRY_AFTER_MS
+
+    assert ConsumerConfig().retry_after_ms == DEFAULT_RETRY_AFTER_MS
+    assert ShedPolicy().retry_after_ms == DEFAULT_RETRY_AFTER_MS

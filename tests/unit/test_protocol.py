@@ -6,6 +6,8 @@ import json
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lab.core import protocol, telemetry
 from lab.core.protocol import ProtocolError, Record, RunBuilder
@@ -19,6 +21,32 @@ RECORDS = [
 
 def data_frame(records=RECORDS, first_ordinal: int = 0) -> bytes:
     return protocol.encode_data(records, first_ordinal)
+
+
+# -- frame and verdict kinds ------------------------------------------------------------------
+def test_kinds_are_int_enums_with_the_wire_values():
+    assert [int(k) for k in protocol.FrameType] == [1, 2, 3, 4, 5, 6]
+    assert [int(k) for k in protocol.VerdictKind] == [1, 2, 3, 4, 5, 6]
+    # The module-level names are the members themselves, so callers and the wire agree.
+    assert protocol.DATA is protocol.FrameType.DATA and protocol.DATA == 3
+    assert protocol.SHED is protocol.VerdictKind.SHED and protocol.SHED == 4
+    assert protocol.FRAME_NAMES[3] == "DATA"
+    assert protocol.VERDICT_NAMES[protocol.SAMPLED_OUT] == "sampled_out"
+
+
+def test_frame_type_returns_the_member():
+    kind = protocol.frame_type(protocol.encode_json(protocol.BYE, {}))
+    assert kind is protocol.FrameType.BYE
+    with pytest.raises(ProtocolError, match="unknown frame type 7"):
+        protocol.frame_type(b"BP\x01\x07")
+
+
+def test_runs_carry_verdict_members_that_pack_as_bytes():
+    builder = RunBuilder()
+    builder.add(protocol.SHED, 5, 200)
+    frame = protocol.encode_verdicts(9, builder.take())
+    assert frame[4 + 12 :][:1] == bytes([4])
+    assert protocol.decode_verdicts(frame).runs == [(protocol.SHED, 5, 1, 200)]
 
 
 # -- header ----------------------------------------------------------------------------------
@@ -269,3 +297,25 @@ def test_every_verdict_kind_has_a_name():
         protocol.EVICTED: "evicted",
         protocol.PROCESSED: "processed",
     }
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([protocol.ACCEPTED, protocol.PROCESSED]),
+            st.lists(st.integers(0, 30), max_size=12),
+            st.booleans(),
+        ),
+        max_size=6,
+    )
+)
+def test_run_builder_extend_is_add_for_each(batches):
+    """``extend`` is a shortcut for ``add`` in a loop: the same runs, consecutive or not."""
+    one_by_one, extended = RunBuilder(), RunBuilder()
+    for kind, seqs, consecutive in batches:
+        if consecutive and seqs:
+            seqs = list(range(seqs[0], seqs[0] + len(seqs)))
+        for seq in seqs:
+            one_by_one.add(kind, seq)
+        extended.extend(kind, seqs)
+    assert extended.take() == one_by_one.take()
