@@ -74,30 +74,8 @@ def simulate(
                 producer.on_disconnect(now)
         if consumer is None and now >= back_at:
             consumer = ConsumerCore(consumer_config, now, session=f"sim-{len(dead)}")
-        for index, producer in enumerate(producers):
-            if producer.stopped_at is None and now >= start + stops[index]:
-                producer.stop(now)
-            producer.advance(now)
-            for frame in producer.take_control_frames():
-                wire.append((now + latency, "up", index, frame))
-        while True:
-            for index, producer in enumerate(producers):
-                out = producer.pull_frame(now)
-                while out is not None:
-                    producer.mark_sent(out, now)
-                    wire.append((now + latency, "up", index, out.data))
-                    out = producer.pull_frame(now)
-            _deliver(wire, now, consumer, producers)
-            if consumer is not None:
-                consumer.advance(now)
-                for peer, frame in consumer.take_outgoing():
-                    index = int(peer.decode().split("-")[-1])
-                    wire.append((now + latency, "down", index, frame))
-            _deliver(wire, now, consumer, producers)
-            # A WELCOME or fresh credit that arrived just now is used at once, as a real
-            # producer would; each pass empties some of a finite outbox, so this ends.
-            if not any(p.ready(now) for p in producers):
-                break
+        _advance_producers(producers, [start + s for s in stops], wire, now, latency)
+        _exchange(consumer, producers, wire, now, latency)
         wakes = [at for at, _ in kills[:1]] + ([back_at] if consumer is None else [])
         now = _next_time(now, consumer, producers, wire, max_step, end, wakes)
     if consumer is None:  # killed and not back by the end: an empty one reports
@@ -109,6 +87,38 @@ def simulate(
         producers,
         tuple(dead),
     )
+
+
+def _advance_producers(producers, stop_at: Sequence[float], wire, now: float, latency: float):
+    """Each producer stops when its time comes, makes what came due, and knocks."""
+    for index, producer in enumerate(producers):
+        if producer.stopped_at is None and now >= stop_at[index]:
+            producer.stop(now)
+        producer.advance(now)
+        for frame in producer.take_control_frames():
+            wire.append((now + latency, "up", index, frame))
+
+
+def _exchange(consumer: Optional[ConsumerCore], producers, wire, now: float, latency: float):
+    """Frames back and forth at ``now`` until no producer may send more: a WELCOME or fresh
+    credit that arrived just now is used at once, as a real producer would; each pass
+    empties some of a finite outbox, so this ends."""
+    while True:
+        for index, producer in enumerate(producers):
+            out = producer.pull_frame(now)
+            while out is not None:
+                producer.mark_sent(out, now)
+                wire.append((now + latency, "up", index, out.data))
+                out = producer.pull_frame(now)
+        _deliver(wire, now, consumer, producers)
+        if consumer is not None:
+            consumer.advance(now)
+            for peer, frame in consumer.take_outgoing():
+                index = int(peer.decode().split("-")[-1])
+                wire.append((now + latency, "down", index, frame))
+        _deliver(wire, now, consumer, producers)
+        if not any(p.ready(now) for p in producers):
+            return
 
 
 def _named(config: ProducerConfig, index: int) -> ProducerConfig:

@@ -604,7 +604,18 @@ def check_targets(result: Dict[str, Any]) -> List[Dict[str, Any]]:
 # -- the report -------------------------------------------------------------------------------
 def report(result: Dict[str, Any]) -> str:
     """The human-readable tables of a bench result (Markdown, pasteable into the docs)."""
-    parts = []
+    sections = (
+        _throughput_table,
+        _cpu_table,
+        _pacing_table,
+        _telemetry_table,
+        _memory_table,
+        _targets_table,
+    )
+    return "\n\n".join(section(result) for section in sections)
+
+
+def _throughput_table(result: Dict[str, Any]) -> str:
     rows = [["raw PUSH/PULL (baseline)", fmt(result["raw_push_pull_mps"], 0), "100.0"]]
     rows.append(
         ["lab drop mode", fmt(result["lab_drop_mps"], 0), fmt(result["drop_vs_push_pull_pct"])]
@@ -621,17 +632,21 @@ def report(result: Dict[str, Any]) -> str:
                 fmt(row["block_vs_credit_pct"]),
             ]
         )
-    parts.append(markdown_table(["data path", "msg/s", "% of baseline"], rows))
+    return markdown_table(["data path", "msg/s", "% of baseline"], rows)
+
+
+def _cpu_table(result: Dict[str, Any]) -> str:
     cpu_rows = [["drop", result["lab_drop_cpu_us_per_msg"]]]
     cpu_rows += [
         [f"block, buffer {r['window']}", r["cpu_us_per_msg"]] for r in result["block_windows"]
     ]
-    parts.append(
-        markdown_table(
-            ["lab data path", "consumer CPU µs/msg", "producer CPU µs/msg"],
-            [[name, fmt(cpu["consumer"], 2), fmt(cpu["producer"], 2)] for name, cpu in cpu_rows],
-        )
+    return markdown_table(
+        ["lab data path", "consumer CPU µs/msg", "producer CPU µs/msg"],
+        [[name, fmt(cpu["consumer"], 2), fmt(cpu["producer"], 2)] for name, cpu in cpu_rows],
     )
+
+
+def _pacing_table(result: Dict[str, Any]) -> str:
     rows = []
     for pace, work in zip(result["pacing"], result["processing"]):
         rows.append(
@@ -644,110 +659,107 @@ def report(result: Dict[str, Any]) -> str:
                 f"{work['error_pct']:+.3f}",
             ]
         )
-    parts.append(
-        markdown_table(
-            [
-                "target msg/s",
-                "produced/s",
-                "pacing error %",
-                "skipped",
-                "processed/s",
-                "processing error %",
-            ],
-            rows,
-        )
-    )
+    header = [
+        "target msg/s",
+        "produced/s",
+        "pacing error %",
+        "skipped",
+        "processed/s",
+        "processing error %",
+    ]
+    return markdown_table(header, rows)
+
+
+def _telemetry_table(result: Dict[str, Any]) -> str:
+    """The telemetry cost and the sustained run: a table of rows, laid out as data."""
     tele = result["telemetry"]
     sus = result["sustained"]
-    parts.append(
-        markdown_table(
-            ["telemetry", "value"],
+    return markdown_table(
+        ["telemetry", "value"],
+        [
             [
-                [
-                    f"drop mode, 0 visualizers: {len(tele['mps_windows_0'])} windows of "
-                    f"{fmt(tele['window_s'])} s (msg/s)",
-                    ", ".join(fmt(m, 0) for m in tele["mps_windows_0"]),
-                ],
-                [
-                    f"drop mode, {tele['visualizers']} visualizers: the windows between (msg/s)",
-                    ", ".join(fmt(m, 0) for m in tele["mps_windows_with"]),
-                ],
-                [
-                    "cost of each window with visualizers, against its neighbours %",
-                    ", ".join(fmt(c, 2) for c in tele["pair_costs_pct"]),
-                ],
-                [
-                    "noise floor: each inner window without, against its neighbours %",
-                    ", ".join(fmt(c, 2) for c in tele["noise_costs_pct"]) or "-",
-                ],
-                ["telemetry cost % (median)", fmt(tele["telemetry_cost_pct"], 2)],
-                ["telemetry cost %, 95% interval of the median", _fmt_interval(tele)],
-                [
-                    f"consumer CPU µs/msg, 0 / {tele['visualizers']} visualizers",
-                    f"{fmt(tele['consumer_cpu_us_per_msg_0'], 2)} / "
-                    f"{fmt(tele['consumer_cpu_us_per_msg_with'], 2)}",
-                ],
-                [
-                    f"paced 100k→10k msg/s, 0 / {tele['visualizers']} visualizers (received/s)",
-                    f"{fmt(tele.get('paced_received_mps_0'), 0)} / "
-                    f"{fmt(tele.get('paced_received_mps_with'), 0)}",
-                ],
-                ["paced: telemetry cost %", fmt(tele.get("paced_cost_pct"), 2)],
-                [
-                    f"paced: consumer CPU %, 0 / {tele['visualizers']} visualizers",
-                    f"{fmt(tele.get('paced_consumer_cpu_pct_0'))} / "
-                    f"{fmt(tele.get('paced_consumer_cpu_pct_with'))}",
-                ],
-                [
-                    "visualizer CPU % of one core (each)",
-                    ", ".join(fmt(c) for c in tele["visualizer_cpu_pct"]),
-                ],
-                [
-                    f"{tele['visualizers']} visualizers' share of the machine's CPU %",
-                    fmt(tele.get("visualizer_machine_share_pct"), 2),
-                ],
-                ["dashboard refreshes/s", ", ".join(fmt(r, 2) for r in tele["refresh_per_s"])],
-                [
-                    f"sustained {fmt(sus['seconds'], 0)} s: producer msg/s",
-                    fmt(sus["producer_mps"], 0),
-                ],
-                [
-                    "sustained: median / slowest second received msg/s",
-                    f"{fmt(sus['median_second_mps'], 0)} / {fmt(sus['slowest_second_mps'], 0)}",
-                ],
-                ["sustained: consumer processed msg/s", fmt(sus["processed_mps"], 1)],
-                [
-                    "sustained: CPU % producer / consumer / visualizer",
-                    " / ".join(
-                        fmt(sus["cpu_pct"][r]) for r in ("producer", "consumer", "visualizer")
-                    ),
-                ],
-                ["sustained: dashboard refreshes/s", fmt(sus["refresh_per_s"], 2)],
+                f"drop mode, 0 visualizers: {len(tele['mps_windows_0'])} windows of "
+                f"{fmt(tele['window_s'])} s (msg/s)",
+                ", ".join(fmt(m, 0) for m in tele["mps_windows_0"]),
             ],
-        )
-    )
-    parts.append(
-        markdown_table(
-            ["mode", "RSS at start MB", "RSS at end MB", "seconds", "received"],
             [
-                [
-                    m["mode"],
-                    fmt(m["rss_start_mb"]),
-                    fmt(m["rss_end_mb"]),
-                    fmt(m["seconds"]),
-                    fmt(m["received"]),
-                ]
-                for m in result["memory"]
+                f"drop mode, {tele['visualizers']} visualizers: the windows between (msg/s)",
+                ", ".join(fmt(m, 0) for m in tele["mps_windows_with"]),
             ],
-        )
+            [
+                "cost of each window with visualizers, against its neighbours %",
+                ", ".join(fmt(c, 2) for c in tele["pair_costs_pct"]),
+            ],
+            [
+                "noise floor: each inner window without, against its neighbours %",
+                ", ".join(fmt(c, 2) for c in tele["noise_costs_pct"]) or "-",
+            ],
+            ["telemetry cost % (median)", fmt(tele["telemetry_cost_pct"], 2)],
+            ["telemetry cost %, 95% interval of the median", _fmt_interval(tele)],
+            [
+                f"consumer CPU µs/msg, 0 / {tele['visualizers']} visualizers",
+                f"{fmt(tele['consumer_cpu_us_per_msg_0'], 2)} / "
+                f"{fmt(tele['consumer_cpu_us_per_msg_with'], 2)}",
+            ],
+            [
+                f"paced 100k→10k msg/s, 0 / {tele['visualizers']} visualizers (received/s)",
+                f"{fmt(tele.get('paced_received_mps_0'), 0)} / "
+                f"{fmt(tele.get('paced_received_mps_with'), 0)}",
+            ],
+            ["paced: telemetry cost %", fmt(tele.get("paced_cost_pct"), 2)],
+            [
+                f"paced: consumer CPU %, 0 / {tele['visualizers']} visualizers",
+                f"{fmt(tele.get('paced_consumer_cpu_pct_0'))} / "
+                f"{fmt(tele.get('paced_consumer_cpu_pct_with'))}",
+            ],
+            [
+                "visualizer CPU % of one core (each)",
+                ", ".join(fmt(c) for c in tele["visualizer_cpu_pct"]),
+            ],
+            [
+                f"{tele['visualizers']} visualizers' share of the machine's CPU %",
+                fmt(tele.get("visualizer_machine_share_pct"), 2),
+            ],
+            ["dashboard refreshes/s", ", ".join(fmt(r, 2) for r in tele["refresh_per_s"])],
+            [
+                f"sustained {fmt(sus['seconds'], 0)} s: producer msg/s",
+                fmt(sus["producer_mps"], 0),
+            ],
+            [
+                "sustained: median / slowest second received msg/s",
+                f"{fmt(sus['median_second_mps'], 0)} / {fmt(sus['slowest_second_mps'], 0)}",
+            ],
+            ["sustained: consumer processed msg/s", fmt(sus["processed_mps"], 1)],
+            [
+                "sustained: CPU % producer / consumer / visualizer",
+                " / ".join(fmt(sus["cpu_pct"][r]) for r in ("producer", "consumer", "visualizer")),
+            ],
+            ["sustained: dashboard refreshes/s", fmt(sus["refresh_per_s"], 2)],
+        ],
     )
-    parts.append(
-        markdown_table(
-            ["target", "measured", "met"],
-            [[t["target"], _fmt_target(t["measured"]), _fmt_met(t)] for t in result["targets"]],
-        )
+
+
+def _memory_table(result: Dict[str, Any]) -> str:
+    return markdown_table(
+        ["mode", "RSS at start MB", "RSS at end MB", "seconds", "received"],
+        [
+            [
+                m["mode"],
+                fmt(m["rss_start_mb"]),
+                fmt(m["rss_end_mb"]),
+                fmt(m["seconds"]),
+                fmt(m["received"]),
+            ]
+            for m in result["memory"]
+        ],
     )
-    return "\n\n".join(parts)
+
+
+def _targets_table(result: Dict[str, Any]) -> str:
+    return markdown_table(
+        ["target", "measured", "met"],
+        [[t["target"], _fmt_target(t["measured"]), _fmt_met(t)] for t in result["targets"]],
+    )
 
 
 def _interval_text(interval: Tuple[float, float]) -> str:
