@@ -78,6 +78,8 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     "g14_sleeping_limiter": ("time spent inside your code",),
     "g14_rate_105_burst_5": ("peak 1-second rate let through",),
     "g14_never_send": ("messages sent by the end", "producer latency p99 (due -> verdict)"),
+    "g20_constant_rate": ("rate at the end vs the slowed group's speed",),
+    "g20_sleep_in_update": ("time spent inside your code",),
 }
 
 
