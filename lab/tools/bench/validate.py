@@ -291,26 +291,42 @@ class BlockMode(Planned):
         ]
 
 
-class Batching(Planned):
+class ProcessingRate(Planned):
+    """A drop-mode consumer offered more than it can do: its processing rate against a
+    formula (``theory``). The subclasses say which worker and which formula."""
+
+    def __init__(self, plan: ValidatePlan, worker_flags: List[str], offered: float) -> None:
+        consumer = ["--mode", "drop", "--buffer", "1000", *worker_flags]
+        super().__init__(plan, consumer, ["--mps", f"{offered:g}"])
+
+    def theory(self) -> float:
+        raise NotImplementedError
+
+    def measure(self, start: float, end: float) -> List[Check]:
+        rate = processed_rate(self.session, self.label(), start, end)
+        return [
+            Check(
+                self.name,
+                self.label(),
+                "processed (msg/s)",
+                rate,
+                self.theory(),
+                self.plan.tolerance_batch_pct,
+                "%",
+            )
+        ]
+
+
+class Batching(ProcessingRate):
     name = "batching"
 
     def __init__(self, plan: ValidatePlan, size: int) -> None:
         self.size = size
         self.overhead_s, self.item_s = plan.batch_overhead_ms / 1e3, plan.batch_item_ms / 1e3
-        consumer = [
-            "--mode",
-            "drop",
-            "--buffer",
-            "1000",
-            "--batch-overhead-ms",
-            f"{plan.batch_overhead_ms:g}",
-            "--item-ms",
-            f"{plan.batch_item_ms:g}",
-            "--batch-size",
-            str(size),
-        ]
+        flags = ["--batch-overhead-ms", f"{plan.batch_overhead_ms:g}"]
+        flags += ["--item-ms", f"{plan.batch_item_ms:g}", "--batch-size", str(size)]
         # offered: more than the largest batches could ever do (1 / I)
-        super().__init__(plan, consumer, ["--mps", f"{1.5 / self.item_s:g}"])
+        super().__init__(plan, flags, 1.5 / self.item_s)
 
     @property
     def seconds(self) -> float:  # type: ignore[override]
@@ -319,38 +335,17 @@ class Batching(Planned):
     def label(self) -> str:
         return f"b={self.size}, O={self.overhead_s * 1e3:g} ms, I={self.item_s * 1e3:g} ms"
 
-    def measure(self, start: float, end: float) -> List[Check]:
-        rate = processed_rate(self.session, self.label(), start, end)
-        theory = self.size / (self.overhead_s + self.size * self.item_s)
-        return [
-            Check(
-                self.name,
-                self.label(),
-                "processed (msg/s)",
-                rate,
-                theory,
-                self.plan.tolerance_batch_pct,
-                "%",
-            )
-        ]
+    def theory(self) -> float:
+        return self.size / (self.overhead_s + self.size * self.item_s)
 
 
-class Pool(Planned):
+class Pool(ProcessingRate):
     name = "worker pool"
 
     def __init__(self, plan: ValidatePlan, workers: int) -> None:
         self.workers, self.mu = workers, plan.pool_mu
-        consumer = [
-            "--mode",
-            "drop",
-            "--buffer",
-            "1000",
-            "--process-rate",
-            f"{self.mu:g}",
-            "--workers",
-            str(workers),
-        ]
-        super().__init__(plan, consumer, ["--mps", f"{1.5 * workers * self.mu:g}"])
+        flags = ["--process-rate", f"{self.mu:g}", "--workers", str(workers)]
+        super().__init__(plan, flags, 1.5 * workers * self.mu)
 
     @property
     def seconds(self) -> float:  # type: ignore[override]
@@ -359,19 +354,8 @@ class Pool(Planned):
     def label(self) -> str:
         return f"N={self.workers}, μ={self.mu:g}"
 
-    def measure(self, start: float, end: float) -> List[Check]:
-        rate = processed_rate(self.session, self.label(), start, end)
-        return [
-            Check(
-                self.name,
-                self.label(),
-                "processed (msg/s)",
-                rate,
-                self.workers * self.mu,
-                self.plan.tolerance_batch_pct,
-                "%",
-            )
-        ]
+    def theory(self) -> float:
+        return self.workers * self.mu
 
 
 def processed_rate(session, label: str, start: float, end: float) -> float:
