@@ -67,15 +67,20 @@ class Ledger:
         self.rate_delayed = 0
         self.rates = {name: RateWindow() for name in RATE_NAMES}
         self.latency_recent = latency
-        self.class_latency = [RecentLatency() for _ in range(MAX_CLASSES)]
         self._one_class = classes == 1
+        # With one class, class 0's latencies are every latency: the same histogram serves
+        # both reports, so each verdict is recorded once, not twice.
+        self.class_latency = [RecentLatency() for _ in range(MAX_CLASSES)]
+        if self._one_class:
+            self.class_latency[0] = latency
 
     def sent(self, entries: List[Entry], now: float, limited: bool) -> None:
         """A frame went: its entries are in flight. Resends are not produced again."""
         counts = self.counts
+        in_flight = self.in_flight
         new = 0
         for entry in entries:
-            self.in_flight[entry.seq] = entry
+            in_flight[entry.seq] = entry
             entry.sent_at = now
             if limited and now - entry.due > 0.001:
                 self.rate_delayed += 1
@@ -183,8 +188,7 @@ class Ledger:
             return
         latencies = [now - entry.due for entry in entries]
         self.latency_recent.record_many(now, latencies)
-        if self._one_class:  # every message is class 0
-            self.class_latency[0].record_many(now, latencies)
+        if self._one_class:  # class 0's histogram is latency_recent: recorded just now
             return
         for entry, latency in zip(entries, latencies):
             self.class_latency[min(entry.priority, MAX_CLASSES - 1)].record(now, latency)
