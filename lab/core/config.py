@@ -190,6 +190,8 @@ PRODUCER_SETTINGS: Dict[str, Setting] = {
     "limiter_burst": Setting("limit_burst", "limiter_burst"),
     "max_pending": Setting("max_pending"),
     "batch_max": Setting("batch"),
+    "throttle_on_lag": Setting("throttle_on_lag"),
+    "target_lag_s": Setting("target_lag_ms", None, 0.001),
     "seed": Setting("seed"),
     "name": Setting("name"),
 }
@@ -377,6 +379,10 @@ class ProducerConfig:
     # loop, whose next frame woke the consumer: a ping-pong of tiny frames). Below 1,000
     # msg/s messages are further apart than this and go the moment they are due.
     frame_interval_s: float = 0.001
+    # Slow down while the consumer's lag (from its WELCOMEs) is over the target, and speed up
+    # again, never past messages_per_s (lab.core.stream_lag.LagThrottle, Module 20's rule).
+    throttle_on_lag: bool = False
+    target_lag_s: float = 0.5
     heartbeat_s: float = 0.5
     consumer_timeout_s: float = 2.0
     seed: int = 0
@@ -438,7 +444,21 @@ class ProducerConfig:
             check_at_least_one(self.max_pending, "--max-pending")
         check_between(self.batch_max, 1, MAX_BATCH, "--batch")
         self._check_priority_mix()
+        self._check_throttle()
         return self
+
+    def _check_throttle(self) -> None:
+        check_positive(_ms(self.target_lag_s), "--target-lag-ms")
+        if not self.throttle_on_lag:
+            return
+        if math.isinf(self.messages_per_s):
+            raise ValueError(
+                "--throttle-on-lag needs a paced producer: give --mps N (its most), not max"
+            )
+        if self.profile == "spike":
+            raise ValueError(
+                "--throttle-on-lag sets the rate itself: use --profile steady or poisson"
+            )
 
     def _check_priority_mix(self) -> None:
         weights = tuple(self.priority_mix)

@@ -312,7 +312,7 @@ class ConsumerCore:
         state.wants_confirm = info.get("confirm") is True
         if self.policy.uses_credit:
             self._grant_credit()
-        welcome = consumer_report.welcome(self, state)
+        welcome = consumer_report.welcome(self, state, now)
         self._outgoing.append((state.peer, protocol.encode_json(protocol.WELCOME, welcome)))
 
     def _on_data(

@@ -119,10 +119,14 @@ def summary(core: ConsumerCore, now: float) -> Dict[str, Any]:
     }
 
 
-def welcome(core: ConsumerCore, state: ProducerState) -> Dict[str, Any]:
-    """The WELCOME body a producer gets for every HELLO (``docs/protocol.md``)."""
+def welcome(core: ConsumerCore, state: ProducerState, now: float) -> Dict[str, Any]:
+    """The WELCOME body a producer gets for every HELLO (``docs/protocol.md``): with the
+    lag, in messages (accepted, not finished: the buffer's depth) and in seconds (how long
+    the oldest waiting message has waited), that a producer's ``--throttle-on-lag`` follows."""
     uses_credit = core.policy.uses_credit
     return {
+        "lag_messages": core.buffer.depth,
+        "lag_s": round(core.buffer.oldest_age(now), 6),
         "session": core.session,
         "module": core.config.module,
         "mode": core.mode,

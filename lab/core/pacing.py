@@ -107,6 +107,7 @@ class PacingSchedule:
         """From ``now`` on, run at ``rate`` (any planned spike is cancelled)."""
         if not rate >= 0 or math.isinf(rate):
             raise ValueError("rate must be a finite number of messages per second, >= 0")
+        self._forget_before(min(now, self._next_due))
         self._truncate(now)
         self._append(now, rate)
         self._reposition(now)
@@ -153,6 +154,14 @@ class PacingSchedule:
         else:
             self._segments.append(Segment(start, rate, count))
             self._starts.append(start)
+
+    def _forget_before(self, t: float) -> None:
+        """Drop the segments that ended before ``t``: no due time to come lies in them (the
+        next one is at or after ``t``), and a rate set many times a second (the throttle on
+        lag) would otherwise pile them up without bound."""
+        while len(self._segments) > 1 and self._starts[1] <= t:
+            del self._segments[0]
+            del self._starts[0]
 
     def _truncate(self, now: float) -> None:
         while len(self._segments) > 1 and self._segments[-1].start > now:

@@ -213,6 +213,13 @@ class Recovery(TypedDict):
     threshold_s: float
 
 
+class Throttle(TypedDict):
+    target_lag_s: float
+    rate_mps: float  # the rate the throttle set
+    lag_s: Optional[float]  # the last lag the consumer reported (None: none yet)
+    lag_messages: Optional[int]
+
+
 class ProducerSnapshot(TypedDict):
     v: int
     role: str
@@ -235,6 +242,7 @@ class ProducerSnapshot(TypedDict):
     retry: str
     classes: List[ProducerClassRow]
     limiter: Optional[Limiter]
+    throttle: Optional[Throttle]  # None: no --throttle-on-lag
     breaker: Optional[str]
     breaker_rejected: int
     timed_out: int

@@ -136,13 +136,21 @@ BROKER_HELP = "redis: put a Redis stream between producer and consumer (Module 2
 REDIS_URL_HELP = "--broker redis: use this server (redis://host:port/db), not a private one."
 STREAM_FLAGS = {
     "consumer": (
-        "redis_url", "consumers", "claim_idle_ms", "maxmemory_mb", "maxmemory_policy",
-        "maxlen", "ledger",
+        "redis_url",
+        "consumers",
+        "claim_idle_ms",
+        "maxmemory_mb",
+        "maxmemory_policy",
+        "maxlen",
+        "ledger",
     ),
     "producer": (
-        "redis_url", "maxlen", "throttle_on_lag", "target_lag_ms", "throttle_file", "count",
+        "redis_url",
+        "maxlen",
+        "throttle_file",
+        "count",
     ),
-}  # fmt: skip
+}  # fmt: skip  (--throttle-on-lag and --target-lag-ms serve both brokers)
 
 
 def _broker_of(module: int, broker: Optional[str]) -> Optional[str]:
@@ -467,8 +475,10 @@ class ProducerFlags:
     broker = typer.Option(None, help=BROKER_HELP)
     redis_url = typer.Option(None, help=REDIS_URL_HELP)
     maxlen = typer.Option(None, help="--broker redis: XADD MAXLEN ~ this.")
-    throttle_on_lag = typer.Option(False, help="--broker redis: slow down on lag.")
-    target_lag_ms = typer.Option(500.0, help="--broker redis: the throttle's target.")
+    throttle_on_lag = typer.Option(
+        False, help="Slow down while the consumer's (or the broker's) lag is over the target."
+    )
+    target_lag_ms = typer.Option(500.0, help="--throttle-on-lag: the lag aimed under.")
     throttle_file = typer.Option(
         None, help="--broker redis: the lag-to-rate rule class in FILE.py[:Class]."
     )

@@ -300,6 +300,8 @@ def test_hello_is_answered_with_a_welcome():
     assert [(peer, name) for peer, name, _ in frames] == [(b"peer-id", "WELCOME")]
     welcome = frames[0][2]
     assert welcome == {
+        "lag_messages": 0,
+        "lag_s": 0.0,
         "session": "s1",
         "module": 12,
         "mode": "drop",
@@ -311,6 +313,22 @@ def test_hello_is_answered_with_a_welcome():
         "protocol": 1,
     }
     assert list(core.summary(0.0)["producers"]) == ["alice"]
+
+
+def test_every_welcome_carries_the_lag_in_messages_and_seconds():
+    core = make("drop", capacity=10, rate=1.0)
+    core.on_frame(ALICE, hello(), 0.0)
+    core.on_frame(ALICE, data([0, 1, 2, 3, 4]), 0.0)
+    outgoing(core)
+    lags = []
+    for now in (0.5, 2.5):
+        core.advance(now)
+        core.on_frame(ALICE, hello(sent=5), now)
+        welcome = [body for _, name, body in outgoing(core) if name == "WELCOME"][0]
+        lags.append((welcome["lag_messages"], welcome["lag_s"]))
+    # held = waiting + in service (5, then 3 after two 1 s services); the oldest waiting
+    # message arrived at 0
+    assert lags == [(5, 0.5), (3, 2.5)]
 
 
 def test_block_mode_welcome_carries_the_credit():
