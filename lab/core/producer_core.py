@@ -99,6 +99,7 @@ class ProducerCore:
         )
         self.malformed = 0
         self.lag_seen: Optional[Tuple[float, int]] = None  # the last (lag_s, lag_messages)
+        self._lag_read_at = -math.inf  # when the throttle last took a lag
         self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
         self.log(now, f"{self.name} starting at {self.target_rate(now):g} msg/s")
 
@@ -354,6 +355,10 @@ class ProducerCore:
         if not (_is_count(lag_messages) and _is_seconds(lag_s)):
             self.malformed += 1
             return
+        if now - self._lag_read_at < LAG_READ_S / 2:
+            # the handshake's quick WELCOMEs: a trend over a few ms is noise, not a drain rate
+            return
+        self._lag_read_at = now
         was_slowed = throttle.rate < throttle.max_rate
         rate = throttle.update(float(lag_s), lag_messages, now)
         if rate != self.maker.rate_at(now):

@@ -96,6 +96,7 @@ def test_module_17_lag_stays_small_with_no_drops_and_the_rate_falls_to_the_consu
         for on in (False, True)
     )
     assert plain.consumer["max_depth"] > 5_000  # 200/s more than it can do, for 30 s
-    assert throttle.consumer["dropped"] == 0 and throttle.consumer["max_depth"] <= 20
+    # the most waiting is at the first read of the lag, 0.25 s in at 200/s too many
+    assert throttle.consumer["dropped"] == 0 and throttle.consumer["max_depth"] <= 60
     produced = throttle.producers[0]["produced"]
     assert 2_900 <= produced <= 3_100  # 100 msg/s for 30 s, give or take the first second
