@@ -175,3 +175,16 @@ def test_poisson_follows_a_rate_change():
     schedule.due_until(10.0)
     schedule.set_rate(200.0, 10.0)
     assert 2000 - 200 <= len(schedule.due_until(20.0)) <= 2000 + 200
+
+
+def test_a_rate_set_five_times_a_second_keeps_few_segments_and_the_same_due_times():
+    plain = PacingSchedule(rate=10.0, start=0.0)
+    changed = PacingSchedule(rate=10.0, start=0.0)
+    due_plain, due_changed = [], []
+    for step in range(1, 501):  # 100 s, as the throttle on lag does
+        now = step * 0.2 + 0.05  # between due times: no float tie at the boundary
+        due_plain += plain.due_until(now)
+        due_changed += changed.due_until(now)
+        changed.set_rate(10.0, now)
+    assert due_changed == pytest.approx(due_plain) and len(due_plain) == 1001
+    assert len(changed._segments) <= 2
