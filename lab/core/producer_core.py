@@ -26,9 +26,8 @@ rules:
 * ``requests.RequestTracker``: retries (``lab.core.retry``), confirmation timeouts, the
   breaker, recovery;
 * ``ratelimit.make_limiter``: the producer's own limiter (``--limit``);
-* ``stream_lag.LagThrottle``: with ``--throttle-on-lag``, the rate follows the lag the
-  consumer reports in every WELCOME (``lag_s``, ``lag_messages``), never past the
-  configured rate; HELLOs then go every ``LAG_READ_S`` so the lag is read five times a second;
+* ``lag_reader.LagReader``: with ``--throttle-on-lag``, the rate follows the lag the
+  consumer reports in every WELCOME, by Module 20's rule, never past the configured rate;
 * ``producer_report``: the snapshot and the summary.
 
 **Sessions.** A WELCOME with a new session id means the consumer restarted: whatever was in
@@ -41,7 +40,6 @@ seconds, converted to epoch seconds only when written into a frame.
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
@@ -50,6 +48,7 @@ from lab.core import producer_report, protocol
 from lab.core.accounting import ProducerCounts
 from lab.core.config import ProducerConfig
 from lab.core.framing import Framer, OutFrame
+from lab.core.lag_reader import LAG_READ_S, LagReader
 from lab.core.ledger import Ledger
 from lab.core.link import ConsumerLink
 from lab.core.making import MessageMaker
@@ -58,12 +57,9 @@ from lab.core.outbox import Entry, Outbox
 from lab.core.ratelimit import make_limiter
 from lab.core.requests import RequestTracker
 from lab.core.retry import RETRY_POLICIES as RETRY_POLICIES  # re-exported for the CLI
-from lab.core.stream_lag import LagThrottle
 
 MAX_CONTROL_RATE = 1e9  # msg/s: a CONTROL asking for more is malformed (pacing cannot do it)
 EVENT_LOG_LENGTH = 6
-LAG_READ_S = 0.2  # with --throttle-on-lag: the heartbeat, so every WELCOME brings the lag
-SLOWED = 0.9  # the throttle's rate under this share of its ceiling is logged as slowing
 
 
 class ProducerCore:
@@ -79,7 +75,7 @@ class ProducerCore:
         spike_planned = None
         if self.maker.schedule is not None and config.profile == "spike":
             spike_planned = (now + config.spike_at, now + config.spike_at + config.spike_duration)
-        self.throttle = _lag_throttle(config)
+        self.throttle = LagReader.for_config(config)
         heartbeat_s = config.heartbeat_s if self.throttle is None else LAG_READ_S
         verdict_latency = RecentLatency()
         self.requests = RequestTracker(config, rng, now, verdict_latency, spike_planned)
@@ -88,7 +84,7 @@ class ProducerCore:
             self.name,
             config.extra.get("pid", 0),
             self.requests.wants_confirm,
-            min(config.heartbeat_s, heartbeat_s),
+            min(heartbeat_s, config.heartbeat_s),
             config.consumer_timeout_s,
             now,
         )
@@ -98,8 +94,6 @@ class ProducerCore:
             config.limiter, config.limiter_rate, config.limiter_burst, now
         )
         self.malformed = 0
-        self.lag_seen: Optional[Tuple[float, int]] = None  # the last (lag_s, lag_messages)
-        self._lag_read_at = -math.inf  # when the throttle last took a lag
         self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
         self.log(now, f"{self.name} starting at {self.target_rate(now):g} msg/s")
 
@@ -292,8 +286,8 @@ class ProducerCore:
     # -- live control -------------------------------------------------------------------------
     def set_rate(self, rate: float, now: float) -> None:
         self.maker.set_rate(rate, now)
-        if self.throttle is not None:  # the new rate is the throttle's ceiling and start
-            self.throttle.rate = self.throttle.max_rate = rate
+        if self.throttle is not None:
+            self.throttle.set_ceiling(rate)
         self.log(now, f"rate set to {rate:g} msg/s")
 
     def start_spike(self, now: float, factor: float, duration: float) -> None:
@@ -345,29 +339,17 @@ class ProducerCore:
             self._follow_lag(info, now)
 
     def _follow_lag(self, info: Dict[str, Any], now: float) -> None:
-        """Set the rate from the lag in a WELCOME; one without lag (an older consumer)
-        leaves the rate as it is, one with nonsense in it is malformed."""
-        throttle = self.throttle
-        assert throttle is not None
-        if "lag_s" not in info and "lag_messages" not in info:
-            return
-        lag_s, lag_messages = info.get("lag_s"), info.get("lag_messages")
-        if not (_is_count(lag_messages) and _is_seconds(lag_s)):
+        assert self.throttle is not None
+        try:
+            text = self.throttle.read(info, now)
+        except protocol.ProtocolError:
             self.malformed += 1
             return
-        if now - self._lag_read_at < LAG_READ_S / 2:
-            # the handshake's quick WELCOMEs: a trend over a few ms is noise, not a drain rate
-            return
-        self._lag_read_at = now
-        was_slowed = throttle.rate < throttle.max_rate
-        rate = throttle.update(float(lag_s), lag_messages, now)
+        rate = self.throttle.rate
         if rate != self.maker.rate_at(now):
             self.maker.set_rate(rate, now)
-        self.lag_seen = (float(lag_s), lag_messages)
-        if rate < SLOWED * throttle.max_rate and not was_slowed:
-            self.log(now, f"lag {lag_s:.2f} s: slowing to {rate:.0f} msg/s")
-        elif was_slowed and rate >= throttle.max_rate:
-            self.log(now, f"lag {lag_s:.2f} s: back to {rate:.0f} msg/s")
+        if text:
+            self.log(now, text)
 
     def _set_credit(self, limit: Optional[int]) -> None:
         wants_confirm = self.requests.wants_confirm
@@ -417,20 +399,3 @@ class ProducerCore:
             if entry is None:
                 return
             self.requests.retry_or_give_up(self.maker.renumbered(entry), 0, now)
-
-
-def _lag_throttle(config: ProducerConfig) -> Optional[LagThrottle]:
-    """Module 20's target-lag rule for ``--throttle-on-lag``: it starts at the configured
-    rate, which is also its ceiling."""
-    if not config.throttle_on_lag:
-        return None
-    rate = config.messages_per_s
-    return LagThrottle(target_lag_s=config.target_lag_s, rate=rate, max_rate=rate)
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_seconds(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf

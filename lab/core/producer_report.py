@@ -57,7 +57,7 @@ def snapshot(
         "retry": core.config.retry,
         "classes": _class_rows(core, now),
         "limiter": _limiter_state(core, now),
-        "throttle": _throttle_state(core),
+        "throttle": core.throttle.state() if core.throttle is not None else None,
         "breaker": requests.breaker.state if requests.breaker is not None else None,
         "breaker_rejected": requests.breaker_rejected,
         "timed_out": requests.timed_out,
@@ -103,7 +103,7 @@ def summary(core: ProducerCore, now: float) -> Dict[str, Any]:
         "malformed": core.malformed,
         "target_mps": _finite(core.config.messages_per_s),
         "achieved_mps": counts.produced / elapsed,
-        "throttle": _throttle_state(core),
+        "throttle": core.throttle.state() if core.throttle is not None else None,
         "retry_amplification": _amplification(core),
         "timed_out": requests.timed_out,
         "late_completions": requests.late_completions,
@@ -123,20 +123,6 @@ def summary(core: ProducerCore, now: float) -> Dict[str, Any]:
         "latency_max_ms": latency.max * 1e3,
         "latency_mean_ms": latency.mean * 1e3,
         "identity_errors": counts.identity_errors(),
-    }
-
-
-def _throttle_state(core: ProducerCore) -> Optional[Dict[str, Any]]:
-    """``--throttle-on-lag``: its target, the rate it set and the last lag it read."""
-    throttle = core.throttle
-    if throttle is None:
-        return None
-    lag_s, lag_messages = core.lag_seen if core.lag_seen is not None else (None, None)
-    return {
-        "target_lag_s": throttle.target_lag_s,
-        "rate_mps": throttle.rate,
-        "lag_s": lag_s,
-        "lag_messages": lag_messages,
     }
 
 

@@ -1,8 +1,9 @@
 """The lab producer's ``--throttle-on-lag``: the consumer's lag in its WELCOMEs sets the rate.
 
-The rule is Module 20's ``LagThrottle`` (tested in ``test_stream_lag.py``); these tests pin
-the producer's side: which frames feed it, its ceiling, its log lines, its config checks, and
-(in simulated time, both cores, no sockets) Module 17's scenario end to end.
+The rule is Module 20's ``LagThrottle`` (tested in ``test_stream_lag.py``), fed by
+``lab/core/lag_reader.py``; these tests pin the producer's side: which frames feed it, its
+ceiling, its log lines, its config checks, and (in simulated time, both cores, no sockets)
+Module 17's scenario end to end.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import pytest
 
 from lab.core import protocol
 from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.lag_reader import LAG_READ_S
 from lab.core.modules import MODULES
-from lab.core.producer_core import LAG_READ_S, ProducerCore
+from lab.core.producer_core import ProducerCore
 from lab.tools.sim import simulate
 
 
@@ -74,7 +76,7 @@ def test_a_live_rate_change_is_the_new_ceiling():
     core.on_frame(protocol.encode_json(protocol.CONTROL, {"rate": 50}), 0.1)
     for step in range(1, 10):
         core.on_frame(welcome(lag_s=0.0, lag_messages=0), 0.1 + step * LAG_READ_S)
-    assert core.throttle.max_rate == 50 and core.target_rate(2.0) == 50
+    assert core.throttle.ceiling == 50 and core.target_rate(2.0) == 50
 
 
 def test_the_flags_are_checked():

@@ -672,71 +672,76 @@ def _pacing_table(result: Dict[str, Any]) -> str:
 
 def _telemetry_table(result: Dict[str, Any]) -> str:
     """The telemetry cost and the sustained run: a table of rows, laid out as data."""
-    tele = result["telemetry"]
-    sus = result["sustained"]
-    return markdown_table(
-        ["telemetry", "value"],
+    rows = _telemetry_rows(result["telemetry"]) + _sustained_rows(result["sustained"])
+    return markdown_table(["telemetry", "value"], rows)
+
+
+def _telemetry_rows(tele: Dict[str, Any]) -> List[List[str]]:
+    return [
         [
-            [
-                f"drop mode, 0 visualizers: {len(tele['mps_windows_0'])} windows of "
-                f"{fmt(tele['window_s'])} s (msg/s)",
-                ", ".join(fmt(m, 0) for m in tele["mps_windows_0"]),
-            ],
-            [
-                f"drop mode, {tele['visualizers']} visualizers: the windows between (msg/s)",
-                ", ".join(fmt(m, 0) for m in tele["mps_windows_with"]),
-            ],
-            [
-                "cost of each window with visualizers, against its neighbours %",
-                ", ".join(fmt(c, 2) for c in tele["pair_costs_pct"]),
-            ],
-            [
-                "noise floor: each inner window without, against its neighbours %",
-                ", ".join(fmt(c, 2) for c in tele["noise_costs_pct"]) or "-",
-            ],
-            ["telemetry cost % (median)", fmt(tele["telemetry_cost_pct"], 2)],
-            ["telemetry cost %, 95% interval of the median", _fmt_interval(tele)],
-            [
-                f"consumer CPU µs/msg, 0 / {tele['visualizers']} visualizers",
-                f"{fmt(tele['consumer_cpu_us_per_msg_0'], 2)} / "
-                f"{fmt(tele['consumer_cpu_us_per_msg_with'], 2)}",
-            ],
-            [
-                f"paced 100k→10k msg/s, 0 / {tele['visualizers']} visualizers (received/s)",
-                f"{fmt(tele.get('paced_received_mps_0'), 0)} / "
-                f"{fmt(tele.get('paced_received_mps_with'), 0)}",
-            ],
-            ["paced: telemetry cost %", fmt(tele.get("paced_cost_pct"), 2)],
-            [
-                f"paced: consumer CPU %, 0 / {tele['visualizers']} visualizers",
-                f"{fmt(tele.get('paced_consumer_cpu_pct_0'))} / "
-                f"{fmt(tele.get('paced_consumer_cpu_pct_with'))}",
-            ],
-            [
-                "visualizer CPU % of one core (each)",
-                ", ".join(fmt(c) for c in tele["visualizer_cpu_pct"]),
-            ],
-            [
-                f"{tele['visualizers']} visualizers' share of the machine's CPU %",
-                fmt(tele.get("visualizer_machine_share_pct"), 2),
-            ],
-            ["dashboard refreshes/s", ", ".join(fmt(r, 2) for r in tele["refresh_per_s"])],
-            [
-                f"sustained {fmt(sus['seconds'], 0)} s: producer msg/s",
-                fmt(sus["producer_mps"], 0),
-            ],
-            [
-                "sustained: median / slowest second received msg/s",
-                f"{fmt(sus['median_second_mps'], 0)} / {fmt(sus['slowest_second_mps'], 0)}",
-            ],
-            ["sustained: consumer processed msg/s", fmt(sus["processed_mps"], 1)],
-            [
-                "sustained: CPU % producer / consumer / visualizer",
-                " / ".join(fmt(sus["cpu_pct"][r]) for r in ("producer", "consumer", "visualizer")),
-            ],
-            ["sustained: dashboard refreshes/s", fmt(sus["refresh_per_s"], 2)],
+            f"drop mode, 0 visualizers: {len(tele['mps_windows_0'])} windows of "
+            f"{fmt(tele['window_s'])} s (msg/s)",
+            ", ".join(fmt(m, 0) for m in tele["mps_windows_0"]),
         ],
-    )
+        [
+            f"drop mode, {tele['visualizers']} visualizers: the windows between (msg/s)",
+            ", ".join(fmt(m, 0) for m in tele["mps_windows_with"]),
+        ],
+        [
+            "cost of each window with visualizers, against its neighbours %",
+            ", ".join(fmt(c, 2) for c in tele["pair_costs_pct"]),
+        ],
+        [
+            "noise floor: each inner window without, against its neighbours %",
+            ", ".join(fmt(c, 2) for c in tele["noise_costs_pct"]) or "-",
+        ],
+        ["telemetry cost % (median)", fmt(tele["telemetry_cost_pct"], 2)],
+        ["telemetry cost %, 95% interval of the median", _fmt_interval(tele)],
+        [
+            f"consumer CPU µs/msg, 0 / {tele['visualizers']} visualizers",
+            f"{fmt(tele['consumer_cpu_us_per_msg_0'], 2)} / "
+            f"{fmt(tele['consumer_cpu_us_per_msg_with'], 2)}",
+        ],
+        [
+            f"paced 100k→10k msg/s, 0 / {tele['visualizers']} visualizers (received/s)",
+            f"{fmt(tele.get('paced_received_mps_0'), 0)} / "
+            f"{fmt(tele.get('paced_received_mps_with'), 0)}",
+        ],
+        ["paced: telemetry cost %", fmt(tele.get("paced_cost_pct"), 2)],
+        [
+            f"paced: consumer CPU %, 0 / {tele['visualizers']} visualizers",
+            f"{fmt(tele.get('paced_consumer_cpu_pct_0'))} / "
+            f"{fmt(tele.get('paced_consumer_cpu_pct_with'))}",
+        ],
+        [
+            "visualizer CPU % of one core (each)",
+            ", ".join(fmt(c) for c in tele["visualizer_cpu_pct"]),
+        ],
+        [
+            f"{tele['visualizers']} visualizers' share of the machine's CPU %",
+            fmt(tele.get("visualizer_machine_share_pct"), 2),
+        ],
+        ["dashboard refreshes/s", ", ".join(fmt(r, 2) for r in tele["refresh_per_s"])],
+    ]
+
+
+def _sustained_rows(sus: Dict[str, Any]) -> List[List[str]]:
+    return [
+        [
+            f"sustained {fmt(sus['seconds'], 0)} s: producer msg/s",
+            fmt(sus["producer_mps"], 0),
+        ],
+        [
+            "sustained: median / slowest second received msg/s",
+            f"{fmt(sus['median_second_mps'], 0)} / {fmt(sus['slowest_second_mps'], 0)}",
+        ],
+        ["sustained: consumer processed msg/s", fmt(sus["processed_mps"], 1)],
+        [
+            "sustained: CPU % producer / consumer / visualizer",
+            " / ".join(fmt(sus["cpu_pct"][r]) for r in ("producer", "consumer", "visualizer")),
+        ],
+        ["sustained: dashboard refreshes/s", fmt(sus["refresh_per_s"], 2)],
+    ]
 
 
 def _memory_table(result: Dict[str, Any]) -> str:
