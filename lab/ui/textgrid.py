@@ -117,9 +117,9 @@ class Framed:
     border_style=border_style, padding=(0, 1))``, drawn in one pass.
 
     Why: a ``Panel`` wraps and measures every line through ``Padding`` and ``Group``, which
-    was most of what a redraw cost (``docs/performance.md``). A line that never wraps (as
-    ``line`` and ``grid`` make them) is rendered straight to segments here; anything else (a
-    wrapping message, another renderable) goes through rich as before.
+    is most of what a redraw would cost (``docs/performance.md``). A line that never wraps
+    (as ``line`` and ``grid`` make them) is rendered straight to segments here; anything else
+    (a wrapping message, another renderable) goes through rich's own rendering.
     """
 
     def __init__(self, parts: Sequence[RenderableType], title: Text, border_style: str) -> None:

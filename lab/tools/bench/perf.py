@@ -60,7 +60,7 @@ from lab.tools.bench.theory import (
 
 PACING_RATES = (10, 100, 1_000, 10_000, 100_000)
 
-# The issue's targets, as (key, text, test on the measured value).
+# The lab's speed targets, as (key, text, test on the measured value).
 TARGETS: Tuple[Tuple[str, str, Callable[[float], bool]], ...] = (
     ("drop_vs_push_pull_pct", ">= 20% of raw PUSH/PULL", lambda v: v >= 20.0),
     ("block_vs_credit_pct", ">= 40% of the raw credit loop", lambda v: v >= 40.0),
@@ -207,7 +207,7 @@ def measure_lab(plan: BenchPlan, progress: Progress = _quiet) -> Dict[str, Any]:
 
 
 def compare_data_paths(raw: Dict[str, Any], lab: Dict[str, Any]) -> Dict[str, Any]:
-    """The issue's keys (block mode: the first window's run) and every ratio."""
+    """The targets' keys (block mode: the first window's run) and every ratio."""
     windows = list(raw["raw_credit_by_window"])
     rows = []
     for window in windows:
