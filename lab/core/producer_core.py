@@ -322,6 +322,8 @@ class ProducerCore:
     def _generate(self, now: float) -> None:
         waiting = len(self.outbox)
         first, dues, entries = self.maker.make(now, waiting, self.outbox_limit() - waiting)
+        if not entries:  # most turns of a busy producer: nothing came due since the last
+            return
         self.outbox.add(entries)
         self.requests.opened(first, dues)
 
