@@ -121,6 +121,39 @@ class WorkerGroup(TypedDict):
     autoscale: Optional[List[int]]  # [min, max] when the group is autoscaled
 
 
+# Module 18's transport mode (lab.core.transport): what hides in the buffers between a
+# PUSH and a PULL socket; None from every other consumer. Kernel bytes are None where no
+# reading is available (not Linux, or no ``ss``).
+class TransportFigures(TypedDict):
+    hwm: int
+    payload_bytes: Optional[int]  # the producer's, None until its first snapshot
+    sent: Optional[int]  # the producer's count, None until its first snapshot
+    received: int
+    processed: int
+    in_service: int
+    hidden: Optional[int]  # sent - received, now
+    hidden_at_block: Optional[int]  # sent - received when a send was first refused
+    sent_at_block: Optional[int]
+    lost_if_killed: Optional[int]  # sent - processed
+    producer_blocked: Optional[bool]
+    blocked_s: Optional[float]
+    send_q: Optional[int]  # bytes, the producer's kernel send queue
+    recv_q: Optional[int]  # bytes, the consumer's kernel receive queue
+    in_kernel: Optional[float]  # messages, estimated from those bytes
+    in_zmq: Optional[float]  # messages, the rest of the hidden ones
+
+
+class ProducerTransport(TypedDict):
+    hwm: int
+    payload_bytes: int
+    sent: int
+    blocked: bool
+    blocks: int
+    blocked_s: float
+    sent_at_block: Optional[int]
+    block_wall: Optional[float]  # wall-clock time of the first refused send
+
+
 class ConsumerSnapshot(TypedDict):
     v: int
     role: str
@@ -154,6 +187,7 @@ class ConsumerSnapshot(TypedDict):
     stopped_by: Optional[str]
     events: List[Event]
     identity_ok: bool
+    transport: Optional[TransportFigures]  # Module 18's --mode transport, else None
     # added by the shell (lab/processes/consumer.py)
     id: str
     port: Optional[int]
@@ -255,6 +289,7 @@ class ProducerSnapshot(TypedDict):
     cpu_pct: float
     events: List[Event]
     identity_ok: bool
+    transport: Optional[ProducerTransport]  # Module 18's --mode transport, else None
     # added by the shell (lab/processes/producer.py)
     id: str
     t: float
