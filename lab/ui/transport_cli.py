@@ -37,9 +37,7 @@ def consumer(flags: Dict[str, Any]) -> None:
         rate = spec.consumer.get("process_rate", default_of(ConsumerConfig, "process_rate"))
     if math.isinf(rate):
         raise ValueError("--mode transport needs a finite --process-rate (msg/s)")
-    run = TransportConsumerRun.for_module(
-        spec, process_rate=rate, **_given(flags, CONSUMER_FLAGS)
-    )
+    run = TransportConsumerRun.for_module(spec, process_rate=rate, **_given(flags, CONSUMER_FLAGS))
     try:
         code = run_transport_consumer(run)
     except PortInUse as error:

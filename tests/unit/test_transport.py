@@ -126,7 +126,7 @@ Recv-Q  Send-Q   Local Address:Port   Peer Address:Port  Process
 0       2616320  127.0.0.1:43210      127.0.0.1:18000
 4194304 0        127.0.0.1:18000      127.0.0.1:43210
 0       0        127.0.0.1:43211      127.0.0.1:18002
-	 cubic wscale:7,7 rto:204 rtt:0.05/0.025 mss:32768 pmtu:65535 rcvmss:536
+\t cubic wscale:7,7 rto:204 rtt:0.05/0.025 mss:32768 pmtu:65535 rcvmss:536
 """
 
 
