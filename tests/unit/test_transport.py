@@ -171,3 +171,23 @@ def test_loss_is_never_negative_and_never_more_than_sent(sent, received, process
     assert 0 <= lost <= sent
     figures = hidden_figures(sent, received, processed, None, 10)
     assert figures["hidden"] >= 0 and figures["hidden"] <= sent
+
+
+# -- the command line ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["consumer", "--mode", "transport", "--hwm", "0"], "--hwm must be between"),
+        (["consumer", "--mode", "transport", "--process-rate", "max"], "finite --process-rate"),
+        (["producer", "--mode", "transport", "--mps", "0"], "--mps must be > 0"),
+        (["producer", "--mode", "pull-me"], "--mode 'pull-me' is not allowed"),
+        (["producer", "--mode", "transport", "--payload-bytes", "-1"], "--payload-bytes"),
+    ],
+)
+def test_a_bad_transport_flag_is_one_line_and_exit_2(argv, message, capsys):
+    from lab.ui import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert done.value.code == 2
+    assert message in " ".join(capsys.readouterr().err.split())
