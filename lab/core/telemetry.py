@@ -132,8 +132,10 @@ class TransportFigures(TypedDict):
     processed: int
     in_service: int
     hidden: Optional[int]  # sent - received, now
-    hidden_at_block: Optional[int]  # sent - received when a send was first refused
+    hidden_at_block: Optional[int]  # sent - received at the latest refused send
     sent_at_block: Optional[int]
+    hidden_at_first_block: Optional[int]  # ... at the first refused send
+    blocked_for_s: Optional[float]  # how long the producer's current block has lasted
     lost_if_killed: Optional[int]  # sent - processed
     producer_blocked: Optional[bool]
     blocked_s: Optional[float]
@@ -150,8 +152,11 @@ class ProducerTransport(TypedDict):
     blocked: bool
     blocks: int
     blocked_s: float
+    blocked_for_s: float  # the current block's length so far (0: not blocked)
+    sent_at_first_block: Optional[int]
+    first_block_wall: Optional[float]  # wall-clock time of the first refused send
     sent_at_block: Optional[int]
-    block_wall: Optional[float]  # wall-clock time of the first refused send
+    block_wall: Optional[float]  # ... of the latest refused send
 
 
 class ConsumerSnapshot(TypedDict):

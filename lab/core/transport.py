@@ -12,9 +12,10 @@ with EAGAIN: that moment is the only backpressure it ever feels.
 
 The number of messages in those buffers is ``sent - received``: what the producer believes
 it delivered minus what the consumer has actually taken. :class:`TransportSender` records
-``sent`` at the producer's first refused send; :class:`ReceiveLog` answers how many the
-consumer had received at that wall-clock moment; the difference is the figure the lesson
-shows. If the consumer dies, everything it had not processed is gone although the producer
+``sent`` whenever a send is refused after one succeeded (the first such moment, and the
+latest: the kernel grows its TCP buffers while they fill, so the first refusal can come
+early and later ones hold more); :class:`ReceiveLog` answers how many the consumer had
+received at that wall-clock moment; the difference is the figure the lesson shows. If the consumer dies, everything it had not processed is gone although the producer
 counted it as sent: :func:`crash_loss`.
 
 The kernel's queues are read by the shell (``ss``, Linux); :func:`parse_ss` turns that text
@@ -144,6 +145,7 @@ class TransportSender:
         "blocked",
         "blocks",
         "first_block",
+        "last_block",
         "_blocked_since",
         "_blocked_total",
     )
@@ -157,6 +159,7 @@ class TransportSender:
         self.blocked = False
         self.blocks = 0  # how many times a send was refused after one succeeded
         self.first_block: Optional[Tuple[int, float]] = None  # (sent, wall time)
+        self.last_block: Optional[Tuple[int, float]] = None  # the latest block's
         self._blocked_since = 0.0
         self._blocked_total = 0.0
 
@@ -185,22 +188,30 @@ class TransportSender:
             return
         self.blocked, self._blocked_since = True, now
         self.blocks += 1
+        self.last_block = (self.sent, wall)
         if self.first_block is None:
-            self.first_block = (self.sent, wall)
+            self.first_block = self.last_block
 
     def blocked_s(self, now: float) -> float:
         return self._blocked_total + (now - self._blocked_since if self.blocked else 0.0)
 
+    def blocked_for(self, now: float) -> float:
+        """How long the current block has lasted (0 when not blocked)."""
+        return now - self._blocked_since if self.blocked else 0.0
+
     def status(self, now: float) -> Dict[str, Any]:
         """The ``transport`` object of the producer's snapshot and summary."""
-        block = self.first_block
+        first, last = self.first_block, self.last_block
         return {
             "sent": self.sent,
             "blocked": self.blocked,
             "blocks": self.blocks,
             "blocked_s": round(self.blocked_s(now), 6),
-            "sent_at_block": None if block is None else block[0],
-            "block_wall": None if block is None else block[1],
+            "blocked_for_s": round(self.blocked_for(now), 6),
+            "sent_at_first_block": None if first is None else first[0],
+            "first_block_wall": None if first is None else first[1],
+            "sent_at_block": None if last is None else last[0],
+            "block_wall": None if last is None else last[1],
         }
 
 

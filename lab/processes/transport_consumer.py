@@ -20,7 +20,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO, Tuple
 
 import zmq
 
@@ -195,9 +195,8 @@ class TransportConsumer:
     def figures(self) -> Dict[str, Any]:
         """The ``transport`` object of the snapshot: hidden now and at the first block."""
         producer = self.producer or {}
-        block = None
-        if producer.get("sent_at_block") is not None and producer.get("block_wall") is not None:
-            block = (int(producer["sent_at_block"]), float(producer["block_wall"]))
+        block = _block(producer, "sent_at_block", "block_wall")
+        first = _block(producer, "sent_at_first_block", "first_block_wall")
         worker = self.worker
         payload = producer.get("payload_bytes")
         figures = hidden_figures(
@@ -208,8 +207,10 @@ class TransportConsumer:
             payload_bytes=payload,
             hidden_at_block=hidden_at_block(block, self.log),
             sent_at_block=None if block is None else block[0],
+            hidden_at_first_block=hidden_at_block(first, self.log),
             producer_blocked=producer.get("blocked"),
             blocked_s=producer.get("blocked_s"),
+            blocked_for_s=producer.get("blocked_for_s"),
         )
         return figures
 
@@ -272,6 +273,13 @@ class TransportConsumer:
         self.ctx.term()
 
 
+def _block(producer: Dict[str, Any], sent: str, wall: str) -> Optional[Tuple[int, float]]:
+    """(sent, wall time) of a block the producer's snapshot reports, if it reports one."""
+    if producer.get(sent) is None or producer.get(wall) is None:
+        return None
+    return int(producer[sent]), float(producer[wall])
+
+
 def run_transport_consumer(run: TransportConsumerRun) -> int:
     consumer = TransportConsumer(run)
     try:
@@ -284,7 +292,7 @@ def run_transport_consumer(run: TransportConsumerRun) -> int:
         figures = summary["transport"]
         say(
             f"consumer: received {summary['received']:,}, processed {summary['processed']:,}; "
-            f"hidden in transport buffers at the first refused send: "
+            f"hidden in transport buffers at the last refused send: "
             f"{figures['hidden_at_block'] if figures['hidden_at_block'] is not None else '-'}"
         )
     return 0

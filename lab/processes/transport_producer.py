@@ -4,8 +4,8 @@ It connects PUSH (``SNDHWM = --hwm``) to the consumer's data port and sends one 
 of one record per message, paced by a deadline schedule (``--mps``, or ``max``). It never
 hears from the consumer: a send that succeeds is all it knows. When ZeroMQ refuses a send
 (EAGAIN: its pipe is full because every buffer behind it is full) the producer is
-*blocked*; it waits for the socket to become writable again, and the first such moment is
-remembered (``lab.core.transport.TransportSender``) and published in its snapshot (base
+*blocked*; it waits for the socket to become writable again. The first such moment is
+remembered, and the latest (``lab.core.transport.TransportSender``) and published in its snapshot (base
 port + 2), where the consumer reads it.
 
 The schedule starts once the TCP connection is up (a socket monitor's handshake event):
@@ -232,7 +232,7 @@ def run_transport_producer(run: TransportProducerRun) -> int:
         print_json(summary)
     elif not run.quiet:
         status = summary["transport"]
-        first = status["sent_at_block"]
+        first = status["sent_at_first_block"]
         say(
             f"producer: sent {summary['produced']:,}; first refused send after "
             f"{first if first is not None else '-'}, blocked {status['blocked_s']:.1f} s"

@@ -49,6 +49,7 @@ def test_messages_hide_in_transport_buffers_until_the_producer_blocks(procs, tap
     consumer.signal(signal.SIGTERM)
     assert consumer.wait(10) == 0
     summary = consumer.json()
-    assert sent["transport"]["sent_at_block"] == figures["sent_at_block"]
-    assert summary["transport"]["hidden_at_block"] == figures["hidden_at_block"]
+    assert sent["transport"]["sent_at_block"] >= figures["sent_at_block"]
+    assert sent["transport"]["sent_at_first_block"] <= figures["sent_at_block"]
+    assert summary["transport"]["hidden_at_block"] > 0
     assert summary["received"] < sent["produced"]  # the rest were still in the buffers

@@ -104,7 +104,13 @@ def test_the_first_refused_send_is_remembered_and_blocked_time_adds_up():
     assert sender.first_block == (3, 500.0)
     assert status["blocks"] == 2 and status["blocked"] is True
     assert status["blocked_s"] == pytest.approx(1.25)
-    assert (status["sent"], status["sent_at_block"], status["block_wall"]) == (4, 3, 500.0)
+    assert status["blocked_for_s"] == pytest.approx(0.25)
+    assert (status["sent"], status["sent_at_first_block"], status["first_block_wall"]) == (
+        4,
+        3,
+        500.0,
+    )
+    assert (status["sent_at_block"], status["block_wall"]) == (4, 502.0)
 
 
 def test_a_rate_of_zero_is_refused():
