@@ -131,7 +131,7 @@ def test_the_broker_refuses_writes_when_full_and_the_dashboard_shows_it(procs, t
         wait_for(tap.consumer, 15, "the consumer's telemetry")
         producer = procs.lab(
             "producer", "-m", "20", "--port", str(port), "--redis-url", server.url,
-            "--mps", "max", "--payload-bytes", "1000", "--duration", "8", "--json",
+            "--mps", "max", "--payload-bytes", "1000", "--duration", "5", "--json",
         )  # fmt: skip
 
         def refusing():
