@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, TextIO
 import zmq
 
 from lab.core import protocol, stream_lag
+from lab.core.metrics import RecentLatency
 from lab.processes import net
 from lab.processes.broker import BROKER_PORT_OFFSET, PrivateBroker, connect
 from lab.processes.procstats import ProcessStats
@@ -69,7 +70,8 @@ class StreamConsumerRun:
 
 
 class Members:
-    """What the group members in this process share: the ledger, counters and the speed."""
+    """What the group members in this process share: the ledger, counters, the speed, and
+    the per-message latency (add -> processed, on the broker's clock)."""
 
     def __init__(self, run: StreamConsumerRun, from_start: bool, started: float) -> None:
         self.run = run
@@ -78,6 +80,9 @@ class Members:
         self.in_progress = 0
         self.started = started
         self.errors = 0
+        self.claimed_gone = 0  # claimed pending entries the broker had trimmed away meanwhile
+        self.latency = RecentLatency(seconds=5)
+        self.clock_offset_ms = 0.0  # the broker's clock minus ours, measured with TIME
         self.live_factor: Optional[float] = None  # set by the control socket (the demo's keys)
         self.stalled_until = 0.0
         self.file: Optional[TextIO] = None
@@ -106,8 +111,12 @@ class Members:
             self.in_progress += len(entries)
 
     def done(self, entries) -> None:
-        """Record the processed entries (ledger file first, flushed): then they may be acked."""
+        """Record the processed entries (ledger file first, flushed): then they may be acked.
+        Each one's latency runs from its id's time to now, both on the broker's clock."""
+        done_ms = time.time() * 1000.0 + self.clock_offset_ms
+        latencies = stream_lag.entry_latencies([entry_id for entry_id, _ in entries], done_ms)
         with self.lock:
+            self.latency.record_many(time.monotonic(), latencies)
             lines = []
             for _, fields in entries:
                 producer, seq = stream_lag.entry_seq(fields)
@@ -157,9 +166,12 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
                 reply = client.xautoclaim(
                     run.stream, run.group, me, run.claim_idle_ms, start_id="0-0", count=count
                 )
-                entries = [e for e in reply[1] if e and e[1]]
-                if any(not e or not e[1] for e in reply[1]):
+                entries, deleted, nil = stream_lag.split_claim(reply)
+                if nil:  # Redis 6.2 keeps them pending: ack them (Valkey, 7+ dropped them)
                     _ack_trimmed(client, run, me)
+                if nil or deleted:
+                    with members.lock:
+                        members.claimed_gone += nil + len(deleted)
                 claimed = bool(entries)
             if not entries:
                 reply = client.xreadgroup(
@@ -262,7 +274,11 @@ class StreamConsumer:
         import redis
 
         try:
+            asked = time.time() * 1000.0
             self.figures = read_figures(self.client, self.run.stream, self.run.group)
+            answered = time.time() * 1000.0
+            # TIME is the pipeline's first command: the broker read its clock about midway
+            self.members.clock_offset_ms = self.figures["broker_time_ms"] - (asked + answered) / 2
             self.broker_down = False
         except (redis.ConnectionError, redis.TimeoutError):
             self.broker_down = True
@@ -327,7 +343,22 @@ class StreamConsumer:
                 "trimmed": ledger.trimmed(members.in_progress),
                 "in_progress": members.in_progress,
                 "errors": members.errors,
+                "claimed_gone": members.claimed_gone,
             }
+
+    def latency(self, now: Optional[float] = None) -> Dict[str, Optional[float]]:
+        """p50/p99/max in ms of the last 5 s (``now`` given) or of the whole run; None if no
+        message was processed."""
+        with self.members.lock:
+            recent = self.members.latency
+            hist = recent.merged(now) if now is not None else recent.total()
+        if not hist.count:
+            return {"latency_p50_ms": None, "latency_p99_ms": None, "latency_max_ms": None}
+        return {
+            "latency_p50_ms": hist.percentile(50) * 1e3,
+            "latency_p99_ms": hist.percentile(99) * 1e3,
+            "latency_max_ms": hist.max * 1e3,
+        }
 
     def snapshot(self, now: float) -> Dict[str, Any]:
         """The lab's consumer snapshot, so the ordinary dashboard works: the backlog in the
@@ -345,6 +376,7 @@ class StreamConsumer:
         figures["maxlen"] = self.run.maxlen
         figures["consumers"] = self.run.consumers
         figures["url"] = self.url
+        figures.update(self.latency(now))
         lag = figures.get("lag_messages")
         self.stats.refresh()
         slowdown = self.members.slowdown(now)
@@ -402,6 +434,7 @@ class StreamConsumer:
             "consumers": self.run.consumers,
             "elapsed_s": elapsed,
             "processed_per_s": counts["processed"] / elapsed if elapsed > 0 else 0.0,
+            **self.latency(),
             "broker": {k: v for k, v in self.figures.items() if not isinstance(v, dict)},
             "stopped_by": self.stop.reason,
         }
@@ -419,6 +452,15 @@ class StreamConsumer:
             self.broker.stop()
 
 
+def _latency_words(summary: Dict[str, Any]) -> str:
+    if summary.get("latency_p50_ms") is None:
+        return ""
+    return (
+        f"; latency add -> processed p50 {summary['latency_p50_ms']:,.1f} ms, "
+        f"p99 {summary['latency_p99_ms']:,.1f} ms"
+    )
+
+
 def run_stream_consumer(run: StreamConsumerRun) -> int:
     consumer = StreamConsumer(run)
     try:
@@ -431,6 +473,6 @@ def run_stream_consumer(run: StreamConsumerRun) -> int:
         say(
             f"consumer: processed {summary['processed']:,} ({summary['processed_unique']:,} "
             f"unique, {summary['duplicates']:,} duplicates, {summary['redelivered']:,} "
-            f"redelivered), trimmed {summary['trimmed']:,}"
+            f"redelivered), trimmed {summary['trimmed']:,}" + _latency_words(summary)
         )
     return 0

@@ -144,6 +144,7 @@ def test_the_broker_refuses_writes_when_full_and_the_dashboard_shows_it(procs, t
         consumer, producers = wait_for(refusing, 30, "refusals on the dashboard", poll=0.1)
         text = _panel_text(20, consumer, producers)
         assert "(OOM)" in text and "/8 MB" in text and "noeviction" in text, text
+        assert re.search(r"latency +p50 [\d,]+ ms · p99 [\d,]+ ms", text), text
         assert producer.wait(30) == 0
         summary = producer.json()
         assert summary["refused"] > 0 and "OOM command not allowed" in summary["last_error"]
@@ -171,6 +172,9 @@ def test_maxlen_trimming_is_counted_exactly(procs, broker):
     assert added == 30000 and result["duplicates"] == 0
     assert result["trimmed"] > 0
     assert result["processed_unique"] + result["trimmed"] == added
+    # the last entry added waited for the >= 900 unread before it, at 2,000 msg/s at most
+    p50, p99, worst = (result[f"latency_{p}_ms"] / 1e3 for p in ("p50", "p99", "max"))
+    assert 0 < p50 <= p99 <= worst * 1.004 and 0.45 <= worst <= result["elapsed_s"], result
     assert result["identity"] == {
         "added": added,
         "processed_unique": result["processed_unique"],
