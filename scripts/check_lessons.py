@@ -43,12 +43,18 @@ LESSONS = {
     "14": "workshop_materials/14_rate_limiting/README.md",
     "15": "workshop_materials/15_retry_storms/README.md",
     "17": "workshop_materials/17_consumer_lag/README.md",
+    "20": "workshop_materials/20_broker/README.md",
 }
+
+
+STREAM_MODULE = 20
 
 
 @dataclass(frozen=True)
 class Run:
-    """One measurement: a consumer until its producers leave, one producer for ``duration``."""
+    """One measurement: a consumer until its producers leave, one producer for ``duration``.
+    Module 20 (a broker in the middle): the consumer runs for ``duration`` with its private
+    broker, and the producer's own flags (a ``--count``) end it."""
 
     module: int
     consumer: Tuple[str, ...]
@@ -56,6 +62,11 @@ class Run:
     duration: float
 
     def command(self) -> str:
+        if self.module == STREAM_MODULE:
+            return (
+                f"consumer --module 20 --duration {self.duration:g} --json "
+                f"{' '.join(self.consumer)} | producer --module 20 --json {' '.join(self.producer)}"
+            )
         return (
             f"consumer --module {self.module} --until-idle --json {' '.join(self.consumer)} | "
             f"producer --module {self.module} --duration {self.duration:g} --json "
@@ -155,6 +166,8 @@ RUNS: Dict[str, Run] = {
         )
     },
     "17-throttle": Run(17, ("--workers", "1"), ("--throttle-on-lag",), 20),
+    "20-under": Run(20, ("--process-rate", "2000"), ("--mps", "1000", "--count", "5000"), 10),
+    "20-over": Run(20, ("--process-rate", "500"), ("--mps", "1000", "--count", "5000"), 15),
 }
 
 _DROP_100 = "without backpressure"
@@ -375,6 +388,19 @@ FIGURES: List[Figure] = [
             ("dropped", "consumer.dropped", COUNT),
         )
     ],
+    # Module 20, latency add -> processed through the broker.
+    *[
+        Figure("20", row, column, run, f"consumer.latency_{key}_ms", tol)
+        for row, run, tol in (
+            ("2,000 msg/s", "20-under", LATENCY),
+            ("500 msg/s", "20-over", SLOW_LATENCY),
+        )
+        for column, key in (("p50", "p50"), ("p99", "p99"))
+    ],
+    *[
+        Figure("20", row, "processed", run, "consumer.processed_unique", COUNT)
+        for row, run in (("2,000 msg/s", "20-under"), ("500 msg/s", "20-over"))
+    ],
 ]
 
 # -- reading the README ----------------------------------------------------------------------
@@ -464,8 +490,8 @@ def _fresh_port() -> int:
     producer would feed the other's consumer."""
     with _PORTS_LOCK:
         while True:
-            base = free_port_block()
-            block = set(range(base, base + 4))
+            base = free_port_block(5)  # Module 20's private broker is on base + 4
+            block = set(range(base, base + 5))
             if not block & _PORTS_TAKEN:
                 _PORTS_TAKEN.update(block)
                 return base
@@ -513,7 +539,34 @@ def measure(run: Run) -> Dict[str, Any]:
         return _measure_once(run)
 
 
+def _measure_stream(run: Run) -> Dict[str, Any]:
+    """Module 20: the consumer (and its private broker on base + 4) for ``run.duration``, the
+    producer until its ``--count``; the consumer must have drained all of it, losing none."""
+    port = _fresh_port()
+    consumer = _lab("consumer", run, port, ["--duration", f"{run.duration:g}", *run.consumer])
+    producer = None
+    try:
+        _wait_listening(port + 4, consumer, 30.0)
+        producer = _lab("producer", run, port, run.producer)
+        p_out, p_err = producer.communicate(timeout=run.duration + 30)
+        c_out, c_err = consumer.communicate(timeout=run.duration + 30)
+        if producer.returncode or consumer.returncode:
+            raise RuntimeError(f"{run.command()} failed: {p_err.strip()} {c_err.strip()}")
+        summaries = {"consumer": json.loads(c_out), "producer": json.loads(p_out)}
+        identity = summaries["consumer"]["identity"] or {}
+        if identity.get("backlog") != 0 or identity.get("lost") != 0:
+            raise RuntimeError(f"{run.command()}: not drained within the run: {identity}")
+        return summaries
+    finally:
+        for proc in (producer, consumer):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def _measure_once(run: Run) -> Dict[str, Any]:
+    if run.module == STREAM_MODULE:
+        return _measure_stream(run)
     port = _fresh_port()
     # --duration is only a guard against a hang; --until-idle ends the run.
     cap = str(run.duration + 90)

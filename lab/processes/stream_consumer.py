@@ -156,7 +156,7 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
     service_s = 1.0 / run.process_rate if math.isfinite(run.process_rate) else 0.0
     count = max(1, min(100, int(run.process_rate * 0.05) if service_s else 100))
     due = time.monotonic()
-    next_claim = due
+    next_claim, backlogged = due, False
     while not stop:
         try:
             entries, claimed = [], False
@@ -181,7 +181,11 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
             if not entries:
                 continue
             members.delivered(entries, claimed)
-            due = max(due, time.monotonic())
+            if not backlogged:  # idle since the last batch: the simulated worker starts now
+                due = max(due, time.monotonic())
+            # a full batch means more were waiting: the next one starts where this one ends,
+            # so the broker's round trips do not slow the simulated service rate
+            backlogged = len(entries) >= count
             for _ in entries:
                 due = max(due, members.stalled_until) + service_s * members.slowdown(due)
                 wait = due - time.monotonic()
