@@ -39,6 +39,7 @@ from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, p
 from lab.processes.stream_io import DEFAULT_GROUP, DEFAULT_STREAM, ensure_group, read_figures
 
 TELEMETRY_INTERVAL = 0.1
+IDLE_S = 2.0  # --until-idle: this long with nothing unread, nothing pending, nothing new
 READ_BLOCK_MS = 100
 
 
@@ -60,6 +61,7 @@ class StreamConsumerRun:
     broker_server: str = "auto"  # --broker-server: auto, redis, valkey or a binary's path
     bind: str = "127.0.0.1"
     duration: Optional[float] = None
+    until_idle: bool = False  # stop once the group has been drained and idle for IDLE_S
     json_out: bool = False
     quiet: bool = False
     slowdown_at: Optional[float] = None
@@ -237,6 +239,7 @@ class StreamConsumer:
         self.broker_down = False
         self.stats = ProcessStats()
         self.rates = stream_lag.WindowRates()
+        self._idle_count, self._idle_since = -1, 0.0
 
     def serve(self) -> Dict[str, Any]:
 
@@ -269,10 +272,24 @@ class StreamConsumer:
             if telemetry.due(now):
                 self._refresh_figures()
                 self._publish(now)
+                if run.until_idle and self._idle_long_enough(now):
+                    self.stop.set("idle")
         for thread in threads:
             thread.join(timeout=2.0)
         self._refresh_figures()  # the summary's identity needs the backlog as of now
         return self.summary()
+
+    def _idle_long_enough(self, now: float) -> bool:
+        """``--until-idle``: something was processed, the group's lag is 0, and nothing more
+        was processed for ``IDLE_S``: the producer has stopped and everything it added is
+        done, so its stop ends the measurement."""
+        with self.members.lock:
+            processed = self.members.ledger.processed
+        idle = processed > 0 and self.figures.get("lag_messages") == 0
+        if not idle or processed != self._idle_count:
+            self._idle_count, self._idle_since = processed, now
+            return False
+        return now - self._idle_since >= IDLE_S
 
     def _refresh_figures(self) -> None:
         import redis

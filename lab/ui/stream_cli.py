@@ -95,6 +95,7 @@ def consumer(flags: Dict[str, Any]) -> None:
         broker_server=flags.get("broker_server") or "auto",
         bind=flags.get("bind", "127.0.0.1"),
         duration=flags.get("duration"),
+        until_idle=flags.get("until_idle", False),
         json_out=flags.get("json_out", False),
         quiet=flags.get("quiet", False),
         slowdown_at=flags.get("slowdown_at"),
