@@ -38,6 +38,7 @@ from lab.processes.runtime import (
     print_json,
     say,
 )
+from lab.processes.stream_consumer import latency_words
 from lab.processes.visualizer import Visualizer, VisualizerRun
 from lab.ui.keys import KeyReader, key_actions, legend
 
@@ -217,6 +218,7 @@ def _stream_line(consumer: Dict[str, Any], producer: Dict[str, Any]) -> str:
         f"producer: added {producer.get('added', 0):,}, refused {producer.get('refused', 0):,}"
         f"; consumer: processed {consumer.get('processed', 0):,} "
         f"({consumer.get('duplicates', 0):,} duplicates), trimmed {consumer.get('trimmed', 0):,}"
+        + latency_words(consumer)
     )
 
 

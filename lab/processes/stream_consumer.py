@@ -473,13 +473,12 @@ class StreamConsumer:
             self.broker.stop()
 
 
-def _latency_words(summary: Dict[str, Any]) -> str:
-    if summary.get("latency_p50_ms") is None:
+def latency_words(summary: Dict[str, Any]) -> str:
+    """``, latency add -> processed p50 ... ms, p99 ... ms`` for a summary line ('' if none)."""
+    p50, p99 = summary.get("latency_p50_ms"), summary.get("latency_p99_ms")
+    if p50 is None or p99 is None:
         return ""
-    return (
-        f"; latency add -> processed p50 {summary['latency_p50_ms']:,.1f} ms, "
-        f"p99 {summary['latency_p99_ms']:,.1f} ms"
-    )
+    return f", latency add -> processed p50 {p50:,.1f} ms, p99 {p99:,.1f} ms"
 
 
 def run_stream_consumer(run: StreamConsumerRun) -> int:
@@ -494,6 +493,6 @@ def run_stream_consumer(run: StreamConsumerRun) -> int:
         say(
             f"consumer: processed {summary['processed']:,} ({summary['processed_unique']:,} "
             f"unique, {summary['duplicates']:,} duplicates, {summary['redelivered']:,} "
-            f"redelivered), trimmed {summary['trimmed']:,}" + _latency_words(summary)
+            f"redelivered), trimmed {summary['trimmed']:,}" + latency_words(summary)
         )
     return 0
