@@ -12,9 +12,14 @@ The main thread publishes the lab's telemetry on the consumer's usual PUB socket
 + 1) and relays producers' (base port + 2), so the ordinary dashboard works. The broker's
 figures come from the broker itself (:func:`lab.processes.stream_io.read_figures`).
 
+Every processed entry's latency, from its add (the stream id's milliseconds, the broker's
+clock) to the end of its processing, goes into the summary (whole run) and the snapshot's
+broker figures (last 5 s) as p50/p99/max.
+
 Its control socket (base port + 3) takes ``slow``, ``restore``, ``stall`` and ``status``, so
 the demo's keys work. Without ``--redis-url`` it starts a private broker on base port + 4
-and stops it at exit.
+(``--broker-server`` picks which) and stops it at exit. ``--until-idle`` stops it once the
+group is drained and nothing more arrived for 2 s.
 """
 
 from __future__ import annotations
