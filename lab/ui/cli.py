@@ -245,6 +245,12 @@ class ConsumerFlags:
     bulkhead = typer.Option(
         None, help="A pool per workload instead of one shared pool, e.g. likes=4,analytics=2."
     )
+    # queue discipline (Module 19)
+    discipline = typer.Option(
+        None, help="Dequeue: fifo, lifo, adaptive-lifo, deadline-drop or codel (Module 19)."
+    )
+    codel_target_ms = typer.Option(None, help="codel: sojourn target (default 5 service times).")
+    codel_interval_ms = typer.Option(None, help="codel: interval (default 100 ms).")
     # guards and measurements
     max_memory_mb = typer.Option(
         _c("max_memory_mb"), help="Stop when RSS passes this (memory guard)."
@@ -314,6 +320,9 @@ def consumer(
     lag_target_s: Optional[float] = ConsumerFlags.lag_target_s,
     scale_cooldown_s: Optional[float] = ConsumerFlags.scale_cooldown_s,
     bulkhead: Optional[str] = ConsumerFlags.bulkhead,
+    discipline: Optional[str] = ConsumerFlags.discipline,
+    codel_target_ms: Optional[float] = ConsumerFlags.codel_target_ms,
+    codel_interval_ms: Optional[float] = ConsumerFlags.codel_interval_ms,
     port: Optional[int] = ConsumerFlags.port,
     bind: str = ConsumerFlags.bind,
     duration: Optional[float] = _duration_opt(),

@@ -42,6 +42,8 @@ def test_consumer_identities():
     assert counts.as_dict() == dict.fromkeys(CONSUMER_FIELDS, 0)
     assert counts.identity_errors() == []
     counts.received, counts.accepted, counts.dropped, counts.processed, counts.depth = 5, 3, 2, 1, 2
+    assert counts.identity_errors() == ["processed 1 != goodput 0 + wasted 0"]
+    counts.wasted = 1  # processed after its deadline: the third identity closes
     assert counts.identity_errors() == []
     counts.received = 6
     counts.depth = 1
