@@ -14,8 +14,9 @@ none). Only messages that had arrived by ``now`` are candidates.
 * ``adaptive-lifo``: FIFO while at most ``short`` messages wait, LIFO above that (the
   overload switch of Facebook's "Fail at Scale", 2015): under overload the newest requests,
   whose callers still wait, are served first.
-* ``deadline-drop``: FIFO, but a message whose deadline has passed is dropped at dequeue
-  instead of served: no work is spent on a caller who gave up.
+* ``deadline-drop``: FIFO, but a message that is past its deadline, or would be by the end
+  of one mean service time, is dropped at dequeue instead of served: no work is spent on a
+  caller who gave up (or will have given up when the work is done).
 * ``codel``: FIFO with Nichols and Jacobson's controlled delay ("Controlling Queue Delay",
   ACM Queue 10(5), 2012). The sojourn time of each dequeued message is compared with
   ``target``; once it has stayed above target for a whole ``interval`` the discipline
@@ -103,18 +104,28 @@ class AdaptiveLifo(Discipline):
 
 
 class DeadlineDrop(Discipline):
-    """FIFO; a message already past its deadline is dropped at dequeue."""
+    """FIFO; a message that cannot finish by its deadline is dropped at dequeue."""
 
     name = "deadline-drop"
 
+    def __init__(self, service_time_s: float = 0.0) -> None:
+        self.service_time = service_time_s
+        self.drops = 0
+
     def pick(self, queue: Deque[Message], now: float) -> Picked:
         dropped: List[Message] = []
+        done_at = now + self.service_time
         while queue:
             message = queue.popleft()
-            if message.deadline >= now:
+            if message.deadline >= done_at:
+                self.drops += len(dropped)
                 return message, dropped
             dropped.append(message)
+        self.drops += len(dropped)
         return None, dropped
+
+    def status(self) -> Dict[str, Any]:
+        return {"discipline": self.name, "drops": self.drops}
 
 
 class CoDel(Discipline):
@@ -207,7 +218,7 @@ def build_discipline(name: str, service_time_s: float, **options: float) -> Disc
         "fifo": Discipline,
         "lifo": Lifo,
         "adaptive-lifo": lambda: AdaptiveLifo(int(options.get("adaptive_short") or ADAPTIVE_SHORT)),
-        "deadline-drop": DeadlineDrop,
+        "deadline-drop": lambda: DeadlineDrop(service_time_s),
         "codel": lambda: CoDel(
             options.get("codel_target_s") or max(0.005, CODEL_TARGET_SERVICES * service_time_s),
             options.get("codel_interval_s") or CODEL_INTERVAL_S,

@@ -71,6 +71,12 @@ def test_deadline_drop_drops_what_is_past_its_deadline_at_dequeue():
     assert DeadlineDrop().pick(deque(), 1.0) == (None, [])
 
 
+def test_deadline_drop_also_drops_what_would_finish_too_late():
+    queue = deque(Message(b"p", s, enqueued_at=0.0, deadline=d) for s, d in ((0, 1.1), (1, 1.3)))
+    message, dropped = DeadlineDrop(service_time_s=0.25).pick(queue, 1.0)
+    assert message.seq == 1 and [m.seq for m in dropped] == [0]
+
+
 def codel_run(codel: CoDel, queue: Deque[Message], times: List[float]):
     served, drops = [], []
     for now in times:
@@ -155,19 +161,19 @@ def test_fifo_serves_everything_but_most_of_it_too_late():
     )
 
 
-def test_deadline_drop_wastes_one_and_drops_the_rest_at_dequeue():
+def test_deadline_drop_wastes_nothing_and_drops_the_rest_at_dequeue():
     core = overload("deadline-drop")
     totals = core.totals()
-    # the fifth starts at 0.5 (its deadline, not past yet) and finishes late; at 0.625 the
-    # other 15 are past their deadline and dropped unserved
-    assert (totals.processed, totals.goodput, totals.wasted) == (5, 4, 1)
-    assert (totals.dropped, totals.dequeue_dropped, totals.evicted) == (15, 15, 0)
+    # at 0.5 the fifth could finish only at 0.625, past its deadline: it and the other 15
+    # are dropped unserved
+    assert (totals.processed, totals.goodput, totals.wasted) == (4, 4, 0)
+    assert (totals.dropped, totals.dequeue_dropped, totals.evicted) == (16, 16, 0)
     assert core.identity_errors() == []
     runs = [protocol.decode_verdicts(f) for _, f in core.take_outgoing()]
     evicted = [(r.first_seq, r.count) for v in runs for r in v.runs if r.kind == protocol.EVICTED]
-    assert evicted == [(5, 15)]
+    assert evicted == [(4, 16)]
     summary = core.summary(5.0)
-    assert (summary["goodput"], summary["wasted"], summary["dequeue_dropped"]) == (4, 1, 15)
+    assert (summary["goodput"], summary["wasted"], summary["dequeue_dropped"]) == (4, 0, 16)
 
 
 def test_without_a_deadline_everything_processed_is_goodput():
