@@ -27,12 +27,12 @@ from tests.conftest import REPO, wait_for
 pytestmark = pytest.mark.integration
 
 # -- the protocol, as docs/protocol.md states it ----------------------------------------------
-MAGIC, VERSION = b"BP", 1
+MAGIC, VERSION = b"BP", 2
 HELLO, WELCOME, DATA, VERDICTS, BYE, CONTROL = 1, 2, 3, 4, 5, 6
 ACCEPTED, DROPPED, SAMPLED_OUT, SHED, EVICTED, PROCESSED = 1, 2, 3, 4, 5, 6
 FIRST_VERDICTS = (ACCEPTED, DROPPED, SAMPLED_OUT, SHED)
 HEADER = struct.Struct("<2sBB")
-DATA_HEAD = struct.Struct("<IQ")  # record count, first_ordinal
+DATA_HEAD = struct.Struct("<IQI")  # record count, first_ordinal, deadline_ms (0: none)
 RECORD = struct.Struct("<QddBBI")
 VERDICTS_HEAD = struct.Struct("<QI")
 RUN = struct.Struct("<BQII")
@@ -58,7 +58,7 @@ def make_records(first: int, count: int, payload: bytes = b"") -> List[Record]:
 
 
 def data_body(records: Sequence[Record], first_ordinal: int, count: Optional[int] = None):
-    parts = [DATA_HEAD.pack(len(records) if count is None else count, first_ordinal)]
+    parts = [DATA_HEAD.pack(len(records) if count is None else count, first_ordinal, 0)]
     for seq, due, sent, priority, attempt, payload in records:
         parts.append(RECORD.pack(seq, due, sent, priority, attempt, len(payload)) + payload)
     return b"".join(parts)
@@ -412,9 +412,9 @@ def _malformed_cases() -> List[Tuple[str, List[bytes]]]:
         ("3-part message", [data_frame(one, 0), data_frame(one, 0), data_frame(one, 0)]),
         ("empty delimiter (REQ style)", [b"", data_frame(one, 0)]),
         ("empty frame", [b""]),
-        ("short header", [b"BP\x01"]),
+        ("short header", [b"BP\x02"]),
         ("DATA without first_ordinal", [frame(DATA, struct.pack("<I", 0))]),
-        ("count over 65536", [frame(DATA, DATA_HEAD.pack(65_537, 0))]),
+        ("count over 65536", [frame(DATA, DATA_HEAD.pack(65_537, 0, 0))]),
         ("VERDICTS from a producer", [frame(VERDICTS, VERDICTS_HEAD.pack(0, 0))]),
         ("HELLO with a JSON array", [frame(HELLO, b"[1, 2]")]),
         ("HELLO that is not JSON", [frame(HELLO, b"\xff{not json")]),
