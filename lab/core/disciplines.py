@@ -37,8 +37,12 @@ from lab.core.buffer import Message
 
 Picked = Tuple[Optional[Message], List[Message]]
 DISCIPLINE_NAMES = ("fifo", "lifo", "adaptive-lifo", "deadline-drop", "codel")
-CODEL_TARGET_SERVICES = 5.0  # target = 5 service times: the paper's 5 ms, in units of work
-CODEL_INTERVAL_S = 0.1  # the paper's 100 ms interval
+# The paper's 5 ms target and 100 ms interval, scaled to the lab's unit of work: target half
+# a service time (5 ms at 100 msg/s: less than one message waiting), interval 10 targets
+# (the paper keeps target at 5-10% of interval). An instant worker keeps the paper's values.
+CODEL_TARGET_SERVICES = 0.5
+CODEL_INTERVAL_TARGETS = 10.0
+CODEL_TARGET_S, CODEL_INTERVAL_S = 0.005, 0.1
 ADAPTIVE_SHORT = 10  # a "short" queue: at most this many messages waiting
 
 
