@@ -221,8 +221,8 @@ class ConsumerConfig:
     discipline: Optional[str] = None  # None: the policy's own (priority modes use "priority")
     # Module 19: what the worker takes next and drops at dequeue (lab.core.disciplines)
     queue_discipline: str = "fifo"
-    codel_target_s: Optional[float] = None  # None: 5 service times
-    codel_interval_s: Optional[float] = None  # None: 100 ms
+    codel_target_s: Optional[float] = None  # None: half a service time
+    codel_interval_s: Optional[float] = None  # None: 10 targets
     shed_watermarks: Tuple[float, float, float] = (1.0, 0.8, 0.5)
     degrade_high: float = 0.8
     degrade_low: float = 0.3

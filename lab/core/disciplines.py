@@ -214,6 +214,15 @@ class CoDel(Discipline):
         }
 
 
+def _codel_times(service_time_s: float, options: Dict[str, float]) -> Tuple[float, float]:
+    if service_time_s > 0:
+        target = CODEL_TARGET_SERVICES * service_time_s
+        interval = CODEL_INTERVAL_TARGETS * target
+    else:
+        target, interval = CODEL_TARGET_S, CODEL_INTERVAL_S
+    return options.get("codel_target_s") or target, options.get("codel_interval_s") or interval
+
+
 def build_discipline(name: str, service_time_s: float, **options: float) -> Discipline:
     """The discipline called ``name`` for a worker whose mean service time is
     ``service_time_s`` (0 for an instant worker); ``options`` override the defaults:
@@ -223,10 +232,7 @@ def build_discipline(name: str, service_time_s: float, **options: float) -> Disc
         "lifo": Lifo,
         "adaptive-lifo": lambda: AdaptiveLifo(int(options.get("adaptive_short") or ADAPTIVE_SHORT)),
         "deadline-drop": lambda: DeadlineDrop(service_time_s),
-        "codel": lambda: CoDel(
-            options.get("codel_target_s") or max(0.005, CODEL_TARGET_SERVICES * service_time_s),
-            options.get("codel_interval_s") or CODEL_INTERVAL_S,
-        ),
+        "codel": lambda: CoDel(*_codel_times(service_time_s, options)),
     }
     if name not in makers:
         raise ValueError(f"unknown discipline {name!r}: choose from {', '.join(DISCIPLINE_NAMES)}")

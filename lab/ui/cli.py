@@ -249,8 +249,8 @@ class ConsumerFlags:
     discipline = typer.Option(
         None, help="Dequeue: fifo, lifo, adaptive-lifo, deadline-drop or codel (Module 19)."
     )
-    codel_target_ms = typer.Option(None, help="codel: sojourn target (default 5 service times).")
-    codel_interval_ms = typer.Option(None, help="codel: interval (default 100 ms).")
+    codel_target_ms = typer.Option(None, help="codel: sojourn target (default 1/2 service time).")
+    codel_interval_ms = typer.Option(None, help="codel: interval (default 10 targets).")
     # guards and measurements
     max_memory_mb = typer.Option(
         _c("max_memory_mb"), help="Stop when RSS passes this (memory guard)."

@@ -131,7 +131,9 @@ def test_codel_reentering_soon_after_resumes_near_the_last_count():
 
 def test_build_discipline_scales_codel_to_the_service_time():
     codel = build_discipline("codel", 0.01)
-    assert (codel.target, codel.interval) == (0.05, 0.1)
+    assert (codel.target, codel.interval) == (0.005, 0.05)  # half a service time, 10 targets
+    instant = build_discipline("codel", 0.0)
+    assert (instant.target, instant.interval) == (0.005, 0.1)
     assert build_discipline("codel", 0.01, codel_target_s=0.2).target == 0.2
     with pytest.raises(ValueError, match="unknown discipline"):
         build_discipline("random", 0.01)
