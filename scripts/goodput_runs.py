@@ -1,9 +1,12 @@
 """Module 19's measurement: the four queue disciplines side by side under 2x overload.
 
-Each discipline gets its own consumer (buffer 500, 100 msg/s simulated worker, 500 ms
-deadline from the module's row) and producer (200 msg/s), all at once on ports 19000,
-19010, 19020, 19030, for ``--seconds`` (60 by default). Prints one table row each:
-processed, goodput, wasted, dropped at dequeue, and goodput as a share of capacity.
+Each discipline gets its own consumer (buffer 500, 100 msg/s simulated worker) and
+producer (200 msg/s, a 500 ms deadline), the module's defaults, all at once on ports
+19000, 19010, 19020, 19030: the lesson's commands, ``bplab consumer --module 19
+--until-idle --json --discipline D`` and ``bplab producer --module 19 --duration 60
+--json``. Prints one table row each: processed, goodput, wasted, dropped at dequeue, and
+goodput as a share of what the worker can do in the producer's ``--seconds``. The worker's
+time is simulated, so the counts hardly depend on how busy the machine is.
 
     .venv/bin/python scripts/goodput_runs.py --seconds 60
 """
@@ -12,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
-import time
 
 DISCIPLINES = ("fifo", "deadline-drop", "adaptive-lifo", "codel")
 CAPACITY_MPS = 100.0
 
 
-def start(role: str, port: int, seconds: float, *extra: str) -> subprocess.Popen:
+def start(role: str, port: int, *extra: str) -> subprocess.Popen:
     argv = [sys.executable, "-m", "lab", role, "--module", "19", "--port", str(port)]
-    argv += ["--duration", f"{seconds:g}", "--json", "--quiet", *extra]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen([*argv, "--json", "--quiet", *extra], stdout=subprocess.PIPE, text=True)
 
 
 def main() -> int:
@@ -34,17 +34,15 @@ def main() -> int:
     pairs = []
     for index, name in enumerate(DISCIPLINES):
         port = 19000 + 10 * index
-        consumer = start("consumer", port, args.seconds + 10, "--discipline", name)
-        pairs.append((name, consumer, start("producer", port, args.seconds)))
+        consumer = start("consumer", port, "--until-idle", "--discipline", name)
+        pairs.append((name, consumer, start("producer", port, "--duration", f"{args.seconds:g}")))
     try:
         for _, _, producer in pairs:
             producer.wait()
-        time.sleep(0.5)  # the last verdicts
         print(f"{'discipline':<14} {'processed':>9} {'goodput':>8} {'wasted':>7} "
               f"{'dropped at dequeue':>18} {'goodput/capacity':>16}")  # fmt: skip
         for name, consumer, _ in pairs:
-            consumer.send_signal(signal.SIGINT)
-            out, _ = consumer.communicate(timeout=30)
+            out, _ = consumer.communicate(timeout=60)  # --until-idle: the backlog drains
             summary = json.loads(out.strip().splitlines()[-1])
             share = summary["goodput"] / (CAPACITY_MPS * args.seconds)
             print(f"{name:<14} {summary['processed']:>9,} {summary['goodput']:>8,} "
