@@ -307,7 +307,7 @@ def test_drop_mode_verdicts_add_up_and_match_the_consumer_summary(procs, base_po
     )
     peer = raw.producer("raw-drop")
     welcome = peer.handshake()
-    assert welcome["mode"] == "drop" and welcome["protocol"] == 1
+    assert welcome["mode"] == "drop" and welcome["protocol"] == 2
     assert welcome["capacity"] == 20 and welcome["window"] == 20
     assert welcome["credit_limit"] is None
     assert re.fullmatch(r"[0-9a-f]{12}", welcome["session"])
@@ -405,7 +405,7 @@ def _malformed_cases() -> List[Tuple[str, List[bytes]]]:
     body = data_body(one, 0)
     return [
         ("bad magic", [frame(DATA, body, magic=b"XX")]),
-        ("bad version", [frame(DATA, body, version=2)]),
+        ("bad version", [frame(DATA, body, version=3)]),
         ("truncated DATA", [frame(DATA, data_body(one, 0, count=2))]),
         ("trailing bytes", [frame(DATA, body + b"\x00")]),
         ("unknown type", [frame(9, body)]),
@@ -476,7 +476,7 @@ CONSUMER_FIELDS = {
 }  # fmt: skip
 COUNT_FIELDS = {
     "received", "accepted", "processed", "dropped", "sampled_out", "shed", "depth", "evicted",
-    "over_credit",
+    "over_credit", "goodput", "wasted", "dequeue_dropped",
 }  # fmt: skip
 
 
@@ -509,7 +509,7 @@ def test_raw_telemetry_reader_decodes_snapshots_and_the_relay(procs, base_port, 
     assert row["active"] is True and row["credit"] is None
     assert set(row) >= COUNT_FIELDS
     assert set(snapshot["rates"]) == {
-        "received", "accepted", "processed", "dropped", "sampled_out", "shed",
+        "received", "accepted", "processed", "dropped", "sampled_out", "shed", "goodput", "wasted",
     }  # fmt: skip
     assert set(snapshot["queue_wait"]) == {"p50_s", "p99_s", "max_s"}
     assert snapshot["credit_outstanding"] is None and snapshot["identity_ok"] is True
