@@ -122,10 +122,9 @@ class Completion:
         service_seconds = 0.0
         waits: List[float] = []
         wait_classes: List[int] = []
-        good = late = 0
+        late = 0
         for message, finished_at in finished:
             on_time = finished_at <= message.deadline
-            good += on_time
             late += not on_time
             wait = message.started_at - message.enqueued_at
             service_seconds += finished_at - message.started_at
@@ -152,10 +151,8 @@ class Completion:
             counts = owner.counts
             counts.processed += 1
             counts.depth -= 1
-            if on_time:
-                counts.goodput += 1
-            else:
-                counts.wasted += 1
+            counts.goodput += on_time
+            counts.wasted += not on_time
             seq = message.seq
             if seq <= owner.last_processed_seq:
                 if message.attempt == 0:
@@ -165,13 +162,16 @@ class Completion:
             if confirm_all or owner.wants_confirm:
                 owner.confirmations.add(protocol.PROCESSED, seq)
         self._add_processed_rates(stamp, stamped)
-        rates = stats.rates
+        self._add_goodput_rates(stamp, len(finished) - late, late)
+        self.service_seconds += service_seconds
+        self._record_waits(finished, waits, wait_classes)
+
+    def _add_goodput_rates(self, stamp: float, good: int, late: int) -> None:
+        rates = self.stats.rates
         if good:
             rates["goodput"].add(stamp, good)
         if late:
             rates["wasted"].add(stamp, late)
-        self.service_seconds += service_seconds
-        self._record_waits(finished, waits, wait_classes)
 
     def _add_processed_rates(self, stamp: float, by_class: List[int]) -> None:
         windows = self.stats.class_rates["processed"]
