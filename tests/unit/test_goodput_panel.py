@@ -1,9 +1,17 @@
-"""Module 19's panel: goodput next to throughput and the discipline's state, from snapshots
-of a simulated 2x overload with a 500 ms deadline."""
+"""Module 19 on screen and on paper: the panel (goodput next to throughput, the discipline's
+state) and ``bplab compare``'s goodput overlay, from a simulated 2x overload with a 500 ms
+deadline."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from lab.core import protocol
 from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.consumer_core import ConsumerCore
+from lab.core.protocol import Record
+from lab.ui.plotting import has_deadlines, load_recording, plot_compare
 from tests.unit.test_panels import dashboard, screen, snapshots_at
 
 
@@ -26,3 +34,31 @@ def test_fifo_shows_the_waste():
 def test_codel_shows_its_dropping_state():
     text = overload_screen("codel")
     assert "codel · dropping, count" in text and "(target 5 ms)" in text
+
+
+def recording(tmp_path: Path, discipline: str) -> Path:
+    """A consumer's snapshots, twice a second for 4 s of 2x overload, as --record writes."""
+    config = ConsumerConfig(capacity=100, process_rate=100.0, queue_discipline=discipline)
+    core = ConsumerCore(config, 0.0, session=discipline)
+    lines = []
+    for step in range(1, 801):  # 200 msg/s, 5 ms apart
+        now = step * 0.005
+        core.on_frame(b"p", protocol.encode_data([Record(step, now, now)], step, 500), now)
+        core.take_outgoing()
+        if step % 100 == 0:
+            snap = core.snapshot(now)
+            snap.update(id="consumer-19000", t=1_700_000_000.0 + now, port=19000)
+            lines.append(json.dumps(snap))
+    path = tmp_path / f"{discipline}.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_compare_overlays_goodput_when_deadlines_mattered(tmp_path: Path):
+    fifo, codel = recording(tmp_path, "fifo"), recording(tmp_path, "codel")
+    series = load_recording(str(fifo)).consumer
+    assert has_deadlines(series) and series.rates["goodput"][-1] < 20
+    assert load_recording(str(codel)).consumer.rates["goodput"][-1] > 90
+    output = tmp_path / "compare.png"
+    plot_compare(str(fifo), str(codel), str(output))
+    assert output.stat().st_size > 10_000
