@@ -164,6 +164,7 @@ MODULES: Dict[int, ModuleSpec] = {
         ModuleSpec(
             number=19,
             slug="goodput",
+            knob="discipline",
             live_modes=("drop",),
             title="Queue discipline, deadlines and goodput",
             teaches="work done after the caller left is waste: LIFO, deadline drop, CoDel",

@@ -700,7 +700,9 @@ def modules() -> None:
 @app.command()
 def ctl(
     command: str = typer.Argument(
-        ..., help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17)."
+        ...,
+        help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17), "
+        "discipline (19).",
     ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
@@ -739,7 +741,9 @@ def _ctl_request(command: str, value: Optional[str], factor: float, seconds: flo
         check_positive(seconds, "--for")
         request.update(factor=factor, duration=seconds)
     elif value is not None:
-        textual = command == "mode" or (command in ("batch", "workers") and not value.isdigit())
+        textual = command == "mode" or (
+            command in ("batch", "workers", "discipline") and not value.isdigit()
+        )
         request["value"] = value if textual else _number(value, command)
     return request
 

@@ -14,6 +14,7 @@ import pytest
 import zmq
 
 from lab.core import protocol
+from lab.processes.control import send_command
 from lab.processes.net import free_port_block
 from tests.integration.test_modules_13_15 import run_pairs
 
@@ -55,3 +56,7 @@ def test_a_version_1_producer_is_told_why_instead_of_waiting(procs):
         assert protocol.welcome_error(reply)
     finally:
         sock.close()
+    # the demo's keys switch the discipline live through the control socket
+    assert send_command("127.0.0.1", port, {"cmd": "discipline", "value": "codel"})["ok"]
+    refused = send_command("127.0.0.1", port, {"cmd": "discipline", "value": "random"})
+    assert refused["ok"] is False and "codel" in refused["error"]

@@ -10,7 +10,9 @@ from pathlib import Path
 from lab.core import protocol
 from lab.core.config import ConsumerConfig, ProducerConfig
 from lab.core.consumer_core import ConsumerCore
+from lab.core.modules import get_module
 from lab.core.protocol import Record
+from lab.ui.keys import key_actions, legend
 from lab.ui.plotting import has_deadlines, load_recording, plot_compare
 from tests.unit.test_panels import dashboard, screen, snapshots_at
 
@@ -62,3 +64,18 @@ def test_compare_overlays_goodput_when_deadlines_mattered(tmp_path: Path):
     output = tmp_path / "compare.png"
     plot_compare(str(fifo), str(codel), str(output))
     assert output.stat().st_size > 10_000
+
+
+def test_the_demo_has_a_key_per_discipline():
+    spec = get_module(19)
+    actions = key_actions(spec.live_modes, knob=spec.knob)
+    assert {key: actions[key]["value"] for key in "fladc"} == {
+        "f": "fifo",
+        "l": "lifo",
+        "a": "adaptive-lifo",
+        "d": "deadline-drop",
+        "c": "codel",
+    }
+    assert (
+        actions["c"]["cmd"] == "discipline" and len(legend(spec.live_modes, spec.knob)) <= 115
+    )  # as long as 16's
