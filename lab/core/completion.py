@@ -73,10 +73,12 @@ class Completion:
     def run(self, now: float) -> None:
         """Complete what the worker finished by ``now``; count, time and confirm each one."""
         finished = self.worker.advance(self.buffer, now)
-        if self.buffer.dequeue_dropped:
-            self._count_dequeue_drops(self.buffer.take_dequeue_dropped(), now)
         if finished:
             self._count(finished)
+        if self.buffer.dequeue_dropped:
+            # After the completions, so the mean depth's clock only moves forward (the
+            # depth between completions leaves out drops made in this call: approximate).
+            self._count_dequeue_drops(self.buffer.take_dequeue_dropped(), now)
 
     def _count_dequeue_drops(self, dropped: List[Message], now: float) -> None:
         """The queue discipline dropped these at dequeue: each moves from accepted to
