@@ -401,6 +401,7 @@ RUN_FLAGS = {
         "quiet",
         "retry_file",
         "limiter_file",
+        "consumer_rate",
     ),
 }
 
@@ -465,6 +466,9 @@ class ProducerFlags:
     limiter_file = typer.Option(
         None, help="Use the rate limiter class in FILE.py[:Class] (the exercises)."
     )
+    consumer_rate = typer.Option(
+        None, help="--limiter-file: the consumer's capacity (msg/s) its class is built with."
+    )
     # the messages
     payload_bytes = typer.Option(_p("payload_bytes"), help="Payload size of each message.")
     max_pending = typer.Option(
@@ -517,6 +521,7 @@ def producer(
     limit_burst: Optional[int] = ProducerFlags.limit_burst,
     retry_file: Optional[str] = ProducerFlags.retry_file,
     limiter_file: Optional[str] = ProducerFlags.limiter_file,
+    consumer_rate: Optional[float] = ProducerFlags.consumer_rate,
     payload_bytes: int = ProducerFlags.payload_bytes,
     max_pending: Optional[int] = ProducerFlags.max_pending,
     priority_mix: Optional[str] = ProducerFlags.priority_mix,
