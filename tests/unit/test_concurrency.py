@@ -199,3 +199,22 @@ def test_module_defaults_work_under_a_limit():
         ProducerConfig.for_module(MODULES[12], limit_algorithm="vegas")
     with pytest.raises(ValueError, match="--limit-timeout-ms"):
         ProducerConfig.for_module(MODULES[12], limit_timeout_ms=0)
+
+
+def test_concurrency_row_shows_limit_outstanding_and_round_trips():
+    from lab.core.telemetry import complete
+    from lab.ui.panels import concurrency_row
+
+    assert "none" in concurrency_row(None)[1].plain
+    concurrency = {
+        "algorithm": "aimd",
+        "limit": 18,
+        "outstanding": 17,
+        "answers": 4,
+        "rtt_sum_s": 0.8,
+        "rtt_min_s": 0.01,
+    }
+    snap = complete({"role": "producer", "id": "p", "concurrency": concurrency})
+    label, text = concurrency_row(snap)
+    assert label == "limit"
+    assert text.plain.startswith("aimd 17/18 out · rtt mean 200 ms · min 10 ms")
