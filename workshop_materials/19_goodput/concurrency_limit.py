@@ -40,7 +40,8 @@ def windows(record: Path, seconds: float):
 
     half = seconds / 2
     # a settling time of 40 % of each half: the start, then the slowdown
-    return [stretch(at(a), at(b)) for a, b in ((0.4 * half, half), (1.4 * half, seconds))]
+    means = [stretch(at(a), at(b)) for a, b in ((0.4 * half, half), (1.4 * half, seconds))]
+    return means, snaps[-1]["totals"]["dropped"]
 
 
 def main() -> int:
@@ -83,7 +84,9 @@ def main() -> int:
         f"{'W ms':>6} {'λ·W':>6}"
     )
     for algorithm, _, record, _, _ in runs:
-        for name, m in zip(("1x", "2x slow"), windows(record, args.seconds)):
+        means, dropped = windows(record, args.seconds)
+        print(f"{algorithm}: {dropped} dropped by the consumer in the whole run")
+        for name, m in zip(("1x", "2x slow"), means):
             print(
                 f"{algorithm:<9} {name:<7} {m['limit']:6.1f} {m['outstanding']:6.1f} "
                 f"{m['rate']:8.1f} {m['rtt'] * 1e3:6.0f} {m['little']:6.1f}"
