@@ -43,6 +43,7 @@ LESSONS = {
     "14": "workshop_materials/14_rate_limiting/README.md",
     "15": "workshop_materials/15_retry_storms/README.md",
     "17": "workshop_materials/17_consumer_lag/README.md",
+    "19": "workshop_materials/19_goodput/README.md",
 }
 
 
@@ -123,6 +124,15 @@ def _m12(mode: str, *extra: str) -> Run:
 
 
 MODES_13 = ("drop", "priority", "priority-shed", "degrade")
+DISCIPLINES_19 = ("fifo", "deadline-drop", "adaptive-lifo", "codel")
+CODEL_SLOW_19 = "--discipline codel --codel-target-ms 50 --codel-interval-ms 100"
+# FIFO's goodput is what finished in the first half second or so, before the queue's wait
+# passed the deadline: 24 and 66 in two runs, set by when the producer's first frames came
+FIFO_GOODPUT = Tol(abs=80)
+# adaptive LIFO's waste is mostly the full buffer it serves, late, once the producer stops
+LIFO_WASTE = Tol(abs=60)
+# a CoDel that enters and leaves its dropping state: 3,378 and 3,509 goodput in two runs
+CODEL_CYCLES = Tol(rel=0.1)
 RUNS: Dict[str, Run] = {
     "12-block": _m12("block"),
     "12-drop": _m12("drop"),
@@ -155,6 +165,8 @@ RUNS: Dict[str, Run] = {
         )
     },
     "17-throttle": Run(17, ("--workers", "1"), ("--throttle-on-lag",), 20),
+    **{f"19-{d}": Run(19, ("--discipline", d), (), 60) for d in DISCIPLINES_19},
+    "19-codel-slow": Run(19, tuple(CODEL_SLOW_19.split()), (), 60),
 }
 
 _DROP_100 = "without backpressure"
@@ -373,6 +385,26 @@ FIGURES: List[Figure] = [
             ("most waiting", "consumer.max_depth", FIRST_BACKLOG),
             ("queue wait p99", "consumer.queue_wait_p99_ms", LATENCY),
             ("dropped", "consumer.dropped", COUNT),
+        )
+    ],
+    # Module 19, the four disciplines under 2x overload.
+    *[
+        Figure("19", f"`{d}`", column, f"19-{d}", source, tol)
+        for d in DISCIPLINES_19
+        for column, source, tol in (
+            ("processed", "consumer.processed", COUNT),
+            ("goodput", "consumer.goodput", FIFO_GOODPUT if d == "fifo" else COUNT),
+            ("wasted", "consumer.wasted", LIFO_WASTE if d == "adaptive-lifo" else COUNT),
+            ("dropped at dequeue", "consumer.dequeue_dropped", COUNT),
+        )
+    ],
+    *[
+        Figure("19", f"`{CODEL_SLOW_19}`", column, "19-codel-slow", source, tol)
+        for column, source, tol in (
+            ("processed", "consumer.processed", COUNT),
+            ("goodput", "consumer.goodput", CODEL_CYCLES),
+            ("wasted", "consumer.wasted", CODEL_CYCLES),
+            ("dropped at dequeue", "consumer.dequeue_dropped", COUNT),
         )
     ],
 ]

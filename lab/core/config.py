@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from lab.core.batching import check_batching
 from lab.core.concurrency import DEFAULT_TIMEOUT_S, LIMIT_ALGORITHMS
+from lab.core.disciplines import DISCIPLINE_NAMES
 from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec
 from lab.core.pacing import PROFILES
@@ -155,6 +156,9 @@ CONSUMER_SETTINGS: Dict[str, Setting] = {
     "process_rate": Setting("process_rate", "process_rate", parse=parse_rate_word),
     **_same("service_dist", "sample_every", "sample_watermark", "retry_after_ms"),
     "discipline": Setting(None, "discipline"),
+    "queue_discipline": Setting("discipline", "queue_discipline"),
+    "codel_target_s": Setting("codel_target_ms", "codel_target_ms", 0.001),
+    "codel_interval_s": Setting("codel_interval_ms", "codel_interval_ms", 0.001),
     "shed_watermarks": Setting("shed_watermarks", "shed_watermarks", parse=parse_fractions),
     **_same("degrade_high", "degrade_low"),
     "degrade_hold_s": Setting("degrade_hold", "degrade_hold_s"),
@@ -218,6 +222,10 @@ class ConsumerConfig:
     sample_watermark: float = 0.5
     retry_after_ms: int = DEFAULT_RETRY_AFTER_MS
     discipline: Optional[str] = None  # None: the policy's own (priority modes use "priority")
+    # Module 19: what the worker takes next and drops at dequeue (lab.core.disciplines)
+    queue_discipline: str = "fifo"
+    codel_target_s: Optional[float] = None  # None: half a service time
+    codel_interval_s: Optional[float] = None  # None: 10 targets
     shed_watermarks: Tuple[float, float, float] = (1.0, 0.8, 0.5)
     degrade_high: float = 0.8
     degrade_low: float = 0.3
@@ -316,7 +324,15 @@ class ConsumerConfig:
         check_positive(_ms(self.wait_target_s), "--wait-target-ms")
         check_batching(self)
         check_pool(self)
+        check_choice(self.queue_discipline, DISCIPLINE_NAMES, "--discipline")
+        check_positive(_ms(self.codel_target_s), "--codel-target-ms")
+        check_positive(_ms(self.codel_interval_s), "--codel-interval-ms")
+        if self.queue_discipline != "fifo" and (self.batching or self.pooled):
+            raise ValueError("--discipline works with one worker (no batching, no pool)")
         return self
+
+    def discipline_options(self) -> Dict[str, Any]:
+        return {"codel_target_s": self.codel_target_s, "codel_interval_s": self.codel_interval_s}
 
     def policy_options(self) -> Dict[str, Any]:
         return {

@@ -102,6 +102,7 @@ class ProducerCore:
             config.limiter, config.limiter_rate, config.limiter_burst, now
         )
         self.malformed = 0
+        self.refused_by_consumer = ""  # an error WELCOME's text: the versions do not match
         self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
         self.log(now, f"{self.name} starting at {self.target_rate(now):g} msg/s")
 
@@ -275,6 +276,11 @@ class ProducerCore:
 
     # -- receiving ----------------------------------------------------------------------------
     def on_frame(self, frame: bytes, now: float) -> None:
+        error = protocol.welcome_error(frame)
+        if error:  # the consumer cannot talk to us: nothing will ever be accepted
+            self.refused_by_consumer = error
+            self.log(now, f"consumer refused: {error}")
+            return
         try:
             kind = protocol.frame_type(frame)
             if kind == protocol.VERDICTS:

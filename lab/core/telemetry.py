@@ -49,6 +49,8 @@ class ConsumerRates(TypedDict):
     dropped: float
     sampled_out: float
     shed: float
+    goodput: float
+    wasted: float
 
 
 class ConsumerTotals(TypedDict):
@@ -61,6 +63,9 @@ class ConsumerTotals(TypedDict):
     depth: int
     evicted: int
     over_credit: int
+    goodput: int  # processed by the caller's deadline (Module 19)
+    wasted: int  # processed after the caller gave up
+    dequeue_dropped: int  # the part of dropped a queue discipline dropped at dequeue
 
 
 # A summary of a recent latency window; ``max_s`` is 0 when the window has no sample.
@@ -105,6 +110,9 @@ class ProducerRow(TypedDict):
     depth: int
     evicted: int
     over_credit: int
+    goodput: int  # processed by the caller's deadline (Module 19)
+    wasted: int  # processed after the caller gave up
+    dequeue_dropped: int  # the part of dropped a queue discipline dropped at dequeue
 
 
 Event = List[Union[float, str]]  # [seconds since start, text]
@@ -140,6 +148,9 @@ class ConsumerSnapshot(TypedDict):
     queue_wait: QueueWait
     classes: List[ClassRow]
     policy_state: Dict[str, Any]
+    # the queue discipline (Module 19, ``lab.core.disciplines``): its name and state; None
+    # when the buffer's own order serves
+    discipline: Optional[Dict[str, Any]]
     service_rate: Optional[float]  # None: unlimited
     slowdown: float
     # the batch worker's or the pool's own figures (Modules 16, 17; lab.core.workers), with

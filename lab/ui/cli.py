@@ -245,6 +245,12 @@ class ConsumerFlags:
     bulkhead = typer.Option(
         None, help="A pool per workload instead of one shared pool, e.g. likes=4,analytics=2."
     )
+    # queue discipline (Module 19)
+    discipline = typer.Option(
+        None, help="Dequeue: fifo, lifo, adaptive-lifo, deadline-drop or codel (Module 19)."
+    )
+    codel_target_ms = typer.Option(None, help="codel: sojourn target (default 1/2 service time).")
+    codel_interval_ms = typer.Option(None, help="codel: interval (default 10 targets).")
     # guards and measurements
     max_memory_mb = typer.Option(
         _c("max_memory_mb"), help="Stop when RSS passes this (memory guard)."
@@ -314,6 +320,9 @@ def consumer(
     lag_target_s: Optional[float] = ConsumerFlags.lag_target_s,
     scale_cooldown_s: Optional[float] = ConsumerFlags.scale_cooldown_s,
     bulkhead: Optional[str] = ConsumerFlags.bulkhead,
+    discipline: Optional[str] = ConsumerFlags.discipline,
+    codel_target_ms: Optional[float] = ConsumerFlags.codel_target_ms,
+    codel_interval_ms: Optional[float] = ConsumerFlags.codel_interval_ms,
     port: Optional[int] = ConsumerFlags.port,
     bind: str = ConsumerFlags.bind,
     duration: Optional[float] = _duration_opt(),
@@ -392,6 +401,7 @@ RUN_FLAGS = {
         "quiet",
         "retry_file",
         "limiter_file",
+        "consumer_rate",
     ),
 }
 
@@ -464,6 +474,9 @@ class ProducerFlags:
     limit_timeout_ms = typer.Option(
         None, help="AIMD: an answer slower than this counts as a loss (default 5000)."
     )
+    consumer_rate = typer.Option(
+        None, help="--limiter-file: the consumer's capacity (msg/s) its class is built with."
+    )
     # the messages
     payload_bytes = typer.Option(_p("payload_bytes"), help="Payload size of each message.")
     max_pending = typer.Option(
@@ -518,6 +531,7 @@ def producer(
     limiter_file: Optional[str] = ProducerFlags.limiter_file,
     limit_algorithm: Optional[str] = ProducerFlags.limit_algorithm,
     limit_timeout_ms: Optional[float] = ProducerFlags.limit_timeout_ms,
+    consumer_rate: Optional[float] = ProducerFlags.consumer_rate,
     payload_bytes: int = ProducerFlags.payload_bytes,
     max_pending: Optional[int] = ProducerFlags.max_pending,
     priority_mix: Optional[str] = ProducerFlags.priority_mix,
@@ -701,7 +715,9 @@ def modules() -> None:
 @app.command()
 def ctl(
     command: str = typer.Argument(
-        ..., help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17)."
+        ...,
+        help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17), "
+        "discipline (19).",
     ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
@@ -740,7 +756,9 @@ def _ctl_request(command: str, value: Optional[str], factor: float, seconds: flo
         check_positive(seconds, "--for")
         request.update(factor=factor, duration=seconds)
     elif value is not None:
-        textual = command == "mode" or (command in ("batch", "workers") and not value.isdigit())
+        textual = command == "mode" or (
+            command in ("batch", "workers", "discipline") and not value.isdigit()
+        )
         request["value"] = value if textual else _number(value, command)
     return request
 

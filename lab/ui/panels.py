@@ -530,11 +530,57 @@ def _ms_text(seconds: Optional[float]) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.0f} ms"
 
 
+# -- Module 19: queue discipline, deadlines and goodput -----------------------------------------
+def goodput_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """Goodput next to throughput, the waste, the drops at dequeue, the queue's age and the
+    discipline's state (CoDel's dropping and count, adaptive LIFO's direction)."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    rates, totals = snap.get("rates") or {}, snap.get("totals") or {}
+    processed, good = _number(rates.get("processed")) or 0.0, _number(rates.get("goodput"))
+    share = None if good is None or processed <= 0 else good / processed
+    style = "bold green" if share is not None and share >= 0.8 else "bold red"
+    rows: List[Tuple[str, Text]] = [
+        ("goodput", bar(share or 0.0, 1.0, BAR_WIDTH, f"{_rate(good)} of {_rate(processed)}")),
+        ("", Text("within the deadline, of what was processed", style=style)),
+        (
+            "totals",
+            Text(
+                f"goodput {fmt_count(totals.get('goodput'))} · wasted "
+                f"{fmt_count(totals.get('wasted'))} · dropped at dequeue "
+                f"{fmt_count(totals.get('dequeue_dropped'))}"
+            ),
+        ),
+        ("queue age", Text(f"{fmt_seconds(_number(snap.get('oldest_age_s')) or 0.0)} oldest")),
+        ("discipline", _discipline_text(snap.get("discipline"))),
+    ]
+    return _labelled(rows)
+
+
+def _discipline_text(status: Any) -> Text:
+    if not isinstance(status, dict):
+        return Text("-")
+    text = Text(str(status.get("discipline", "-")), style="bold")
+    if "dropping" in status:
+        state = "dropping" if status.get("dropping") else "not dropping"
+        text.append(
+            f" · {state}, count {fmt_count(status.get('count'))} · sojourn "
+            f"{status.get('sojourn_ms', 0):.0f} ms (target {status.get('target_ms', 0):g} ms)"
+        )
+    elif "lifo" in status:
+        text.append(f" · {'LIFO (overloaded)' if status.get('lifo') else 'FIFO (short queue)'}")
+    elif "drops" in status:
+        text.append(f" · {fmt_count(status.get('drops'))} past or near their deadline")
+    return text
+
+
 MODULE_PANELS: Dict[int, ModulePanel] = {
     13: load_shedding_panel,
     14: rate_limiting_panel,
     15: retry_storm_panel,
     16: batching_panel,
     17: consumer_lag_panel,
+    19: goodput_panel,
     20: broker_panel,
 }
