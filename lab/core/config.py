@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from lab.core.batching import check_batching
+from lab.core.concurrency import DEFAULT_TIMEOUT_S, LIMIT_ALGORITHMS
 from lab.core.disciplines import DISCIPLINE_NAMES
 from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec
@@ -193,6 +194,8 @@ PRODUCER_SETTINGS: Dict[str, Setting] = {
     "limiter_rate": Setting("limit_rate", "limiter_rate"),
     "limiter_burst": Setting("limit_burst", "limiter_burst"),
     "max_pending": Setting("max_pending"),
+    "limit_algorithm": Setting("limit_algorithm", "limit_algorithm"),
+    "limit_timeout_s": Setting("limit_timeout_ms", "limit_timeout_ms", 0.001),
     "batch_max": Setting("batch"),
     "throttle_on_lag": Setting("throttle_on_lag"),
     "target_lag_s": Setting("target_lag_ms", None, 0.001),
@@ -388,6 +391,11 @@ class ProducerConfig:
     breaker_probes: int = 3
     retry_plugin: Any = None  # an object with delay(attempt, retry_after_s, now) (exercises)
     limiter_plugin: Any = None  # an object with take_up_to(now, n) and time_until(now)
+    # An adaptive limit on messages outstanding (sent, no final answer yet), found from the
+    # round trips (lab.core.concurrency): none, aimd, gradient. AIMD counts an answer slower
+    # than limit_timeout_s as a loss.
+    limit_algorithm: str = "none"
+    limit_timeout_s: float = DEFAULT_TIMEOUT_S
     batch_max: int = 1000
     # A paced producer's DATA frame goes when it is full (batch_max records) or this long
     # after the previous frame, like Nagle's rule in TCP: at 100,000 msg/s that is one frame
@@ -440,6 +448,8 @@ class ProducerConfig:
         check_choice(self.limiter, LIMITERS, "--limit")
         check_positive(self.limiter_rate, "--limit-rate")
         check_at_least_one(self.limiter_burst, "--limit-burst")
+        check_choice(self.limit_algorithm, LIMIT_ALGORITHMS, "--limit-algorithm")
+        check_positive(_ms(self.limit_timeout_s), "--limit-timeout-ms")
         check_positive(self.spike_at, "--spike-at", allow_zero=True)
         check_positive(self.spike_duration, "--spike-duration")
         check_positive(self.spike_factor, "--spike-factor")

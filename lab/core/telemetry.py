@@ -231,6 +231,25 @@ class Throttle(TypedDict):
     lag_messages: Optional[int]
 
 
+class Concurrency(TypedDict):
+    algorithm: str  # aimd or gradient (lab.core.concurrency)
+    limit: int
+    outstanding: int  # sent, no final answer yet
+    max_outstanding: int
+    over_limit: int  # sends that left more than the limit outstanding: 0
+    answers: int  # processed, each with a round trip
+    losses: int
+    rtt_sum_s: float
+    rtt_min_s: Optional[float]
+    limit_area: float  # the limit's integral over time, message-seconds
+    outstanding_area: float
+    elapsed_s: float
+    timeout_s: Optional[float]  # aimd
+    rtt_noload_s: Optional[float]  # gradient
+    window_rtt_s: Optional[float]  # gradient
+    windows: int  # gradient
+
+
 class ProducerSnapshot(TypedDict):
     v: int
     role: str
@@ -254,6 +273,7 @@ class ProducerSnapshot(TypedDict):
     classes: List[ProducerClassRow]
     limiter: Optional[Limiter]
     throttle: Optional[Throttle]  # None: no --throttle-on-lag
+    concurrency: Optional[Concurrency]  # None: no --limit-algorithm
     breaker: Optional[str]
     breaker_rejected: int
     timed_out: int

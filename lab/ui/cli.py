@@ -473,6 +473,14 @@ class ProducerFlags:
     limiter_file = typer.Option(
         None, help="Use the rate limiter class in FILE.py[:Class] (the exercises)."
     )
+    limit_algorithm = typer.Option(
+        None,
+        help="Adaptive limit on messages outstanding (sent, not yet processed or refused), "
+        "found from the round trips: none, aimd, gradient.",
+    )
+    limit_timeout_ms = typer.Option(
+        None, help="AIMD: an answer slower than this counts as a loss (default 5000)."
+    )
     consumer_rate = typer.Option(
         None, help="--limiter-file: the consumer's capacity (msg/s) its class is built with."
     )
@@ -528,6 +536,8 @@ def producer(
     limit_burst: Optional[int] = ProducerFlags.limit_burst,
     retry_file: Optional[str] = ProducerFlags.retry_file,
     limiter_file: Optional[str] = ProducerFlags.limiter_file,
+    limit_algorithm: Optional[str] = ProducerFlags.limit_algorithm,
+    limit_timeout_ms: Optional[float] = ProducerFlags.limit_timeout_ms,
     consumer_rate: Optional[float] = ProducerFlags.consumer_rate,
     payload_bytes: int = ProducerFlags.payload_bytes,
     max_pending: Optional[int] = ProducerFlags.max_pending,

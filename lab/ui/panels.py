@@ -517,6 +517,31 @@ def _stream_producer_text(producer: Optional[Dict[str, Any]]) -> Text:
 ModulePanel = Callable[["DashboardState", float], Optional[RenderableType]]
 
 
+# -- any module: the producer's adaptive concurrency limit (--limit-algorithm) ----------------
+def concurrency_row(producer: Optional[ProducerSnapshot]) -> Tuple[str, Text]:
+    """One dashboard row: the producer's concurrency limit, what is outstanding against it,
+    and the round trips it is steered by (any module's panel may show it)."""
+    state = producer["concurrency"] if producer is not None else None
+    if state is None:
+        return ("limit", Text("none: no adaptive limit (--limit-algorithm aimd|gradient)", "dim"))
+    limit, outstanding = state["limit"], state["outstanding"]
+    answers = state["answers"]
+    mean_rtt = state["rtt_sum_s"] / answers if answers else None
+    pieces = [
+        (f"{state['algorithm']} ", "bold cyan"),
+        (f"{outstanding}/{limit} out", "bold yellow" if outstanding >= limit else ""),
+        (f" · rtt mean {_ms_text(mean_rtt)}", ""),
+        (f" · min {_ms_text(state['rtt_min_s'])}", "dim"),
+    ]
+    if state["rtt_noload_s"] is not None:
+        pieces.append((f" · no-load {_ms_text(state['rtt_noload_s'])}", "dim"))
+    return ("limit", fitted(pieces))
+
+
+def _ms_text(seconds: Optional[float]) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.0f} ms"
+
+
 # -- Module 19: queue discipline, deadlines and goodput -----------------------------------------
 def goodput_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
     """Goodput next to throughput, the waste, the drops at dequeue, the queue's age and the
