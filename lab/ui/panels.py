@@ -544,8 +544,9 @@ def _ms_text(seconds: Optional[float]) -> str:
 
 # -- Module 19: queue discipline, deadlines and goodput -----------------------------------------
 def goodput_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
-    """Goodput next to throughput, the waste, the drops at dequeue, the queue's age and the
-    discipline's state (CoDel's dropping and count, adaptive LIFO's direction)."""
+    """Goodput next to throughput, the waste, the drops at dequeue, the queue's age, the
+    discipline's state (CoDel's dropping and count, adaptive LIFO's direction) and the
+    producer's concurrency limit when it has one."""
     snap = state.consumer
     if snap is None:
         return None
@@ -566,6 +567,7 @@ def goodput_panel(state: DashboardState, now: float) -> Optional[RenderableType]
         ),
         ("queue age", Text(f"{fmt_seconds(_number(snap.get('oldest_age_s')) or 0.0)} oldest")),
         ("discipline", _discipline_text(snap.get("discipline"))),
+        concurrency_row(_first_producer(state, now)[0]),
     ]
     return _labelled(rows)
 

@@ -33,6 +33,11 @@ def test_fifo_shows_the_waste():
     assert "discipline fifo" in text
 
 
+def test_the_panel_shows_the_producer_concurrency_limit_row():
+    text = overload_screen("fifo")  # the producer here has no --limit-algorithm
+    assert "none: no adaptive limit (--limit-algorithm aimd|gradient)" in text
+
+
 def test_codel_shows_its_dropping_state():
     text = overload_screen("codel")
     assert "codel · dropping, count" in text and "(target 5 ms)" in text

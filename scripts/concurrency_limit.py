@@ -6,7 +6,7 @@ consumer's worker is made 2x slower (``bplab ctl slow 2``). From the producer's 
 telemetry it prints, before and after the slowdown, the mean limit, the mean outstanding
 count, the answer rate λ, the mean round trip W and λ·W.
 
-    python workshop_materials/19_goodput/concurrency_limit.py [--seconds 20]
+    .venv/bin/python scripts/concurrency_limit.py [--seconds 20]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab.core.concurrency import stretch  # noqa: E402
 from lab.processes.net import free_port_block  # noqa: E402
