@@ -89,7 +89,8 @@ def measure_cell(hwm: int, size: int, rate: float, settle_s: float) -> Dict[str,
     sub = net.telemetry_subscriber(ctx)
     sub.connect(net.endpoint("127.0.0.1", port + net.TELEMETRY_OUT_OFFSET))
     common = ("--hwm", str(hwm))
-    consumer = _lab("consumer", port, *common, "--process-rate", f"{rate:g}", "--ledger", str(ledger))
+    rate_flag = ("--process-rate", f"{rate:g}")
+    consumer = _lab("consumer", port, *common, *rate_flag, "--ledger", str(ledger))
     producer = None
     try:
         _wait(sub, consumer, lambda snap: True, START_TIMEOUT_S, "consumer snapshot")

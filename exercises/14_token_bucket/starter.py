@@ -10,24 +10,22 @@ The producer asks its limiter, every time it could send:
   now). The producer sleeps that long instead of asking again in a busy loop.
 
 Messages that may not go yet wait in the producer's outbox, in order; none is lost.
-``now`` is the producer's clock in seconds (it only moves forward).
+``now`` is the producer's clock in seconds (it only moves forward). ``consumer_rate`` is
+what the consumer can take in this run, in messages a second: the check draws it.
 
-A token bucket holds at most ``BURST`` tokens and gains ``RATE`` tokens a second; each
+A token bucket holds at most ``capacity`` tokens and gains ``rate`` tokens a second; each
 message spends one. As it stands this class lets everything through at once (it never
 counts tokens), and its two numbers are a first guess. Run the check and see.
 """
 
 
 class SpikeLimiter:
-    """A token bucket: bursts of up to BURST, at most RATE a second on average."""
+    """A token bucket: bursts of up to ``capacity``, at most ``rate`` a second on average."""
 
-    RATE = 100.0  # TODO 2: tokens per second
-    BURST = 100  # TODO 2: the bucket's size: the biggest burst let through at once
-
-    def __init__(self, now: float = 0.0) -> None:
-        self.rate = self.RATE
-        self.capacity = self.BURST
-        self._tokens = float(self.BURST)  # a bucket starts full
+    def __init__(self, now: float = 0.0, consumer_rate: float = 100.0) -> None:
+        self.rate = consumer_rate  # TODO 2: tokens per second
+        self.capacity = int(consumer_rate)  # TODO 2: the biggest burst let through at once
+        self._tokens = float(self.capacity)  # a bucket starts full
         self._updated = now
 
     def take_up_to(self, now: float, count: int) -> int:

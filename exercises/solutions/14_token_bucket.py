@@ -2,25 +2,25 @@
 
     bplab check 14_token_bucket --file exercises/solutions/14_token_bucket.py
 
-In any one second a token bucket lets through at most BURST + RATE messages: the tokens
-saved up, plus those earned during the second. The consumer can take 100 a second, so
-BURST + RATE must stay at 100 (95 leaves room for arrival jitter). Within that sum, a
-high rate drains the spike's backlog fastest; a small burst still absorbs the jitter of
-the producer's own loop. After the spike the bucket refills at RATE - 30 (the base
-traffic) messages a second, which is what empties the outbox.
+In any one second a token bucket lets through at most burst + rate messages: the tokens
+saved up, plus those earned during the second. The consumer can take ``consumer_rate`` a
+second, so burst + rate must stay at or under it (95 % leaves room for the producer's
+loop jitter). Within that sum, a high rate drains the spike's backlog fastest; a small
+burst still absorbs that jitter. After the spike the outbox empties at the rate minus the
+base traffic.
 """
 
 
 class SpikeLimiter:
-    """A token bucket: bursts of up to BURST, at most RATE a second on average."""
+    """A token bucket: bursts of up to ``capacity``, at most ``rate`` a second on average."""
 
-    RATE = 85.0
-    BURST = 10
+    RATE_SHARE = 0.85  # of the consumer's capacity
+    BURST_SHARE = 0.10
 
-    def __init__(self, now: float = 0.0) -> None:
-        self.rate = self.RATE
-        self.capacity = self.BURST
-        self._tokens = float(self.BURST)
+    def __init__(self, now: float = 0.0, consumer_rate: float = 100.0) -> None:
+        self.rate = self.RATE_SHARE * consumer_rate
+        self.capacity = max(1, int(self.BURST_SHARE * consumer_rate))
+        self._tokens = float(self.capacity)
         self._updated = now
 
     def take_up_to(self, now: float, count: int) -> int:

@@ -15,7 +15,8 @@ it delivered minus what the consumer has actually taken. :class:`TransportSender
 ``sent`` whenever a send is refused after one succeeded (the first such moment, and the
 latest: the kernel grows its TCP buffers while they fill, so the first refusal can come
 early and later ones hold more); :class:`ReceiveLog` answers how many the consumer had
-received at that wall-clock moment; the difference is the figure the lesson shows. If the consumer dies, everything it had not processed is gone although the producer
+received at that wall-clock moment; the difference is the figure the lesson shows.
+If the consumer dies, everything it had not processed is gone although the producer
 counted it as sent: :func:`crash_loss`.
 
 The kernel's queues are read by the shell (``ss``, Linux); :func:`parse_ss` turns that text

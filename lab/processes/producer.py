@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional
 import zmq
 
 from lab.core import protocol
-from lab.core.config import ProducerConfig
+from lab.core.config import ProducerConfig, check_positive
 from lab.core.producer_core import ProducerCore
 from lab.processes import net, plugins, security
 from lab.processes.clock import MonotonicClock
@@ -58,6 +58,12 @@ class ProducerRun(RunOptions):
     keys: Optional[Any] = None  # security.ClientKeys: the classroom's CURVE server key
     retry_file: Optional[str] = None  # FILE.py[:Class]: a person's retry policy (exercises)
     limiter_file: Optional[str] = None  # FILE.py[:Class]: a person's rate limiter
+    # What the person's limiter is told the consumer can take (msg/s); the lab's own
+    # limiters are given their rate by --limit-rate instead.
+    consumer_rate: Optional[float] = None
+
+    def check_own(self) -> None:
+        check_positive(self.consumer_rate, "--consumer-rate")
 
     def load_plugins(self, config: ProducerConfig) -> None:
         """Put the classes of --retry-file and --limiter-file into ``config`` (raises
@@ -65,7 +71,10 @@ class ProducerRun(RunOptions):
         if self.retry_file:
             config.retry_plugin = plugins.load(self.retry_file, "retry", {"seed": config.seed})
         if self.limiter_file:
-            config.limiter_plugin = plugins.load(self.limiter_file, "limiter", {"now": 0.0})
+            offered: Dict[str, Any] = {"now": 0.0}
+            if self.consumer_rate is not None:  # else the class's own default stands
+                offered["consumer_rate"] = self.consumer_rate
+            config.limiter_plugin = plugins.load(self.limiter_file, "limiter", offered)
 
 
 class ProducerProcess:
@@ -134,6 +143,8 @@ class ProducerProcess:
                 break
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
+            if core.refused_by_consumer:
+                break
             wake = min(core.next_deadline(now), telemetry.next_at, deadline, drain_until)
             timeout_ms = math.ceil(max(0.0, (wake - self.clock.now()) * 1000.0))
             poller.register(self.dealer, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
@@ -228,6 +239,9 @@ def run_producer(config: ProducerConfig, run: ProducerRun) -> int:
     finally:
         process.close()
     core = process.core
+    if core.refused_by_consumer:
+        say(f"error: the consumer refused this producer: {core.refused_by_consumer}")
+        return 2
     knows_processed = core.wants_confirm or core.consumer_mode == "block"
     report_producer(only_meaningful(summary, knows_processed), run)
     return 0

@@ -5,8 +5,8 @@ of one record per message, paced by a deadline schedule (``--mps``, or ``max``).
 hears from the consumer: a send that succeeds is all it knows. When ZeroMQ refuses a send
 (EAGAIN: its pipe is full because every buffer behind it is full) the producer is
 *blocked*; it waits for the socket to become writable again. The first such moment is
-remembered, and the latest (``lab.core.transport.TransportSender``) and published in its snapshot (base
-port + 2), where the consumer reads it.
+remembered, and the latest (``lab.core.transport.TransportSender``), and published in
+its snapshot (base port + 2), where the consumer reads it.
 
 The schedule starts once the TCP connection is up (a socket monitor's handshake event):
 before that ZeroMQ would fill its own pipe to SNDHWM and refuse, a block that says "no
@@ -83,6 +83,8 @@ class TransportProducer:
         self.push = self.ctx.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, 0)  # at exit, what the pipe holds is dropped
         self.push.setsockopt(zmq.SNDHWM, run.hwm)
+        # the monitor first: a handshake done before it was attached would never be seen
+        self.monitor = self.push.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.push.connect(net.endpoint(run.host, run.port + net.DATA_OFFSET))
         self.pub = net.telemetry_publisher(self.ctx)
         self.pub.connect(net.endpoint(run.host, run.port + net.TELEMETRY_IN_OFFSET))
@@ -96,7 +98,7 @@ class TransportProducer:
 
     def _wait_connected(self, deadline: float, parent: ParentWatch) -> None:
         """Until the data connection's handshake is done (or a stop): then the schedule starts."""
-        monitor = self.push.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        monitor = self.monitor
         try:
             while not self.stop:
                 now = time.monotonic()

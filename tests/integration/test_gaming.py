@@ -7,7 +7,8 @@ of a module fixture: the row named here must fail.
 One that only a real run can catch (a policy that behaves in the probe, a limiter that
 sleeps, a shedding policy) is graded by a whole ``bplab check --json``; those run four at a
 time, in a fixture shared by the module, and each test reads its own result. Every case
-uses a fixed seed, so a failure can be replayed with ``bplab check N --seed S``. The
+uses a fixed seed, so a failure can be replayed with ``bplab check N --seed S``; a case
+written ``stem@S`` is graded with seed S, where the wrong answer fails only some draws. The
 reference solutions pass in ``test_exercises.py``, graded next to the starters.
 """
 
@@ -78,6 +79,10 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     "g14_sleeping_limiter": ("time spent inside your code",),
     "g14_rate_105_burst_5": ("peak 1-second rate let through",),
     "g14_never_send": ("messages sent by the end", "producer latency p99 (due -> verdict)"),
+    # Constants sized for 100 msg/s: too generous for a 60 msg/s consumer (seed 4 draws it),
+    # too slow to drain the spike for a 150 msg/s one (seed 6).
+    "g14_hard_coded_100@4": ("peak 1-second rate let through",),
+    "g14_hard_coded_100@6": ("messages sent by the end",),
     "g20_constant_rate": ("rate at the end vs the slowed group's speed",),
     "g20_sleep_in_update": ("time spent inside your code",),
 }
@@ -87,9 +92,25 @@ def _challenge(stem: str):
     return find_challenge(stem[1:3])
 
 
+def _case(case: str) -> Tuple[str, int]:
+    """A RUN_FAILS key: the gaming file's stem and the seed it is graded with."""
+    stem, _, seed = case.partition("@")
+    return stem, int(seed) if seed else SEED
+
+
+DRAWN_CAPACITY = {"g14_hard_coded_100@4": 60.0, "g14_hard_coded_100@6": 150.0}
+
+
+@pytest.mark.parametrize("case", sorted(DRAWN_CAPACITY))
+def test_a_case_with_its_own_seed_gets_the_draw_its_comment_names(case):
+    stem, seed = _case(case)
+    assert _challenge(stem).plan(seed).facts["consumer_rate"] == DRAWN_CAPACITY[case]
+
+
 def test_every_file_in_the_gaming_folder_is_graded_and_fits_its_challenge():
     files = {path.stem for path in GAMING.glob("g*.py")}
-    assert files == set(PROBE_FAILS) | set(PROBE_STOPS) | set(RUN_FAILS)
+    run_stems = {_case(case)[0] for case in RUN_FAILS}
+    assert files == set(PROBE_FAILS) | set(PROBE_STOPS) | run_stems
     assert {_challenge(stem).name for stem in files} == set(CHALLENGES)
     for stem in files:
         kind = _challenge(stem).plugin_kind
@@ -150,22 +171,23 @@ def test_system_exit_at_import_is_a_fail_row_and_a_json_object(procs):
 def real_runs() -> Iterator[Dict[str, LabProcess]]:
     """Every RUN_FAILS file graded by ``bplab check --json``, AT_ONCE at a time; the
     processes are gone when the module is done."""
-    cases = [(stem, GAMING / f"{stem}.py", _challenge(stem).name) for stem in RUN_FAILS]
+    cases = [(case, *_case(case)) for case in RUN_FAILS]
     pool = ProcessPool()
     done: Dict[str, LabProcess] = {}
     running: Dict[str, Tuple[LabProcess, float]] = {}
     try:
         while cases or running:
             while cases and len(running) < AT_ONCE:
-                stem, path, name = cases.pop(0)
+                case, stem, seed = cases.pop(0)
+                name, path = _challenge(stem).name, GAMING / f"{stem}.py"
                 argv = [sys.executable, "-m", "lab", "check", name, "--file", str(path)]
-                check = pool.start([*argv, "--seed", str(SEED), "--json"])
-                running[stem] = (check, time.monotonic())
-            for stem, (check, started) in list(running.items()):
+                check = pool.start([*argv, "--seed", str(seed), "--json"])
+                running[case] = (check, time.monotonic())
+            for case, (check, started) in list(running.items()):
                 if not check.running() or time.monotonic() - started > CHECK_BUDGET_S:
                     check.wait(1)
-                    done[stem] = check
-                    del running[stem]
+                    done[case] = check
+                    del running[case]
             time.sleep(0.2)  # polling children that report only by exiting
         yield done
     finally:
@@ -173,16 +195,16 @@ def real_runs() -> Iterator[Dict[str, LabProcess]]:
 
 
 @pytest.mark.timeout(REAL_RUNS_TIMEOUT_S)
-@pytest.mark.parametrize("stem", sorted(RUN_FAILS))
-def test_a_wrong_answer_fails_its_real_run_on_the_right_row(real_runs, stem):
-    check = real_runs[stem]
+@pytest.mark.parametrize("case", sorted(RUN_FAILS))
+def test_a_wrong_answer_fails_its_real_run_on_the_right_row(real_runs, case):
+    check = real_runs[case]
     assert check.popen.returncode == 1, check.stderr
     result = check.json()
     failed = {row["name"]: row for row in result["checks"] if not row["passed"]}
-    for name in RUN_FAILS[stem]:
+    for name in RUN_FAILS[case]:
         assert name in failed, (name, result["summary"])
         assert failed[name]["hint"]
-    if stem == "g13_loop_in_decide":
+    if case == "g13_loop_in_decide":
         assert failed[RUN_ROW]["hint"] == (
             "your code did not return within 5 s (in decide(), g13_loop_in_decide.py line 8)"
         )

@@ -311,8 +311,46 @@ def test_a_seed_always_draws_the_same_plan_and_seeds_draw_several(name):
 def test_the_scenario_commands_name_the_plugin_flag_once():
     commands = CHALLENGES["14_token_bucket"].plan(3).scenario.commands("mine.py")
     assert commands[0] == "bplab consumer --module 14 --mode drop --buffer 50 --process-rate 100"
+    assert "--consumer-rate 100 " in commands[1]
     assert commands[1].count("--limiter-file mine.py") == 1
     assert commands[1].endswith("--limiter-file mine.py")
+
+
+def test_fourteen_draws_the_consumer_capacity_and_tells_it_to_the_limiter():
+    plans = [CHALLENGES["14_token_bucket"].plan(seed) for seed in range(40)]
+    assert {p.facts["consumer_rate"] for p in plans} == {60.0, 100.0, 150.0}
+    for plan in plans:
+        capacity = f"{plan.facts['consumer_rate']:g}"
+        consumer, producer = plan.scenario.commands("mine.py")
+        assert consumer.endswith(f"--process-rate {capacity}")
+        assert f"--consumer-rate {capacity} " in producer
+        (peak,) = [c for c in plan.checks if c.name == "peak 1-second rate let through"]
+        assert peak.target == plan.facts["consumer_rate"]
+
+
+def test_the_producer_builds_a_limiter_file_with_the_consumer_rate(tmp_path):
+    from lab.core.config import ProducerConfig
+    from lab.core.modules import MODULES
+    from lab.processes.producer import ProducerRun
+
+    path = tmp_path / "limiter.py"
+    path.write_text(
+        "class Told:\n"
+        "    def __init__(self, now, consumer_rate=1.0):\n"
+        "        self.rate = consumer_rate\n"
+        "    def take_up_to(self, now, count):\n"
+        "        return count\n"
+        "    def time_until(self, now):\n"
+        "        return 0.0\n"
+    )
+    told, config = {}, ProducerConfig()
+    for given in (60.0, None):
+        run = ProducerRun.for_module(MODULES[14], limiter_file=str(path), consumer_rate=given)
+        run.load_plugins(config)
+        told[given] = config.limiter_plugin.rate
+    assert told == {60.0: 60.0, None: 1.0}  # not given: the class's own default
+    with pytest.raises(ValueError, match="--consumer-rate"):
+        ProducerRun.for_module(MODULES[14], consumer_rate=0.0)
 
 
 def test_twelve_draws_two_speeds_two_targets_and_provokes_memory_pressure():

@@ -3,11 +3,11 @@ consumer's capacity, and it never blocks the producer's loop.
 
 The admitted rate is measured where the limiter acts: the producer's own 1-second count of
 messages sent (``rates.produced`` in its telemetry), so the network's delivery jitter is no
-excuse and there is no tolerance above capacity. Each run draws when the spike comes and
-how big it is.
-
-The consumer's capacity is the same in every draw (100 msg/s): the producer builds the
-limiter with nothing but ``now``, so a limiter has no way to learn another capacity.
+excuse and there is no tolerance above capacity. Each run draws the consumer's capacity
+(60, 100 or 150 msg/s), when the spike comes and how big it is. The limiter is built with
+the drawn capacity (``consumer_rate``, the producer's ``--consumer-rate``), so a bucket
+sized from it passes every draw and one with constants fits one capacity at most: too big
+for a slower consumer, too slow to drain the spike for a faster one.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from lab.tools.grading.core import Check, Evidence, MissingData
 from lab.tools.grading.table import Challenge, Plan, Scenario, code_checks, flags, rng_for
 
 NAME = "14_token_bucket"
-RATE = 100.0  # the consumer's capacity, msg/s
+CAPACITIES = (60.0, 100.0, 150.0)  # the consumer's capacity, msg/s
 BUFFER = 50
-MPS = 30.0
+BASE_SHARE = 0.3  # the base traffic, as a share of the capacity
 SPIKE_ATS = (1.5, 2.5)
-SPIKE_FACTORS = (4.0, 5.0)  # 120 or 150 msg/s
+SPIKE_FACTORS = (4.0, 5.0)  # the spike: 1.2 or 1.5 times the capacity
 SPIKE_FOR = 2.0
 AFTER_S = 4.0  # time to drain the outbox after the spike
 MIN_SENT = 0.98
@@ -38,14 +38,16 @@ def _latency(evidence: Evidence) -> float:
 def draw(seed: int) -> Plan:
     rng = rng_for(seed, NAME)
     spike_at, factor = rng.choice(SPIKE_ATS), rng.choice(SPIKE_FACTORS)
+    capacity = rng.choice(CAPACITIES)
     scenario = Scenario(
         module=14,
         plugin_role="producer",
         plugin_flag="--limiter-file",
         plugin_kind="limiter",
-        consumer_flags=flags(mode="drop", buffer=BUFFER, process_rate=RATE),
+        consumer_flags=flags(mode="drop", buffer=BUFFER, process_rate=capacity),
         producer_flags=flags(
-            mps=MPS,
+            consumer_rate=capacity,
+            mps=BASE_SHARE * capacity,
             profile="spike",
             spike_at=spike_at,
             spike_duration=SPIKE_FOR,
@@ -59,9 +61,10 @@ def draw(seed: int) -> Plan:
             "peak 1-second rate let through",
             lambda ev: m.peak(ev.producer_records, "rates", "produced"),
             "<=",
-            RATE,
+            capacity,
             f"in some second the limiter let more through than the consumer's "
-            f"{RATE:g} msg/s: think about the most a bucket can release in one second",
+            f"{capacity:g} msg/s (this run's consumer_rate): think about the most a bucket "
+            "can release in one second",
             unit="msg/s",
         ),
         Check(
@@ -91,7 +94,8 @@ def draw(seed: int) -> Plan:
         ),
         *code_checks("producer"),
     )
-    return Plan(seed, scenario, checks, {"spike_at_s": spike_at, "spike_factor": factor})
+    draws = {"consumer_rate": capacity, "spike_at_s": spike_at, "spike_factor": factor}
+    return Plan(seed, scenario, checks, draws)
 
 
 TOKEN_BUCKET = Challenge(
