@@ -129,6 +129,44 @@ class WorkerGroup(TypedDict):
     autoscale: Optional[List[int]]  # [min, max] when the group is autoscaled
 
 
+# Module 18's transport mode (lab.core.transport): what hides in the buffers between a
+# PUSH and a PULL socket; None from every other consumer. Kernel bytes are None where no
+# reading is available (not Linux, or no ``ss``).
+class TransportFigures(TypedDict):
+    hwm: int
+    payload_bytes: Optional[int]  # the producer's, None until its first snapshot
+    sent: Optional[int]  # the producer's count, None until its first snapshot
+    received: int
+    processed: int
+    in_service: int
+    hidden: Optional[int]  # sent - received, now
+    hidden_at_block: Optional[int]  # sent - received at the latest refused send
+    sent_at_block: Optional[int]
+    hidden_at_first_block: Optional[int]  # ... at the first refused send
+    blocked_for_s: Optional[float]  # how long the producer's current block has lasted
+    lost_if_killed: Optional[int]  # sent - processed
+    producer_blocked: Optional[bool]
+    blocked_s: Optional[float]
+    send_q: Optional[int]  # bytes, the producer's kernel send queue
+    recv_q: Optional[int]  # bytes, the consumer's kernel receive queue
+    in_kernel: Optional[float]  # messages, estimated from those bytes
+    in_zmq: Optional[float]  # messages, the rest of the hidden ones
+
+
+class ProducerTransport(TypedDict):
+    hwm: int
+    payload_bytes: int
+    sent: int
+    blocked: bool
+    blocks: int
+    blocked_s: float
+    blocked_for_s: float  # the current block's length so far (0: not blocked)
+    sent_at_first_block: Optional[int]
+    first_block_wall: Optional[float]  # wall-clock time of the first refused send
+    sent_at_block: Optional[int]
+    block_wall: Optional[float]  # ... of the latest refused send
+
+
 class ConsumerSnapshot(TypedDict):
     v: int
     role: str
@@ -165,6 +203,7 @@ class ConsumerSnapshot(TypedDict):
     stopped_by: Optional[str]
     events: List[Event]
     identity_ok: bool
+    transport: Optional[TransportFigures]  # Module 18's --mode transport, else None
     # added by the shell (lab/processes/consumer.py)
     id: str
     port: Optional[int]
@@ -286,6 +325,7 @@ class ProducerSnapshot(TypedDict):
     cpu_pct: float
     events: List[Event]
     identity_ok: bool
+    transport: Optional[ProducerTransport]  # Module 18's --mode transport, else None
     # added by the shell (lab/processes/producer.py)
     id: str
     t: float

@@ -175,6 +175,25 @@ def _via_broker(role: str, flags: dict) -> None:
         flags.pop(name)
 
 
+# -- Module 18: --mode transport, a PUSH/PULL pair and no flow control (lab.ui.transport_cli) --
+TRANSPORT_MODE = "transport"
+HWM_HELP = "--mode transport: ZeroMQ's high-water mark, SNDHWM / RCVHWM (messages)."
+
+
+def _via_transport(role: str, flags: dict) -> None:
+    """With ``--mode transport``, run the transport process (it ends the program); else
+    drop its own flags."""
+    if flags.get("mode") == TRANSPORT_MODE:
+        from lab.ui import transport_cli
+
+        with flag_errors():
+            getattr(transport_cli, role)(flags)
+    flags.pop("hwm")
+    if role == "producer":
+        with flag_errors():
+            check_choice(flags.pop("mode"), (TRANSPORT_MODE,), "--mode")
+
+
 # -- consumer ----------------------------------------------------------------------------------
 class ConsumerFlags:
     """The options of ``bplab consumer``, by concern."""
@@ -182,7 +201,9 @@ class ConsumerFlags:
     module = _module_opt()
     # overflow policy
     mode = typer.Option(
-        None, help=f"Overflow mode: {', '.join(MODES)}. Default: the module's (12: drop)."
+        None,
+        help=f"Overflow mode: {', '.join(MODES)}; or transport (Module 18: PUSH/PULL, no flow "
+        "control). Default: the module's (12: drop).",
     )
     backpressure = typer.Option(False, "--backpressure", help="Same as --mode block.")
     buffer = typer.Option(None, "--buffer", help="Buffer capacity (messages).")
@@ -285,8 +306,11 @@ class ConsumerFlags:
     maxmemory_mb = typer.Option(64.0, help="--broker redis: the private broker's cap.")
     maxmemory_policy = typer.Option("noeviction", help="--broker redis: its policy.")
     maxlen = typer.Option(None, help="--broker redis: the producers' MAXLEN (shown).")
-    ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
+    ledger = typer.Option(
+        None, help="--broker redis or --mode transport: append processed ids to FILE."
+    )
     broker_server = typer.Option("auto", help=BROKER_SERVER_HELP)
+    hwm = typer.Option(None, help=HWM_HELP)
 
 
 @app.command()
@@ -352,6 +376,7 @@ def consumer(
     maxlen: Optional[int] = ConsumerFlags.maxlen,
     ledger: Optional[str] = ConsumerFlags.ledger,
     broker_server: str = ConsumerFlags.broker_server,
+    hwm: Optional[int] = ConsumerFlags.hwm,
     classroom: bool = ConsumerFlags.classroom,
     insecure: bool = ConsumerFlags.insecure,
     key_file: Optional[str] = ConsumerFlags.key_file,
@@ -359,6 +384,7 @@ def consumer(
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_transport("consumer", flags)  # Module 18's transport mode runs its own process
     _via_broker("consumer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.consumer import ConsumerRun, run_consumer
     from lab.processes.net import PortInUse
@@ -510,7 +536,13 @@ class ProducerFlags:
     throttle_file = typer.Option(
         None, help="--broker redis: the lag-to-rate rule class in FILE.py[:Class]."
     )
-    count = typer.Option(None, help="--broker redis: stop after adding this many.")
+    count = typer.Option(
+        None, help="--broker redis or --mode transport: stop after sending this many."
+    )
+    mode = typer.Option(
+        None, help="transport: PUSH to a --mode transport consumer, no flow control (Module 18)."
+    )
+    hwm = typer.Option(None, help=HWM_HELP)
 
 
 @app.command()
@@ -560,6 +592,8 @@ def producer(
     target_lag_ms: float = ProducerFlags.target_lag_ms,
     throttle_file: Optional[str] = ProducerFlags.throttle_file,
     count: Optional[int] = ProducerFlags.count,
+    mode: Optional[str] = ProducerFlags.mode,
+    hwm: Optional[int] = ProducerFlags.hwm,
     server_key: Optional[str] = typer.Option(
         None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
     ),
@@ -567,6 +601,7 @@ def producer(
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_transport("producer", flags)  # Module 18's transport mode runs its own process
     _via_broker("producer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.classroom import run_attendee
     from lab.processes.plugins import PluginError
