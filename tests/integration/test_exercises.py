@@ -42,6 +42,7 @@ STARTER_FAILS = {
         "processed vs offered during the burst",
         "message latency p99 in the quiet steps",
     },
+    "17_autoscaler": {"worst lag while the producer ran"},
     "20_lag_throttle": {
         "trimmed by MAXLEN (never read)",
         "rate at the end vs the slowed group's speed",
