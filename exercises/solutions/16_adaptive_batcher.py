@@ -2,7 +2,7 @@
 
 The messages finished in the last half second are the arrival rate, as long as the worker
 keeps up: use the smallest batch whose throughput, b / (O + b * I), clears that rate with
-a quarter to spare (never asking for more than 90 % of 1 / I). When batches come back full
+a quarter to spare (never asking for more than 95 % of 1 / I). When batches come back full
 and one right after another, twice running, the queue is ahead of the estimate: double the
 size at once, up to the bound. (Once only is a clump of two messages, not a burst.)
 """
@@ -12,7 +12,7 @@ from collections import deque
 
 WINDOW_S = 0.5
 HEADROOM = 1.25
-MOST = 0.9  # of 1 / I: batches near that size are all overhead-free and long
+MOST = 0.95  # of 1 / I: the bigger the batch the closer to it, never quite there
 
 
 class Batcher:

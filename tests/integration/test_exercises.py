@@ -39,7 +39,7 @@ STARTER_FAILS = {
         "retry amplification in a storm (probe)",
     },
     "16_adaptive_batcher": {
-        "processed vs offered during the burst",
+        "processed vs received, burst + 0.5 s",
         "message latency p99 in the quiet steps",
     },
     "17_autoscaler": {"worst lag while the producer ran"},

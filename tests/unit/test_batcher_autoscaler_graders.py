@@ -125,26 +125,26 @@ def test_the_reference_scaler_meets_a_step_under_the_knee_in_simulated_time():
 
 # -- 16 ---------------------------------------------------------------------------------------
 def _batch_records(rows):
-    """(t, processed, p99 s) -> consumer snapshots."""
+    """(t, received, processed, p99 s) -> consumer snapshots."""
     return [
-        {"t": T0 + t, "uptime_s": t + 0.7, "totals": {"processed": n},
+        {"t": T0 + t, "uptime_s": t + 0.7, "totals": {"received": got, "processed": done},
          "worker": {"latency_p99_s": p99, "batch_limit": 8}}
-        for t, n, p99 in rows
+        for t, got, done, p99 in rows
     ]  # fmt: skip
 
 
-def test_sixteen_judges_the_burst_a_little_later_and_the_quiet_steps_apart():
+def test_sixteen_judges_the_burst_and_half_a_second_after_and_the_quiet_steps_apart():
     plan = batcher.BATCHER.plan(4)  # 400 msg/s at 2.5 s for 2 s
     assert plan.facts == {"spike_at_s": 2.5, "spike_for_s": 2.0, "burst_mps": 400.0}
-    producer = _producer([(0.0, 0), (2.5, 125), (4.5, 925), (7.5, 1075)])
-    rows = [(0.0, 0, None), (2.4, 120, 0.012), (2.8, 200, 0.150), (4.8, 960, 0.180),
-            (7.5, 1075, 0.011)]  # fmt: skip
+    producer = _producer([(0.0, 0)])
+    rows = [(0.0, 0, 0, None), (2.4, 120, 120, 0.012), (2.5, 125, 125, 0.012),
+            (4.5, 925, 800, 0.180), (5.0, 950, 940, 0.150), (7.5, 1075, 1075, 0.011)]  # fmt: skip
     evidence = Evidence(consumer_records=_batch_records(rows), producer_records=producer)
-    burst = evaluate(_check(plan, "processed vs offered during the burst"), evidence)
-    assert burst.measured == pytest.approx(100.0 * (960 - 200) / 800)
+    burst = evaluate(_check(plan, "processed vs received, burst + 0.5 s"), evidence)
+    assert burst.measured == pytest.approx(100.0 * (940 - 125) / (950 - 125)) and burst.passed
     quiet = evaluate(_check(plan, "message latency p99 in the quiet steps"), evidence)
     assert quiet.measured == pytest.approx(12.0) and quiet.passed
-    rows[-1] = (7.5, 1075, 0.110)
+    rows[-1] = (7.5, 1075, 1075, 0.110)
     late = Evidence(consumer_records=_batch_records(rows), producer_records=producer)
     quiet = evaluate(_check(plan, "message latency p99 in the quiet steps"), late)
     assert quiet.measured == pytest.approx(110.0) and not quiet.passed
