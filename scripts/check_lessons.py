@@ -441,7 +441,7 @@ FIGURES: List[Figure] = [
         Figure("16", row, column, run, source, tol, pattern=pattern, table="`--mps 50`")
         for row, run in (
             ("(no linger)", "16-b50-50"),
-            ("`--batch-wait-ms 100`", "16-b50-linger-50"),
+            ("--batch-wait-ms 100`", "16-b50-linger-50"),
         )
         for column, source, tol, pattern in (
             ("mean batch", "consumer.worker.mean_batch", BATCH_MEAN, None),
