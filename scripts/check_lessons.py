@@ -224,6 +224,7 @@ def _m15_count(run: str) -> Tol:
 # Module 16's batches: the mean is set by the arrival schedule, the p99 of a few tens of ms
 # by when the producer's sends clump on a busy machine.
 BATCH_MEAN = Tol(abs=0.3, rel=0.1)
+CLUMP = Tol(abs=40)
 _M16_ROWS = {
     "300/s": (
         ("(default: `--batch-size 1`)", "16-b1"),
@@ -245,6 +246,12 @@ _M17_ROWS = (
     ("`--workers 4 --db-capacity 250`", "17-w4-db"),
     ("`--workers 8 --db-capacity 250`", "17-w8-db"),
 )
+
+
+def _m17_depth(run: str) -> Tol:
+    # A pool that just keeps up drains a clump no faster than it arrives: 19 quiet, 50 on a
+    # busy machine (a paused producer sends a clump) for 3 workers at 300/s.
+    return CLUMP if run in ("17-w3", "17-w4") else LOOSE_COUNT
 
 
 def _m16_latency(run: str) -> Tol:
@@ -454,7 +461,7 @@ FIGURES: List[Figure] = [
         Figure("17", row, column, run, source, tol)
         for row, run in _M17_ROWS
         for column, source, tol in (
-            ("most waiting", "consumer.max_depth", LOOSE_COUNT),
+            ("most waiting", "consumer.max_depth", _m17_depth(run)),
             ("queue wait p99", "consumer.queue_wait_p99_ms", SLOW_LATENCY),
         )
     ],

@@ -81,37 +81,8 @@ def _worst_lag(evidence: Evidence) -> float:
     return m.peak_since(evidence.consumer_records, start, "oldest_age_s")
 
 
-def draw(seed: int) -> Plan:
-    rng = rng_for(seed, NAME)
-    step_at, step_for = rng.choice(STEP_ATS), rng.choice(STEP_FORS)
-    step_mps = rng.choice(STEP_MPS)
-    duration = step_at + step_for + TAIL_S
-    oracle = oracle_seconds([(step_at, BASE_MPS), (step_for, step_mps), (TAIL_S, BASE_MPS)])
-    scenario = Scenario(
-        module=17,
-        plugin_role="consumer",
-        plugin_flag="--autoscaler-file",
-        plugin_kind="autoscaler",
-        consumer_flags=flags(
-            mode="drop",
-            process_rate=PROCESS_RATE,
-            workers=1,
-            db_capacity=DB_CAPACITY,
-            db_coherence=DB_COHERENCE,
-            autoscale=f"1-{MAX_WORKERS}",
-            lag_target_s=LAG_TARGET_S,
-        ),
-        producer_flags=flags(
-            mps=BASE_MPS,
-            profile="spike",
-            spike_at=step_at,
-            spike_duration=step_for,
-            spike_factor=step_mps / BASE_MPS,
-            retry="none",
-        ),
-        duration_s=duration,
-    )
-    checks = (
+def _checks(duration: float, oracle: float) -> Tuple[Check, ...]:
+    return (
         Check(
             "worst lag while the producer ran",
             _worst_lag,
@@ -143,6 +114,39 @@ def draw(seed: int) -> Plan:
         ),
         *code_checks("consumer"),
     )
+
+
+def draw(seed: int) -> Plan:
+    rng = rng_for(seed, NAME)
+    step_at, step_for = rng.choice(STEP_ATS), rng.choice(STEP_FORS)
+    step_mps = rng.choice(STEP_MPS)
+    duration = step_at + step_for + TAIL_S
+    oracle = oracle_seconds([(step_at, BASE_MPS), (step_for, step_mps), (TAIL_S, BASE_MPS)])
+    scenario = Scenario(
+        module=17,
+        plugin_role="consumer",
+        plugin_flag="--autoscaler-file",
+        plugin_kind="autoscaler",
+        consumer_flags=flags(
+            mode="drop",
+            process_rate=PROCESS_RATE,
+            workers=1,
+            db_capacity=DB_CAPACITY,
+            db_coherence=DB_COHERENCE,
+            autoscale=f"1-{MAX_WORKERS}",
+            lag_target_s=LAG_TARGET_S,
+        ),
+        producer_flags=flags(
+            mps=BASE_MPS,
+            profile="spike",
+            spike_at=step_at,
+            spike_duration=step_for,
+            spike_factor=step_mps / BASE_MPS,
+            retry="none",
+        ),
+        duration_s=duration,
+    )
+    checks = _checks(duration, oracle)
     facts = {
         "step_at_s": step_at,
         "step_for_s": step_for,
