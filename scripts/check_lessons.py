@@ -42,6 +42,7 @@ LESSONS = {
     "13": "workshop_materials/13_load_shedding/README.md",
     "14": "workshop_materials/14_rate_limiting/README.md",
     "15": "workshop_materials/15_retry_storms/README.md",
+    "16": "workshop_materials/16_batching/README.md",
     "17": "workshop_materials/17_consumer_lag/README.md",
     "19": "workshop_materials/19_goodput/README.md",
     "20": "workshop_materials/20_broker/README.md",
@@ -176,6 +177,35 @@ RUNS: Dict[str, Run] = {
         )
     },
     "17-throttle": Run(17, ("--workers", "1"), ("--throttle-on-lag",), 20),
+    **{
+        f"16-{name}{'-' + mps if mps else ''}": Run(
+            16, tuple(flags.split()), ("--mps", mps) if mps else (), 20
+        )
+        for name, flags, mps in (
+            ("b1", "", ""),
+            ("b10", "--batch-size 10", ""),
+            ("b50", "--batch-size 50", ""),
+            ("adaptive", "--batch adaptive", ""),
+            ("b10", "--batch-size 10", "450"),
+            ("b50", "--batch-size 50", "450"),
+            ("adaptive", "--batch adaptive", "450"),
+            ("b50", "--batch-size 50", "50"),
+            ("b50-linger", "--batch-size 50 --batch-wait-ms 100", "50"),
+        )
+    },
+    **{
+        f"17-w{flags.split()[1]}{'-db' if 'db' in flags else ''}": Run(
+            17, tuple(flags.split()), (), 15 if "db" in flags else 20
+        )
+        for flags in (
+            "--workers 1",
+            "--workers 3",
+            "--workers 4",
+            "--workers 2 --db-capacity 250",
+            "--workers 4 --db-capacity 250",
+            "--workers 8 --db-capacity 250",
+        )
+    },
     **{f"19-{d}": Run(19, ("--discipline", d), (), 60) for d in DISCIPLINES_19},
     "19-codel-slow": Run(19, tuple(CODEL_SLOW_19.split()), (), 60),
     "20-under": Run(20, ("--process-rate", "2000"), ("--mps", "1000", "--count", "5000"), 10),
@@ -214,6 +244,44 @@ def _m14_latency(run: str) -> Tol:
 
 def _m15_count(run: str) -> Tol:
     return BREAKER_COUNT if run.endswith("breaker") else LOOSE_COUNT
+
+
+# Module 16's batches: the mean is set by the arrival schedule, the p99 of a few tens of ms
+# by when the producer's sends clump on a busy machine.
+BATCH_MEAN = Tol(abs=0.3, rel=0.1)
+CLUMP = Tol(abs=40)
+_M16_ROWS = {
+    "300/s": (
+        ("(default: `--batch-size 1`)", "16-b1"),
+        ("`--batch-size 10`", "16-b10"),
+        ("`--batch-size 50`", "16-b50"),
+        ("`--batch adaptive`", "16-adaptive"),
+    ),
+    "`--mps 450`": (
+        ("`--batch-size 10`", "16-b10-450"),
+        ("`--batch-size 50`", "16-b50-450"),
+        ("`--batch adaptive`", "16-adaptive-450"),
+    ),
+}
+_M17_ROWS = (
+    ("`--workers 1`", "17-w1"),
+    ("`--workers 3`", "17-w3"),
+    ("`--workers 4`", "17-w4"),
+    ("`--workers 2 --db-capacity 250`", "17-w2-db"),
+    ("`--workers 4 --db-capacity 250`", "17-w4-db"),
+    ("`--workers 8 --db-capacity 250`", "17-w8-db"),
+)
+
+
+def _m17_depth(run: str) -> Tol:
+    # A pool that just keeps up drains a clump no faster than it arrives: 19 quiet, 50 on a
+    # busy machine (a paused producer sends a clump) for 3 workers at 300/s.
+    return CLUMP if run in ("17-w3", "17-w4") else LOOSE_COUNT
+
+
+def _m16_latency(run: str) -> Tol:
+    # waits of seconds are set by the full buffer; tens of ms by the machine's jitter too
+    return SLOW_LATENCY if run in ("16-b1", "16-b10-450", "16-adaptive-450") else LATENCY
 
 
 _C0, _C1, _C2 = "consumer.classes.0.lost", "consumer.classes.1.lost", "consumer.classes.2.lost"
@@ -387,6 +455,39 @@ FIGURES: List[Figure] = [
             ("requests served", "producer.processed", _m15_count(run)),
             ("late completions", "producer.late_completions", LATE),
             ("consumer processed", "consumer.processed", _m15_count(run)),
+        )
+    ],
+    # Module 16, the batch-size tables (300/s, 450/s) and the linger table (50/s).
+    *[
+        Figure("16", row, column, run, source, tol, pattern=pattern, table=table)
+        for table, rows in _M16_ROWS.items()
+        for row, run in rows
+        for column, source, tol, pattern in (
+            ("dropped", "producer.dropped", LOOSE_COUNT, None),
+            ("mean batch", "consumer.worker.mean_batch", BATCH_MEAN, None),
+            ("p50 / p99", "consumer.worker.latency_p50_ms", _m16_latency(run), r"^(.*?) /"),
+            ("p50 / p99", "consumer.worker.latency_p99_ms", _m16_latency(run), r"/ (.*)$"),
+        )
+    ],
+    *[
+        Figure("16", row, column, run, source, tol, pattern=pattern, table="`--mps 50`")
+        for row, run in (
+            ("(no linger)", "16-b50-50"),
+            ("--batch-wait-ms 100`", "16-b50-linger-50"),
+        )
+        for column, source, tol, pattern in (
+            ("mean batch", "consumer.worker.mean_batch", BATCH_MEAN, None),
+            ("p50 / p99", "consumer.worker.latency_p50_ms", LATENCY, r"^(.*?) /"),
+            ("p50 / p99", "consumer.worker.latency_p99_ms", LATENCY, r"/ (.*)$"),
+        )
+    ],
+    # Module 17, the pool's table (workers, then workers behind the database).
+    *[
+        Figure("17", row, column, run, source, tol)
+        for row, run in _M17_ROWS
+        for column, source, tol in (
+            ("most waiting", "consumer.max_depth", _m17_depth(run)),
+            ("queue wait p99", "consumer.queue_wait_p99_ms", SLOW_LATENCY),
         )
     ],
     # Module 17, the throttle on lag.

@@ -260,6 +260,7 @@ class ConsumerConfig:
     lag_target_s: float = 1.0
     scale_cooldown_s: float = 5.0
     bulkhead: Optional[str] = None  # e.g. "likes=4,analytics=2": a pool per workload
+    autoscaler_plugin: Any = None  # an object with decide(workers, lag_s, now) (--autoscale)
 
     @property
     def batching(self) -> bool:

@@ -262,6 +262,10 @@ class ConsumerFlags:
         None, help="How much slower each extra concurrent caller makes every operation (0.1)."
     )
     autoscale = typer.Option(None, help="Scale the pool on lag: MIN-MAX workers.")
+    autoscaler_file = typer.Option(
+        None,
+        help="With --autoscale: use the scaling rule class in FILE.py[:Class] (the exercises).",
+    )
     lag_target_s = typer.Option(
         None, help="Autoscaling: the lag (age of the oldest waiting message) to stay under."
     )
@@ -347,6 +351,7 @@ def consumer(
     db_capacity: Optional[float] = ConsumerFlags.db_capacity,
     db_coherence: Optional[float] = ConsumerFlags.db_coherence,
     autoscale: Optional[str] = ConsumerFlags.autoscale,
+    autoscaler_file: Optional[str] = ConsumerFlags.autoscaler_file,
     lag_target_s: Optional[float] = ConsumerFlags.lag_target_s,
     scale_cooldown_s: Optional[float] = ConsumerFlags.scale_cooldown_s,
     bulkhead: Optional[str] = ConsumerFlags.bulkhead,
@@ -423,6 +428,7 @@ RUN_FLAGS = {
         "stall_for",
         "policy_file",
         "batcher_file",
+        "autoscaler_file",
     ),
     "producer": (
         "host",
