@@ -8,6 +8,8 @@ until :meth:`DelayLine.next_deadline`, so the whole line costs one wait, never o
 per frame. A link keeps order: when the delay is lowered, an item never overtakes the one
 before it (its release time is at least the previous one's). The delay may change while
 items are on the way; items already in the line keep the release time they were given.
+An item comes out *at* its deadline: the shell hands it on stamped with that time, so a
+late wake-up of the shell's loop does not lengthen the link.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ class DelayLine:
         self._items.append((due, item))
         return due
 
-    def release(self, now: float) -> List[Any]:
-        """Every item whose deadline is at or before ``now``, in the order they went in."""
+    def release(self, now: float) -> List[Tuple[float, Any]]:
+        """Every item whose deadline is at or before ``now``, as (deadline, item), in the
+        order they went in. The deadline is when the item came out of the link, however
+        late the caller looked: the shell hands it on with that time."""
         out = []
         items = self._items
         while items and items[0][0] <= now:
-            out.append(items.popleft()[1])
+            out.append(items.popleft())
         self.passed += len(out)
         return out
 

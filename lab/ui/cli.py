@@ -277,6 +277,12 @@ class ConsumerFlags:
     ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
 
 
+# Module 18: a slow link. Each process delays what it receives, so both directions are slow.
+LINK_DELAY_OPT = typer.Option(
+    0.0, help="Delay every frame received by this many ms (a slow link; give both ends it)."
+)
+
+
 @app.command()
 def consumer(
     module: int = ConsumerFlags.module,
@@ -340,6 +346,7 @@ def consumer(
     insecure: bool = ConsumerFlags.insecure,
     key_file: Optional[str] = ConsumerFlags.key_file,
     per_producer_limit: Optional[float] = ConsumerFlags.per_producer_limit,
+    link_delay_ms: float = LINK_DELAY_OPT,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
@@ -381,6 +388,7 @@ RUN_FLAGS = {
         "stall_for",
         "policy_file",
         "batcher_file",
+        "link_delay_ms",
     ),
     "producer": (
         "host",
@@ -393,6 +401,7 @@ RUN_FLAGS = {
         "retry_file",
         "limiter_file",
         "consumer_rate",
+        "link_delay_ms",
     ),
 }
 
@@ -538,6 +547,7 @@ def producer(
         None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
     ),
     attendee_view: bool = typer.Option(False, hidden=True),  # bplab join: its own dashboard
+    link_delay_ms: float = LINK_DELAY_OPT,
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local

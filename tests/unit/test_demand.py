@@ -97,11 +97,11 @@ def test_delay_line_releases_at_exact_deadlines_in_order():
     line.push("b", 1.01)
     assert line.next_deadline() == pytest.approx(1.05)
     assert line.release(1.049) == []
-    assert line.release(1.05) == ["a"]
+    assert line.release(1.05) == [(pytest.approx(1.05), "a")]
     line.set_delay(0.0)
     line.push("c", 1.055)  # may not overtake b, due at 1.06
     assert line.release(1.059) == []
-    assert line.release(1.06) == ["b", "c"]
+    assert [item for _, item in line.release(1.07)] == ["b", "c"]
     assert line.passed == 3 and len(line) == 0 and line.next_deadline() is None
 
 
@@ -118,7 +118,7 @@ def _window_over_link(window, delay, service, until):
     queue, busy_until, served, now = 0, None, [], 0.0
     up.push(requester.due(), now)
     while now <= until:
-        for n in up.release(now):
+        for _, n in up.release(now):
             demand.request(n)
         for _ in range(demand.take(demand.outstanding)):
             down.push(1, now)
