@@ -43,6 +43,7 @@ LESSONS = {
     "14": "workshop_materials/14_rate_limiting/README.md",
     "15": "workshop_materials/15_retry_storms/README.md",
     "17": "workshop_materials/17_consumer_lag/README.md",
+    "18": "workshop_materials/18_flow_control/README.md",
 }
 
 
@@ -101,6 +102,8 @@ RATIO = Tol(abs=0.05, rel=0.05)  # retry amplification
 THROTTLED_SENT = Tol(abs=120)
 THROTTLED_RATE = Tol(rel=0.1)
 FIRST_BACKLOG = Tol(abs=30)
+# Module 18: throughput under a window over a slow link (a busy machine's loop turns cost a few %)
+WINDOW_RATE = Tol(rel=0.05)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ def _m12(mode: str, *extra: str) -> Run:
     return Run(12, ("--mode", mode, *extra), ("--rate", "0.05"), 30)
 
 
+_DELAY_18 = ("--link-delay-ms", "50")
 MODES_13 = ("drop", "priority", "priority-shed", "degrade")
 RUNS: Dict[str, Run] = {
     "12-block": _m12("block"),
@@ -155,6 +159,10 @@ RUNS: Dict[str, Run] = {
         )
     },
     "17-throttle": Run(17, ("--workers", "1"), ("--throttle-on-lag",), 20),
+    "18-w10-fast": Run(18, (), (), 20),
+    **{
+        f"18-w{w}": Run(18, ("--buffer", str(w), *_DELAY_18), _DELAY_18, 20) for w in (10, 100, 200)
+    },
 }
 
 _DROP_100 = "without backpressure"
@@ -373,6 +381,20 @@ FIGURES: List[Figure] = [
             ("most waiting", "consumer.max_depth", FIRST_BACKLOG),
             ("queue wait p99", "consumer.queue_wait_p99_ms", LATENCY),
             ("dropped", "consumer.dropped", COUNT),
+        )
+    ],
+    # Module 18, the window over a slow link.
+    *[
+        Figure("18", row, column, run, source, tol)
+        for row, run in (
+            ("window 10, no delay", "18-w10-fast"),
+            ("window 10, `--link-delay-ms 50`", "18-w10"),
+            ("window 100", "18-w100"),
+            ("window 200", "18-w200"),
+        )
+        for column, source, tol in (
+            ("achieved_mps", "producer.achieved_mps", WINDOW_RATE),
+            ("most in the buffer", "consumer.max_depth", Tol()),
         )
     ],
 ]
