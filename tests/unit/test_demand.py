@@ -155,3 +155,14 @@ def test_request_frame_round_trips_and_zero_is_malformed():
         protocol.decode_request(frame[:4] + b"\x00" * 8)
     with pytest.raises(protocol.ProtocolError):
         protocol.decode_request(frame[:-1])
+
+
+def test_validate_plans_the_window_against_min_mu_and_w_over_2d_plus_s():
+    from lab.tools.bench.validate import ValidatePlan, Window, experiments
+
+    plan = ValidatePlan()
+    assert Window(plan, 10).theory() == pytest.approx(10 / 0.101)
+    assert Window(plan, 100).theory() == pytest.approx(100 / 0.101)
+    assert Window(plan, 1000).theory() == 1000.0  # past the bandwidth-delay product
+    quick = [e for group in experiments(ValidatePlan.quick_plan()) for e in group]
+    assert [e.window for e in quick if isinstance(e, Window)] == [10]
