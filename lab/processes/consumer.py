@@ -324,6 +324,8 @@ class ConsumerProcess:
         snapshot["port"] = self.run_options.port
         snapshot["t"] = self.clock.to_epoch(now)
         snapshot["telemetry_malformed"] = self.telemetry_malformed
+        snapshot["link_delay_ms"] = self.run_options.link_delay_ms
+        snapshot["on_link"] = len(self.link) if self.link is not None else 0
         if self.guard is not None:
             snapshot["security"] = self.guard.status()
         try:

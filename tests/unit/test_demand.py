@@ -165,4 +165,37 @@ def test_validate_plans_the_window_against_min_mu_and_w_over_2d_plus_s():
     assert Window(plan, 100).theory() == pytest.approx(100 / 0.101)
     assert Window(plan, 1000).theory() == 1000.0  # past the bandwidth-delay product
     quick = [e for group in experiments(ValidatePlan.quick_plan()) for e in group]
-    assert [e.window for e in quick if isinstance(e, Window)] == [10]
+    assert [e.size for e in quick if isinstance(e, Window)] == [10]
+
+
+def test_panel_18_shows_the_window_the_link_and_the_bound():
+    import io
+
+    from rich.console import Console
+
+    from lab.core import telemetry
+    from lab.ui.dashboard import DashboardState
+    from lab.ui.panels import MODULE_PANELS
+
+    state = DashboardState(18, "Flow control over a slow link", 18000)
+    state.update(
+        telemetry.complete(
+            {
+                "role": "consumer",
+                "id": "c",
+                "limit": 10,
+                "service_rate": 1000.0,
+                "link_delay_ms": 50.0,
+                "on_link": 3,
+                "depth": 1,
+                "credit_outstanding": 6,
+                "rates": {"processed": 96.0},
+            }
+        ),
+        1.0,
+    )
+    out = io.StringIO()
+    Console(file=out, width=120).print(MODULE_PANELS[18](state, 1.0))
+    text = out.getvalue()
+    assert "window 10" in text and "frames on the link 3" in text and "credit out 6" in text
+    assert "99" in text and "bound" in text  # 10 / (100 ms + 1 ms) = 99 msg/s

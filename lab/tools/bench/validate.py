@@ -372,7 +372,8 @@ class Window(Planned):
     name = "window over a slow link"
 
     def __init__(self, plan: ValidatePlan, window: int) -> None:
-        self.window, self.mu, self.delay_ms = window, plan.window_mu, plan.window_delay_ms
+        # (named size: Experiment.window() is the measuring window)
+        self.size, self.mu, self.delay_ms = window, plan.window_mu, plan.window_delay_ms
         link = ["--link-delay-ms", f"{self.delay_ms:g}"]
         consumer = ["--mode", "block", "--buffer", str(window), "--process-rate", f"{self.mu:g}"]
         super().__init__(plan, consumer + link, ["--mps", "max", *link])
@@ -382,11 +383,11 @@ class Window(Planned):
         return self.plan.window_s
 
     def label(self) -> str:
-        return f"W={self.window}, D={self.delay_ms:g} ms, μ={self.mu:g}"
+        return f"W={self.size}, D={self.delay_ms:g} ms, μ={self.mu:g}"
 
     def theory(self) -> float:
         service = 1.0 / self.mu
-        return min(self.mu, self.window / (2 * self.delay_ms / 1e3 + service))
+        return min(self.mu, self.size / (2 * self.delay_ms / 1e3 + service))
 
     def measure(self, start: float, end: float) -> List[Check]:
         rate = processed_rate(self.session, self.label(), start, end)
