@@ -169,6 +169,7 @@ MODULES: Dict[int, ModuleSpec] = {
             teaches="credit, pull and the window: size it to the bandwidth-delay product",
             consumer={"mode": "block", "capacity": 10, "process_rate": 1000.0},
             producer={"messages_per_s": float("inf")},
+            demo={"block": {"link_delay_ms": 50.0}},
         ),
         ModuleSpec(
             number=20,

@@ -625,6 +625,9 @@ def demo(
     bind: str = typer.Option(LOOPBACK, help="--classroom: the address attendees join."),
     key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
     per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
+    link_delay_ms: Optional[float] = typer.Option(
+        None, help="Both children delay what they receive this many ms (Module 18: 50)."
+    ),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 

@@ -199,3 +199,15 @@ def test_panel_18_shows_the_window_the_link_and_the_bound():
     text = out.getvalue()
     assert "window 10" in text and "frames on the link 3" in text and "credit out 6" in text
     assert "99" in text and "bound" in text  # 10 / (100 ms + 1 ms) = 99 msg/s
+
+
+def test_demo_18_gives_both_children_the_slow_link():
+    from lab.core.modules import get_module
+    from lab.processes.demo import DemoRun, child_argv
+
+    run = DemoRun.for_module(get_module(18))
+    for role in ("consumer", "producer"):
+        argv = child_argv(role, run)
+        assert argv[argv.index("--link-delay-ms") + 1] == "50.0"
+    fast = DemoRun.for_module(get_module(18), link_delay_ms=0.0)
+    assert "--link-delay-ms" not in child_argv("producer", fast)

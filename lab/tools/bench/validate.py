@@ -17,6 +17,10 @@ all running at once (they are light), each compared with its formula (``theory``
    as the consumer's window.
 6. **A pool of workers** (Module 17). N workers of μ each, offered more than N·μ: the
    processing rate is N·μ (100 and 400 msg/s for N = 1, 4 at μ = 100).
+7. **A window over a slow link** (Module 18). Block mode's credit window W, every frame
+   delayed D each way (``--link-delay-ms``), a worker of μ = 1,000 msg/s: one credit goes
+   round in 2D + 1/μ, so the processing rate is min(μ, W / (2D + 1/μ)), 99 and 990 msg/s
+   for W = 10, 100 with D = 50 ms.
 5. **Batching** (Module 16). Batches of b messages that cost O + b·I each, offered more
    than the worker can do: the processing rate is ``b / (O + b·I)``, 100, 357 and 463 msg/s
    for b = 1, 10, 50 with O = 8 ms and I = 2 ms.
@@ -451,6 +455,7 @@ def run_validation(plan: ValidatePlan, progress=lambda text: None) -> List[Check
     for pairs in replicas.values():
         checks.extend(pool_mm1k(plan, [e for e, _ in pairs], [r for _, r in pairs]))
     order = [OverloadDrop.name, MM1K.name, BlockMode.name, Batching.name, Pool.name]
+    order.append(Window.name)
     order.append("Little's law")
     return sorted(checks, key=lambda c: order.index(c.experiment))
 
