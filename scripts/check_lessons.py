@@ -44,12 +44,19 @@ LESSONS = {
     "15": "workshop_materials/15_retry_storms/README.md",
     "17": "workshop_materials/17_consumer_lag/README.md",
     "18": "workshop_materials/18_flow_control/README.md",
+    "19": "workshop_materials/19_goodput/README.md",
+    "20": "workshop_materials/20_broker/README.md",
 }
+
+
+STREAM_MODULE = 20
 
 
 @dataclass(frozen=True)
 class Run:
-    """One measurement: a consumer until its producers leave, one producer for ``duration``."""
+    """One measurement: a consumer until its producers leave, one producer for ``duration``.
+    Module 20 (a broker in the middle): the consumer runs with its private broker until it
+    has drained the group, the producer until its own flags (a ``--count``) end it."""
 
     module: int
     consumer: Tuple[str, ...]
@@ -57,6 +64,11 @@ class Run:
     duration: float
 
     def command(self) -> str:
+        if self.module == STREAM_MODULE:
+            return (
+                f"consumer --module 20 --until-idle --json "
+                f"{' '.join(self.consumer)} | producer --module 20 --json {' '.join(self.producer)}"
+            )
         return (
             f"consumer --module {self.module} --until-idle --json {' '.join(self.consumer)} | "
             f"producer --module {self.module} --duration {self.duration:g} --json "
@@ -127,6 +139,15 @@ def _m12(mode: str, *extra: str) -> Run:
 
 _DELAY_18 = ("--link-delay-ms", "50")
 MODES_13 = ("drop", "priority", "priority-shed", "degrade")
+DISCIPLINES_19 = ("fifo", "deadline-drop", "adaptive-lifo", "codel")
+CODEL_SLOW_19 = "--discipline codel --codel-target-ms 50 --codel-interval-ms 100"
+# FIFO's goodput is what finished in the first half second or so, before the queue's wait
+# passed the deadline: 24 and 66 in two runs, set by when the producer's first frames came
+FIFO_GOODPUT = Tol(abs=80)
+# adaptive LIFO's waste is mostly the full buffer it serves, late, once the producer stops
+LIFO_WASTE = Tol(abs=60)
+# a CoDel that enters and leaves its dropping state: 3,378 and 3,509 goodput in two runs
+CODEL_CYCLES = Tol(rel=0.1)
 RUNS: Dict[str, Run] = {
     "12-block": _m12("block"),
     "12-drop": _m12("drop"),
@@ -163,6 +184,10 @@ RUNS: Dict[str, Run] = {
     **{
         f"18-w{w}": Run(18, ("--buffer", str(w), *_DELAY_18), _DELAY_18, 20) for w in (10, 100, 200)
     },
+    **{f"19-{d}": Run(19, ("--discipline", d), (), 60) for d in DISCIPLINES_19},
+    "19-codel-slow": Run(19, tuple(CODEL_SLOW_19.split()), (), 60),
+    "20-under": Run(20, ("--process-rate", "2000"), ("--mps", "1000", "--count", "5000"), 10),
+    "20-over": Run(20, ("--process-rate", "500"), ("--mps", "1000", "--count", "5000"), 15),
 }
 
 _DROP_100 = "without backpressure"
@@ -397,6 +422,40 @@ FIGURES: List[Figure] = [
             ("most in the buffer", "consumer.max_depth", Tol()),
         )
     ],
+    # Module 19, the four disciplines under 2x overload.
+    *[
+        Figure("19", f"`{d}`", column, f"19-{d}", source, tol)
+        for d in DISCIPLINES_19
+        for column, source, tol in (
+            ("processed", "consumer.processed", COUNT),
+            ("goodput", "consumer.goodput", FIFO_GOODPUT if d == "fifo" else COUNT),
+            ("wasted", "consumer.wasted", LIFO_WASTE if d == "adaptive-lifo" else COUNT),
+            ("dropped at dequeue", "consumer.dequeue_dropped", COUNT),
+        )
+    ],
+    *[
+        Figure("19", f"`{CODEL_SLOW_19}`", column, "19-codel-slow", source, tol)
+        for column, source, tol in (
+            ("processed", "consumer.processed", COUNT),
+            ("goodput", "consumer.goodput", CODEL_CYCLES),
+            ("wasted", "consumer.wasted", CODEL_CYCLES),
+            ("dropped at dequeue", "consumer.dequeue_dropped", COUNT),
+        )
+    ],
+    # Module 20, latency add -> processed through the broker.
+    *[
+        Figure("20", row, column, run, f"consumer.latency_{column}_ms", tol)
+        for row, run, column, tol in (
+            ("2,000 msg/s", "20-under", "p50", LATENCY),
+            ("2,000 msg/s", "20-under", "p99", FAST_TAIL),  # 6 to 90 ms measured: load decides
+            ("500 msg/s", "20-over", "p50", SLOW_LATENCY),
+            ("500 msg/s", "20-over", "p99", SLOW_LATENCY),
+        )
+    ],
+    *[
+        Figure("20", row, "processed", run, "consumer.processed_unique", COUNT)
+        for row, run in (("2,000 msg/s", "20-under"), ("500 msg/s", "20-over"))
+    ],
 ]
 
 # -- reading the README ----------------------------------------------------------------------
@@ -486,8 +545,8 @@ def _fresh_port() -> int:
     producer would feed the other's consumer."""
     with _PORTS_LOCK:
         while True:
-            base = free_port_block()
-            block = set(range(base, base + 4))
+            base = free_port_block(5)  # Module 20's private broker is on base + 4
+            block = set(range(base, base + 5))
             if not block & _PORTS_TAKEN:
                 _PORTS_TAKEN.update(block)
                 return base
@@ -535,7 +594,35 @@ def measure(run: Run) -> Dict[str, Any]:
         return _measure_once(run)
 
 
+def _measure_stream(run: Run) -> Dict[str, Any]:
+    """Module 20: the consumer (and its private broker on base + 4) until it has drained the
+    group, the producer until its ``--count``; the consumer must have lost none."""
+    port = _fresh_port()
+    cap = ["--duration", f"{run.duration + 90:g}"]  # only a guard against a hang
+    consumer = _lab("consumer", run, port, ["--until-idle", *cap, *run.consumer])
+    producer = None
+    try:
+        _wait_listening(port + 4, consumer, 30.0)
+        producer = _lab("producer", run, port, run.producer)
+        p_out, p_err = producer.communicate(timeout=run.duration + 30)
+        c_out, c_err = consumer.communicate(timeout=run.duration + 60)
+        if producer.returncode or consumer.returncode:
+            raise RuntimeError(f"{run.command()} failed: {p_err.strip()} {c_err.strip()}")
+        summaries = {"consumer": json.loads(c_out), "producer": json.loads(p_out)}
+        identity = summaries["consumer"]["identity"] or {}
+        if identity.get("backlog") != 0 or identity.get("lost") != 0:
+            raise RuntimeError(f"{run.command()}: not drained within the run: {identity}")
+        return summaries
+    finally:
+        for proc in (producer, consumer):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def _measure_once(run: Run) -> Dict[str, Any]:
+    if run.module == STREAM_MODULE:
+        return _measure_stream(run)
     port = _fresh_port()
     # --duration is only a guard against a hang; --until-idle ends the run.
     cap = str(run.duration + 90)

@@ -49,6 +49,8 @@ class ConsumerRates(TypedDict):
     dropped: float
     sampled_out: float
     shed: float
+    goodput: float
+    wasted: float
 
 
 class ConsumerTotals(TypedDict):
@@ -61,6 +63,9 @@ class ConsumerTotals(TypedDict):
     depth: int
     evicted: int
     over_credit: int
+    goodput: int  # processed by the caller's deadline (Module 19)
+    wasted: int  # processed after the caller gave up
+    dequeue_dropped: int  # the part of dropped a queue discipline dropped at dequeue
 
 
 # A summary of a recent latency window; ``max_s`` is 0 when the window has no sample.
@@ -105,6 +110,9 @@ class ProducerRow(TypedDict):
     depth: int
     evicted: int
     over_credit: int
+    goodput: int  # processed by the caller's deadline (Module 19)
+    wasted: int  # processed after the caller gave up
+    dequeue_dropped: int  # the part of dropped a queue discipline dropped at dequeue
 
 
 Event = List[Union[float, str]]  # [seconds since start, text]
@@ -140,6 +148,9 @@ class ConsumerSnapshot(TypedDict):
     queue_wait: QueueWait
     classes: List[ClassRow]
     policy_state: Dict[str, Any]
+    # the queue discipline (Module 19, ``lab.core.disciplines``): its name and state; None
+    # when the buffer's own order serves
+    discipline: Optional[Dict[str, Any]]
     service_rate: Optional[float]  # None: unlimited
     slowdown: float
     # the batch worker's or the pool's own figures (Modules 16, 17; lab.core.workers), with
@@ -222,6 +233,25 @@ class Throttle(TypedDict):
     lag_messages: Optional[int]
 
 
+class Concurrency(TypedDict):
+    algorithm: str  # aimd or gradient (lab.core.concurrency)
+    limit: int
+    outstanding: int  # sent, no final answer yet
+    max_outstanding: int
+    over_limit: int  # sends that left more than the limit outstanding: 0
+    answers: int  # processed, each with a round trip
+    losses: int
+    rtt_sum_s: float
+    rtt_min_s: Optional[float]
+    limit_area: float  # the limit's integral over time, message-seconds
+    outstanding_area: float
+    elapsed_s: float
+    timeout_s: Optional[float]  # aimd
+    rtt_noload_s: Optional[float]  # gradient
+    window_rtt_s: Optional[float]  # gradient
+    windows: int  # gradient
+
+
 class ProducerSnapshot(TypedDict):
     v: int
     role: str
@@ -245,6 +275,7 @@ class ProducerSnapshot(TypedDict):
     classes: List[ProducerClassRow]
     limiter: Optional[Limiter]
     throttle: Optional[Throttle]  # None: no --throttle-on-lag
+    concurrency: Optional[Concurrency]  # None: no --limit-algorithm
     breaker: Optional[str]
     breaker_rejected: int
     timed_out: int

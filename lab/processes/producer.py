@@ -149,6 +149,8 @@ class ProducerProcess:
                 break
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
+            if core.refused_by_consumer:
+                break
             wake = min(core.next_deadline(now), telemetry.next_at, deadline, drain_until)
             if self.link is not None and self.link.next_deadline() is not None:
                 wake = min(wake, self.link.next_deadline())
@@ -252,6 +254,9 @@ def run_producer(config: ProducerConfig, run: ProducerRun) -> int:
     finally:
         process.close()
     core = process.core
+    if core.refused_by_consumer:
+        say(f"error: the consumer refused this producer: {core.refused_by_consumer}")
+        return 2
     knows_processed = core.wants_confirm or core.consumer_mode == "block"
     report_producer(only_meaningful(summary, knows_processed), run)
     return 0

