@@ -8,6 +8,7 @@ from typing import Callable, Dict, NamedTuple
 from lab.core.policies import (
     DEFAULT_RETRY_AFTER_MS,
     BlockPolicy,
+    PullPolicy,
     DropNewestPolicy,
     DropOldestPolicy,
     OverflowPolicy,
@@ -28,6 +29,10 @@ class ModeInfo(NamedTuple):
 
 def _build_block(**_: object) -> OverflowPolicy:
     return BlockPolicy()
+
+
+def _build_pull(**_: object) -> OverflowPolicy:
+    return PullPolicy()
 
 
 def _build_drop(**_: object) -> OverflowPolicy:
@@ -121,6 +126,9 @@ MODES: Dict[str, ModeInfo] = {
             "admission control: a token bucket; no token = shed with exact retry-after (429)",
             _build_admit,
             True,
+        ),
+        ModeInfo(
+            "pull", "consumer sends REQUEST(n) as it has room: producers send only that", _build_pull, True
         ),
     )
 }
