@@ -128,7 +128,10 @@ MODES: Dict[str, ModeInfo] = {
             True,
         ),
         ModeInfo(
-            "pull", "consumer sends REQUEST(n) as it has room: producers send only that", _build_pull, True
+            "pull",
+            "consumer sends REQUEST(n) as it has room: producers send only that",
+            _build_pull,
+            True,
         ),
     )
 }

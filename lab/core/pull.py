@@ -32,9 +32,7 @@ class PullLedger:
 
     def promised(self) -> int:
         """Records requested from active producers and not yet finished."""
-        return sum(
-            r.promised for peer, r in self.requesters.items() if self.producers[peer].active
-        )
+        return sum(r.promised for peer, r in self.requesters.items() if self.producers[peer].active)
 
     def frames(self, limit: int) -> List[Tuple[bytes, bytes]]:
         """REQUEST frames due now, as (peer, frame), for an admission limit of ``limit``."""
