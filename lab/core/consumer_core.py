@@ -35,11 +35,11 @@ from lab.core.completion import Completion
 from lab.core.config import ConsumerConfig
 from lab.core.consumer_stats import ConsumerStats
 from lab.core.credit import CreditLedger
-from lab.core.pull import PullLedger
 from lab.core.disciplines import build_discipline
 from lab.core.modes import build_policy
 from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
+from lab.core.pull import PullLedger
 from lab.core.workers import build_worker
 
 __all__ = ["MAX_PRODUCERS", "ConsumerCore", "ProducerState"]

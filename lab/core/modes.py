@@ -8,10 +8,10 @@ from typing import Callable, Dict, NamedTuple
 from lab.core.policies import (
     DEFAULT_RETRY_AFTER_MS,
     BlockPolicy,
-    PullPolicy,
     DropNewestPolicy,
     DropOldestPolicy,
     OverflowPolicy,
+    PullPolicy,
     SamplePolicy,
     ShedPolicy,
     UnboundedPolicy,

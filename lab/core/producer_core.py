@@ -51,13 +51,13 @@ from lab.core import producer_report, protocol
 from lab.core.accounting import ProducerCounts
 from lab.core.concurrency import LimitGate, make_limit
 from lab.core.config import ProducerConfig
+from lab.core.demand import Demand
 from lab.core.framing import Framer, OutFrame
 from lab.core.lag_reader import LAG_READ_S, LagReader
 from lab.core.ledger import Ledger
 from lab.core.link import ConsumerLink
 from lab.core.making import MessageMaker
 from lab.core.metrics import RecentLatency
-from lab.core.demand import Demand
 from lab.core.outbox import Entry, Outbox
 from lab.core.ratelimit import make_limiter
 from lab.core.requests import RequestTracker
