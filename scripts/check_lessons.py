@@ -164,10 +164,11 @@ LIFO_WASTE = Tol(abs=60)
 CODEL_CYCLES = Tol(rel=0.1)
 # Module 19's adaptive limit: AIMD's settles at its 200 ms timeout, Gradient's on the no-load
 # round trip it happened to see first (mean limit 16.0 and 18.1 in two runs, then 10.0 and
-# 10.9 after the slowdown); λ can come out a few % low on a loaded machine (95.8 for 100).
+# 10.9 after the slowdown); λ comes out low when the worker loses the CPU: 90.7 to 100.0
+# measured for 100 msg/s on a 2-core machine shared with test runs.
 LIMIT_AIMD = Tol(rel=0.1)
 LIMIT_GRADIENT = Tol(rel=0.2)
-LIMIT_RATE = Tol(rel=0.06)
+LIMIT_RATE = Tol(rel=0.12)
 RUNS: Dict[str, Any] = {
     "12-block": _m12("block"),
     "12-drop": _m12("drop"),
