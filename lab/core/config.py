@@ -98,6 +98,18 @@ def parse_weights(text: str, flag: str) -> Tuple[float, ...]:
         raise ValueError(f"{flag} takes comma-separated weights, got {text!r}") from None
 
 
+def parse_pressure(text: str, flag: str) -> Tuple[float, float, float]:
+    """``AT_S:TARGET_MB:FOR_S`` as three numbers (the grader's real memory pressure)."""
+    parts = text.split(":")
+    try:
+        at_s, target_mb, for_s = (float(part) for part in parts)
+    except ValueError:
+        raise ValueError(
+            f"{flag} wants AT_S:TARGET_MB:FOR_S (three numbers), got {text!r}"
+        ) from None
+    return at_s, target_mb, for_s
+
+
 def _ms(seconds: Optional[float]) -> Optional[float]:
     """A field kept in seconds, shown in the milliseconds its flag takes."""
     return None if seconds is None else seconds * 1000.0
@@ -168,6 +180,7 @@ CONSUMER_SETTINGS: Dict[str, Setting] = {
     **_same("workers", "db_capacity", "db_coherence", "lag_target_s", "scale_cooldown_s"),
     "autoscale": Setting("autoscale", "autoscale", parse=lambda text, _flag: parse_range(text)),
     **_same("bulkhead"),
+    "memory_pressure": Setting("memory_pressure", None, parse=parse_pressure),
 }
 
 # ProducerConfig field -> where it comes from. The producer's module rows use the flags'
@@ -249,6 +262,9 @@ class ConsumerConfig:
     lag_target_s: float = 1.0
     scale_cooldown_s: float = 5.0
     bulkhead: Optional[str] = None  # e.g. "likes=4,analytics=2": a pool per workload
+    # (at_s, target_mb, for_s): the process grows its real RSS to target_mb at at_s for for_s
+    # seconds (``bplab check``'s memory pressure, a hidden flag; the shell does it).
+    memory_pressure: Optional[Tuple[float, float, float]] = None
 
     @property
     def batching(self) -> bool:
@@ -310,10 +326,19 @@ class ConsumerConfig:
         check_at_least_one(self.admit_burst, "--admit-burst")
         check_positive(self.reject_cost, "--reject-cost", allow_zero=True)
         check_positive(self.max_memory_mb, "--max-memory-mb")
+        self._check_pressure()
         check_positive(_ms(self.wait_target_s), "--wait-target-ms")
         check_batching(self)
         check_pool(self)
         return self
+
+    def _check_pressure(self) -> None:
+        if self.memory_pressure is None:
+            return
+        at_s, target_mb, for_s = self.memory_pressure
+        check_positive(at_s, "--memory-pressure's AT_S", allow_zero=True)
+        check_positive(target_mb, "--memory-pressure's TARGET_MB")
+        check_positive(for_s, "--memory-pressure's FOR_S")
 
     def policy_options(self) -> Dict[str, Any]:
         return {

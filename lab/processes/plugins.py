@@ -26,11 +26,10 @@ timed with a monotonic clock (the core never reads time itself). Whatever the co
 * does not return within :data:`CALL_TIMEOUT_S` (an endless loop, a long ``sleep``): a
   watchdog thread ends the process the same way, naming the method and the line it was on.
 
-Two environment variables are for ``bplab check`` only: ``BPLAB_PLUGIN_REPORT`` names a
+One environment variable is for ``bplab check`` only: ``BPLAB_PLUGIN_REPORT`` names a
 JSON file where the guard writes, at exit, how often each method was called and how long
-the calls took; ``BPLAB_MEMORY_PRESSURE`` (``AT_S:TARGET_MB:FOR_S``) makes the guard grow
-the process's real memory to ``TARGET_MB`` of RSS ``AT_S`` seconds after loading, for
-``FOR_S`` seconds (memory pressure, provoked in a real run).
+the calls took. :class:`MemoryPressure` is the consumer's hidden ``--memory-pressure``
+(real memory pressure, provoked in a graded run).
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ from lab.core.policies import OverflowPolicy
 CALL_TIMEOUT_S = 5.0  # no call of a policy may take this long: the loop it blocks is real
 EXIT_PLUGIN_FAILED = 4
 REPORT_ENV = "BPLAB_PLUGIN_REPORT"
-PRESSURE_ENV = "BPLAB_MEMORY_PRESSURE"
 WATCH_INTERVAL_S = 0.05
 
 
@@ -153,9 +151,6 @@ class Guard:
         threading.Thread(target=self._watch, name="plugin-watchdog", daemon=True).start()
         if self._report:
             atexit.register(self.write_report)
-        pressure = os.environ.get(PRESSURE_ENV)
-        if pressure:
-            MemoryPressure.from_text(pressure).start()
 
     def run(self, during: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)``, timed and watched; a failure ends the process."""
@@ -248,17 +243,12 @@ class Guard:
 
 class MemoryPressure:
     """Real memory pressure for a graded run: grow RSS to ``target_mb`` at ``at_s`` (seconds
-    after loading), let go after ``for_s``. The pages are written, so the OS counts them."""
+    after it starts), let go after ``for_s``. The pages are written, so the OS counts them."""
 
     CHUNK = 8 * 2**20
 
     def __init__(self, at_s: float, target_mb: float, for_s: float) -> None:
         self.at_s, self.target_mb, self.for_s = at_s, target_mb, for_s
-
-    @classmethod
-    def from_text(cls, text: str) -> MemoryPressure:
-        at_s, target_mb, for_s = (float(part) for part in text.split(":"))
-        return cls(at_s, target_mb, for_s)
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="memory-pressure", daemon=True).start()

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from lab.core.config import ConsumerConfig
+from lab.core.modules import get_module
 from lab.processes import plugins
 from lab.tools.grading import measures as m
+from lab.tools.grading import runner
 from lab.tools.grading.challenges import CHALLENGES, find_challenge
 from lab.tools.grading.command import CheckUsageError, default_file, run_check
 from lab.tools.grading.core import (
@@ -33,7 +37,7 @@ from lab.tools.grading.core import (
 from lab.tools.grading.report import challenges_table, results_table
 from lab.tools.grading.runner import RunError, run_probe
 from lab.tools.grading.table import MAX_CODE_SHARE, code_share, slowest_call
-from lab.ui.cli import main
+from lab.ui.cli import app, main
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EXERCISES = REPO / "exercises"
@@ -559,9 +563,24 @@ def test_the_guard_times_the_outer_call_only_and_keeps_the_slowest(tmp_path):
     assert report["error"] is None and report["wall_s"] > 0
 
 
-def test_memory_pressure_is_read_from_its_environment_text():
-    pressure = plugins.MemoryPressure.from_text("8.5:224:2.5")
-    assert (pressure.at_s, pressure.target_mb, pressure.for_s) == (8.5, 224.0, 2.5)
+def test_memory_pressure_is_a_hidden_consumer_flag_through_its_config():
+    spec = get_module(12)
+    config = ConsumerConfig.for_module(spec, memory_pressure="8.5:224:2.5")
+    assert config.memory_pressure == (8.5, 224.0, 2.5)
+    assert ConsumerConfig.for_module(spec).memory_pressure is None
+    with pytest.raises(ValueError, match=r"^--memory-pressure wants AT_S:TARGET_MB:FOR_S"):
+        ConsumerConfig.for_module(spec, memory_pressure="8.5:224")
+    with pytest.raises(ValueError, match=r"^--memory-pressure's TARGET_MB must be"):
+        ConsumerConfig.for_module(spec, memory_pressure="1:-5:2")
+    assert "--memory-pressure" not in CliRunner().invoke(app, ["consumer", "--help"]).output
+
+
+def test_the_graded_consumer_is_given_the_pressure_as_a_flag_not_an_environment():
+    scenario = find_challenge("12").plan(5).scenario
+    argv = runner._argv("python", "consumer", scenario, "p.py", 6000, Path("r.jsonl"))
+    at_s, target_mb, for_s = scenario.memory_pressure
+    assert argv[argv.index("--memory-pressure") + 1] == f"{at_s:g}:{target_mb:g}:{for_s:g}"
+    assert "BPLAB_MEMORY_PRESSURE" not in Path(plugins.__file__).read_text(encoding="utf-8")
 
 
 def test_json_gets_an_object_even_for_a_usage_error(capsys):

@@ -157,6 +157,8 @@ def _argv(python: str, role: str, scenario: Scenario, plugin_path: str, base: in
         argv += ["--duration", f"{scenario.duration_s:g}"]
     if role == scenario.plugin_role:
         argv += [scenario.plugin_flag, plugin_path]
+    if role == "consumer" and scenario.memory_pressure is not None:
+        argv += ["--memory-pressure", ":".join(f"{v:g}" for v in scenario.memory_pressure)]
     argv += ["--port", str(base), "--json", "--quiet", "--record", str(record)]
     return argv + ["--parent-pid", str(os.getpid())]
 
@@ -171,14 +173,12 @@ def _start(
     report: Path,
 ) -> Child:
     """The demo's kind of child: output in files (never a full pipe), a polite stop. The
-    process that runs the solver's code gets the guard's report file (and, when the plan
-    asks for it, the memory pressure) through its environment."""
+    process that runs the solver's code gets the guard's report file through its
+    environment."""
     argv = _argv(python, role, scenario, plugin_path, base, records[role])
     extra: Dict[str, str] = {}
     if role == scenario.plugin_role:
         extra[plugins.REPORT_ENV] = str(report)
-        if scenario.memory_pressure is not None:
-            extra[plugins.PRESSURE_ENV] = ":".join(f"{v:g}" for v in scenario.memory_pressure)
     with _environment(extra):
         return Child(role, argv)
 
