@@ -201,6 +201,7 @@ PRODUCER_SETTINGS: Dict[str, Setting] = {
     "limiter": Setting("limit", "limiter"),
     "limiter_rate": Setting("limit_rate", "limiter_rate"),
     "limiter_burst": Setting("limit_burst", "limiter_burst"),
+    "consumer_rate": Setting("consumer_rate"),
     "max_pending": Setting("max_pending"),
     "batch_max": Setting("batch"),
     "throttle_on_lag": Setting("throttle_on_lag"),
@@ -397,6 +398,9 @@ class ProducerConfig:
     breaker_probes: int = 3
     retry_plugin: Any = None  # an object with delay(attempt, retry_after_s, now) (exercises)
     limiter_plugin: Any = None  # an object with take_up_to(now, n) and time_until(now)
+    # What a person's limiter (--limiter-file) is told the consumer can take, msg/s; the
+    # lab's own limiters are given their rate by --limit-rate instead. None: not told.
+    consumer_rate: Optional[float] = None
     batch_max: int = 1000
     # A paced producer's DATA frame goes when it is full (batch_max records) or this long
     # after the previous frame, like Nagle's rule in TCP: at 100,000 msg/s that is one frame
@@ -449,6 +453,7 @@ class ProducerConfig:
         check_choice(self.limiter, LIMITERS, "--limit")
         check_positive(self.limiter_rate, "--limit-rate")
         check_at_least_one(self.limiter_burst, "--limit-burst")
+        check_positive(self.consumer_rate, "--consumer-rate")
         check_positive(self.spike_at, "--spike-at", allow_zero=True)
         check_positive(self.spike_duration, "--spike-duration")
         check_positive(self.spike_factor, "--spike-factor")

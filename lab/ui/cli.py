@@ -396,7 +396,6 @@ RUN_FLAGS = {
         "quiet",
         "retry_file",
         "limiter_file",
-        "consumer_rate",
     ),
 }
 

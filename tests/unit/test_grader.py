@@ -347,14 +347,14 @@ def test_the_producer_builds_a_limiter_file_with_the_consumer_rate(tmp_path):
         "    def time_until(self, now):\n"
         "        return 0.0\n"
     )
-    told, config = {}, ProducerConfig()
+    told = {}
     for given in (60.0, None):
-        run = ProducerRun.for_module(MODULES[14], limiter_file=str(path), consumer_rate=given)
-        run.load_plugins(config)
+        config = ProducerConfig.for_module(MODULES[14], consumer_rate=given)
+        ProducerRun.for_module(MODULES[14], limiter_file=str(path)).load_plugins(config)
         told[given] = config.limiter_plugin.rate
     assert told == {60.0: 60.0, None: 1.0}  # not given: the class's own default
-    with pytest.raises(ValueError, match="--consumer-rate"):
-        ProducerRun.for_module(MODULES[14], consumer_rate=0.0)
+    with pytest.raises(ValueError, match=r"^--consumer-rate must be a finite number > 0"):
+        ProducerConfig.for_module(MODULES[14], consumer_rate=0.0)
 
 
 def test_twelve_draws_two_speeds_two_targets_and_provokes_memory_pressure():
