@@ -62,6 +62,13 @@ PROBE_STOPS: Dict[str, str] = {
     "(g15_system_exit_in_delay.py line 8, in delay())",
     "g15_loop_in_delay": "your code did not return within 5 s "
     "(in delay(), g15_loop_in_delay.py line",
+    # Hangs inside a C call: named by the watchdog (the lock is let go) or by faulthandler.
+    "g15_sleep_60_in_delay": "your code did not return within 5 s "
+    "(in delay(), g15_sleep_60_in_delay.py line 8)",
+    "g15_event_wait_in_delay": "your code did not return within 5 s "
+    "(in delay(), g15_event_wait_in_delay.py line 8)",
+    "g15_lock_held_in_delay": "your code did not return within 5 s "
+    "(in delay(), g15_lock_held_in_delay.py line 10; stuck in one call that holds Python's lock)",
 }
 # Caught only by a real run: file -> the rows that must fail.
 RUN_FAILS: Dict[str, Tuple[str, ...]] = {

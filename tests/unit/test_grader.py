@@ -563,6 +563,33 @@ def test_the_guard_times_the_outer_call_only_and_keeps_the_slowest(tmp_path):
     assert report["error"] is None and report["wall_s"] > 0
 
 
+FAULTHANDLER_DUMP = """Timeout (0:00:06)!
+Thread 0x00007fb6631366c0 (most recent call first):
+  File "/usr/lib/python3.11/threading.py", line 331 in wait
+  File "/repo/lab/processes/plugins.py", line 227 in _watch
+
+Thread 0x00007fb663febb80 (most recent call first):
+  File "/home/me/retry.py", line 9 in total
+  File "/home/me/retry.py", line 6 in delay
+  File "/repo/lab/processes/plugins.py", line 189 in _call
+  File "/repo/lab/processes/plugins.py", line 178 in run
+  File "/repo/lab/processes/plugins.py", line 215 in guarded
+  File "/repo/lab/core/producer_core.py", line 120 in _retry
+"""
+
+
+def test_a_faulthandler_dump_names_the_method_and_the_innermost_line_in_its_file():
+    assert plugins.hang_from_dump(FAULTHANDLER_DUMP) == (
+        "your code did not return within 5 s (in delay(), retry.py line 9; "
+        "stuck in one call that holds Python's lock)"
+    )
+    loading = FAULTHANDLER_DUMP.replace("line 6 in delay", "line 6 in <module>")
+    assert "(in loading the file, retry.py line 9;" in plugins.hang_from_dump(loading)
+    assert plugins.hang_from_dump("error: your code raised ValueError") is None
+    no_guard = FAULTHANDLER_DUMP.replace(" in _call", " in other")
+    assert plugins.hang_from_dump(no_guard) is None
+
+
 def test_memory_pressure_is_a_hidden_consumer_flag_through_its_config():
     spec = get_module(12)
     config = ConsumerConfig.for_module(spec, memory_pressure="8.5:224:2.5")
