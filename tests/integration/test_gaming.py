@@ -25,7 +25,7 @@ from lab.processes import plugins
 from lab.tools.grading.challenges import CHALLENGES, find_challenge
 from lab.tools.grading.core import RUN_ROW, Evidence, evaluate
 from lab.tools.grading.runner import RunError, run_probe
-from tests.conftest import REPO, LabProcess, ProcessPool
+from tests.conftest import REPO, LabProcess, ProcessPool, run_bounded
 
 pytestmark = pytest.mark.integration
 
@@ -178,25 +178,15 @@ def test_system_exit_at_import_is_a_fail_row_and_a_json_object(procs):
 def real_runs() -> Iterator[Dict[str, LabProcess]]:
     """Every RUN_FAILS file graded by ``bplab check --json``, AT_ONCE at a time; the
     processes are gone when the module is done."""
-    cases = [(case, *_case(case)) for case in RUN_FAILS]
+    argvs = {}
+    for case in RUN_FAILS:
+        stem, seed = _case(case)
+        name, path = _challenge(stem).name, GAMING / f"{stem}.py"
+        argv = [sys.executable, "-m", "lab", "check", name, "--file", str(path)]
+        argvs[case] = [*argv, "--seed", str(seed), "--json"]
     pool = ProcessPool()
-    done: Dict[str, LabProcess] = {}
-    running: Dict[str, Tuple[LabProcess, float]] = {}
     try:
-        while cases or running:
-            while cases and len(running) < AT_ONCE:
-                case, stem, seed = cases.pop(0)
-                name, path = _challenge(stem).name, GAMING / f"{stem}.py"
-                argv = [sys.executable, "-m", "lab", "check", name, "--file", str(path)]
-                check = pool.start([*argv, "--seed", str(seed), "--json"])
-                running[case] = (check, time.monotonic())
-            for case, (check, started) in list(running.items()):
-                if not check.running() or time.monotonic() - started > CHECK_BUDGET_S:
-                    check.wait(1)
-                    done[case] = check
-                    del running[case]
-            time.sleep(0.2)  # polling children that report only by exiting
-        yield done
+        yield run_bounded(pool, argvs, AT_ONCE, CHECK_BUDGET_S)
     finally:
         pool.close()
 
