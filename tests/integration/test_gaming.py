@@ -90,6 +90,7 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     # too slow to drain the spike for a 150 msg/s one (seed 6).
     "g14_hard_coded_100@4": ("peak 1-second rate let through",),
     "g14_hard_coded_100@6": ("messages sent by the end",),
+    "g15_probe_detector": ("real run: shortest delay vs its retry-after",),
     "g20_constant_rate": ("rate at the end vs the slowed group's speed",),
     "g20_sleep_in_update": ("time spent inside your code",),
 }
