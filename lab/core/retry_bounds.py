@@ -26,18 +26,18 @@ class RetryBounds:
         """One delay the policy returned (None, giving up, is no delay)."""
         self.delays += 1
         if retry_after_s > 0:
-            share = 100.0 * delay / retry_after_s
+            share = delay / retry_after_s * 100.0
             self.soonest_share = (
                 share if self.soonest_share is None else min(share, self.soonest_share)
             )
-            if delay < retry_after_s:
+            if share < 100.0:  # the share as graded, so count and row agree
                 self.early += 1
         if deadline_s is not None and deadline_s > 0:
-            share = 100.0 * delay / deadline_s
+            share = delay / deadline_s * 100.0
             self.latest_share = (
                 share if self.latest_share is None else max(share, self.latest_share)
             )
-            if delay > deadline_s:
+            if share > 100.0:
                 self.late += 1
 
     def as_dict(self) -> Dict[str, Any]:

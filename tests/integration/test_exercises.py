@@ -37,6 +37,7 @@ STARTER_FAILS = {
     "15_retry_policy": {
         "recovery after the spike",
         "retry amplification (attempts per request)",
+        "real run: shortest delay vs its retry-after",
         "isolated shed: delay vs its retry-after (probe)",
         "retry amplification in a storm (probe)",
     },
