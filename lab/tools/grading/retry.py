@@ -115,6 +115,32 @@ def _bound(key: str) -> Callable[[Evidence], Optional[float]]:
     return measure
 
 
+def _real_run_bounds() -> tuple:
+    """The real run's delays against the bounds in force (the producer's RetryBounds)."""
+    return (
+        Check(
+            "real run: shortest delay vs its retry-after",
+            _bound("soonest_share"),
+            ">=",
+            100.0,
+            "the shortest delay your policy returned in the real run, as a share of the "
+            "retry-after in force (sooner is refused again)",
+            unit="%",
+            missing="no retry",
+        ),
+        Check(
+            "real run: longest delay vs the deadline",
+            _bound("latest_share"),
+            "<=",
+            100.0,
+            "the longest delay your policy returned in the real run, as a share of the "
+            "requests' deadline: a longer wait can never land in time",
+            unit="%",
+            missing="no retry",
+        ),
+    )
+
+
 def checks() -> tuple:
     return (
         Check(
@@ -137,26 +163,7 @@ def checks() -> tuple:
             "consumer that is already refusing",
             digits=2,
         ),
-        Check(
-            "real run: shortest delay vs its retry-after",
-            _bound("soonest_share"),
-            ">=",
-            100.0,
-            "the shortest delay your policy returned in the real run, as a share of the "
-            "retry-after in force (sooner is refused again)",
-            unit="%",
-            missing="no retry",
-        ),
-        Check(
-            "real run: longest delay vs the deadline",
-            _bound("latest_share"),
-            "<=",
-            100.0,
-            "the longest delay your policy returned in the real run, as a share of the "
-            "requests' deadline: a longer wait can never land in time",
-            unit="%",
-            missing="no retry",
-        ),
+        *_real_run_bounds(),
         Check(
             "isolated shed: delay vs its retry-after (probe)",
             lambda ev: probe_value(ev, "soonest_share"),
