@@ -83,6 +83,7 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     ),
     "g13_sleep_in_decide": ("time spent inside your code",),
     "g13_loop_in_decide": (RUN_ROW,),
+    "g13_lock_held_in_decide": (RUN_ROW,),
     "g14_sleeping_limiter": ("time spent inside your code",),
     "g14_rate_105_burst_5": ("peak 1-second rate let through",),
     "g14_never_send": ("messages sent by the end", "producer latency p99 (due -> verdict)"),
@@ -93,6 +94,15 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     "g15_probe_detector": ("real run: shortest delay vs its retry-after",),
     "g20_constant_rate": ("rate at the end vs the slowed group's speed",),
     "g20_sleep_in_update": ("time spent inside your code",),
+}
+
+
+# The real run's one line for code that hangs in the consumer (the probe never calls it).
+RUN_HANGS = {
+    "g13_loop_in_decide": "your code did not return within 5 s "
+    "(in decide(), g13_loop_in_decide.py line 8)",
+    "g13_lock_held_in_decide": "your code did not return within 5 s "
+    "(in decide(), g13_lock_held_in_decide.py line 9; stuck in one call that holds Python's lock)",
 }
 
 
@@ -202,7 +212,5 @@ def test_a_wrong_answer_fails_its_real_run_on_the_right_row(real_runs, case):
     for name in RUN_FAILS[case]:
         assert name in failed, (name, result["summary"])
         assert failed[name]["hint"]
-    if case == "g13_loop_in_decide":
-        assert failed[RUN_ROW]["hint"] == (
-            "your code did not return within 5 s (in decide(), g13_loop_in_decide.py line 8)"
-        )
+    if case in RUN_HANGS:
+        assert failed[RUN_ROW]["hint"] == RUN_HANGS[case]
