@@ -1,12 +1,17 @@
 """Module 20's numbers, measured with real processes: time to OOM under the default 64 MB
 cap, what the broker held then, eviction under allkeys-lru, and the lab's producer against
-raw redis-py pipelined XADD in the same run. Prints one JSON object.
+raw redis-py pipelined XADD in the same run, and drain times. Prints one JSON object.
 
-    .venv/bin/python scripts/broker_measure.py
+    .venv/bin/python scripts/broker_measure.py                        # every part
+    .venv/bin/python scripts/broker_measure.py drain --broker-server valkey
+
+``--broker-server`` picks the private server as the consumer's flag does (auto, redis,
+valkey or a binary's path).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -34,13 +39,20 @@ def raw_xadd(url: str, count: int, batch: int = 500, payload: int = 100) -> floa
     return count / (time.perf_counter() - started)
 
 
+SERVER = "auto"  # --broker-server, set by main()
+
+
+def private(**options) -> PrivateBroker:
+    return PrivateBroker(server=SERVER, **options)
+
+
 def drain_time(consumers: int, backlog: int = 20_000, per_member: float = 1000.0) -> dict:
     """A backlog is built with no consumer running; then a group of ``consumers`` members at
     ``per_member`` msg/s each starts, and the time until the lag is 0 is measured."""
     from lab.processes.net import free_port_block
     from lab.processes.stream_io import DEFAULT_GROUP, read_figures
 
-    with PrivateBroker() as server:
+    with private() as server:
         lab_producer(server.url, "--mps", "max", "--count", str(backlog))
         port = free_port_block(5)
         argv = [sys.executable, "-m", "lab", "consumer", "-m", "20", "--port", str(port)]
@@ -65,41 +77,68 @@ def drain_time(consumers: int, backlog: int = 20_000, per_member: float = 1000.0
     }
 
 
+PARTS = ("oom", "lru", "throughput", "drain")
+
+
 def main() -> None:
-    result = {}
-    with PrivateBroker() as server:  # the module's defaults: 64 MB, noeviction
-        result["server"] = server_version(connect(server.url))
-        oom = lab_producer(server.url, "--mps", "max", "--duration", "30")
+    global SERVER
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", help=f"some of {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--broker-server", default="auto", help="auto, redis, valkey or a path")
+    args = parser.parse_args()
+    SERVER, parts = args.broker_server, set(args.parts or PARTS)
+    if parts - set(PARTS):
+        parser.error(f"unknown part(s) {', '.join(sorted(parts - set(PARTS)))}: choose {PARTS}")
+    with private() as server:
+        result = {"server": server_version(connect(server.url))}
+    if "oom" in parts:
+        result["oom"] = oom()
+    if "lru" in parts:
+        result["allkeys_lru"] = lru()
+    if "throughput" in parts:
+        result["throughput"] = throughput()
+    if "drain" in parts:
+        result["drain"] = [drain_time(n) for n in (1, 2, 4)]
+    print(json.dumps(result, indent=1))
+
+
+def oom() -> dict:
+    with private() as server:  # the module's defaults: 64 MB, noeviction
+        run = lab_producer(server.url, "--mps", "max", "--duration", "30")
         memory = connect(server.url).info("memory")
-        result["oom"] = {
-            "first_refusal_s": oom["first_refusal_s"],
+        return {
+            "first_refusal_s": run["first_refusal_s"],
             "held": connect(server.url).xlen(DEFAULT_STREAM),
-            "added": oom["added"],
-            "refused": oom["refused"],
+            "added": run["added"],
+            "refused": run["refused"],
             "used_memory_mb": memory["used_memory"] / 2**20,
-            "error": oom["last_error"],
+            "error": run["last_error"],
         }
-    with PrivateBroker(maxmemory_mb=16, policy="allkeys-lru") as server:
-        lru = lab_producer(server.url, "--mps", "max", "--duration", "8")
+
+
+def lru() -> dict:
+    with private(maxmemory_mb=16, policy="allkeys-lru") as server:
+        run = lab_producer(server.url, "--mps", "max", "--duration", "8")
         client = connect(server.url)
-        result["allkeys_lru"] = {
-            "added": lru["added"],
-            "refused": lru["refused"],
+        return {
+            "added": run["added"],
+            "refused": run["refused"],
             "evicted_keys": client.info("stats")["evicted_keys"],
             "left_in_stream": client.xlen(DEFAULT_STREAM),
         }
-    with PrivateBroker(maxmemory_mb=512) as server:
+
+
+def throughput() -> dict:
+    with private(maxmemory_mb=512) as server:
         raw = raw_xadd(server.url, 200_000)
         lab = lab_producer(server.url, "--mps", "max", "--count", "200000")["added_per_s"]
         raw_after = raw_xadd(server.url, 200_000)
-        result["throughput"] = {
+        return {
             "raw_before_per_s": raw,
             "lab_per_s": lab,
             "raw_after_per_s": raw_after,
             "lab_over_raw": lab / max(raw, raw_after),
         }
-    result["drain"] = [drain_time(n) for n in (1, 2, 4)]
-    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

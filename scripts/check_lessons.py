@@ -42,13 +42,21 @@ LESSONS = {
     "13": "workshop_materials/13_load_shedding/README.md",
     "14": "workshop_materials/14_rate_limiting/README.md",
     "15": "workshop_materials/15_retry_storms/README.md",
+    "16": "workshop_materials/16_batching/README.md",
     "17": "workshop_materials/17_consumer_lag/README.md",
+    "19": "workshop_materials/19_goodput/README.md",
+    "20": "workshop_materials/20_broker/README.md",
 }
+
+
+STREAM_MODULE = 20
 
 
 @dataclass(frozen=True)
 class Run:
-    """One measurement: a consumer until its producers leave, one producer for ``duration``."""
+    """One measurement: a consumer until its producers leave, one producer for ``duration``.
+    Module 20 (a broker in the middle): the consumer runs with its private broker until it
+    has drained the group, the producer until its own flags (a ``--count``) end it."""
 
     module: int
     consumer: Tuple[str, ...]
@@ -56,6 +64,11 @@ class Run:
     duration: float
 
     def command(self) -> str:
+        if self.module == STREAM_MODULE:
+            return (
+                f"consumer --module 20 --until-idle --json "
+                f"{' '.join(self.consumer)} | producer --module 20 --json {' '.join(self.producer)}"
+            )
         return (
             f"consumer --module {self.module} --until-idle --json {' '.join(self.consumer)} | "
             f"producer --module {self.module} --duration {self.duration:g} --json "
@@ -123,6 +136,15 @@ def _m12(mode: str, *extra: str) -> Run:
 
 
 MODES_13 = ("drop", "priority", "priority-shed", "degrade")
+DISCIPLINES_19 = ("fifo", "deadline-drop", "adaptive-lifo", "codel")
+CODEL_SLOW_19 = "--discipline codel --codel-target-ms 50 --codel-interval-ms 100"
+# FIFO's goodput is what finished in the first half second or so, before the queue's wait
+# passed the deadline: 24 and 66 in two runs, set by when the producer's first frames came
+FIFO_GOODPUT = Tol(abs=80)
+# adaptive LIFO's waste is mostly the full buffer it serves, late, once the producer stops
+LIFO_WASTE = Tol(abs=60)
+# a CoDel that enters and leaves its dropping state: 3,378 and 3,509 goodput in two runs
+CODEL_CYCLES = Tol(rel=0.1)
 RUNS: Dict[str, Run] = {
     "12-block": _m12("block"),
     "12-drop": _m12("drop"),
@@ -155,6 +177,39 @@ RUNS: Dict[str, Run] = {
         )
     },
     "17-throttle": Run(17, ("--workers", "1"), ("--throttle-on-lag",), 20),
+    **{
+        f"16-{name}{'-' + mps if mps else ''}": Run(
+            16, tuple(flags.split()), ("--mps", mps) if mps else (), 20
+        )
+        for name, flags, mps in (
+            ("b1", "", ""),
+            ("b10", "--batch-size 10", ""),
+            ("b50", "--batch-size 50", ""),
+            ("adaptive", "--batch adaptive", ""),
+            ("b10", "--batch-size 10", "450"),
+            ("b50", "--batch-size 50", "450"),
+            ("adaptive", "--batch adaptive", "450"),
+            ("b50", "--batch-size 50", "50"),
+            ("b50-linger", "--batch-size 50 --batch-wait-ms 100", "50"),
+        )
+    },
+    **{
+        f"17-w{flags.split()[1]}{'-db' if 'db' in flags else ''}": Run(
+            17, tuple(flags.split()), (), 15 if "db" in flags else 20
+        )
+        for flags in (
+            "--workers 1",
+            "--workers 3",
+            "--workers 4",
+            "--workers 2 --db-capacity 250",
+            "--workers 4 --db-capacity 250",
+            "--workers 8 --db-capacity 250",
+        )
+    },
+    **{f"19-{d}": Run(19, ("--discipline", d), (), 60) for d in DISCIPLINES_19},
+    "19-codel-slow": Run(19, tuple(CODEL_SLOW_19.split()), (), 60),
+    "20-under": Run(20, ("--process-rate", "2000"), ("--mps", "1000", "--count", "5000"), 10),
+    "20-over": Run(20, ("--process-rate", "500"), ("--mps", "1000", "--count", "5000"), 15),
 }
 
 _DROP_100 = "without backpressure"
@@ -189,6 +244,44 @@ def _m14_latency(run: str) -> Tol:
 
 def _m15_count(run: str) -> Tol:
     return BREAKER_COUNT if run.endswith("breaker") else LOOSE_COUNT
+
+
+# Module 16's batches: the mean is set by the arrival schedule, the p99 of a few tens of ms
+# by when the producer's sends clump on a busy machine.
+BATCH_MEAN = Tol(abs=0.3, rel=0.1)
+CLUMP = Tol(abs=40)
+_M16_ROWS = {
+    "300/s": (
+        ("(default: `--batch-size 1`)", "16-b1"),
+        ("`--batch-size 10`", "16-b10"),
+        ("`--batch-size 50`", "16-b50"),
+        ("`--batch adaptive`", "16-adaptive"),
+    ),
+    "`--mps 450`": (
+        ("`--batch-size 10`", "16-b10-450"),
+        ("`--batch-size 50`", "16-b50-450"),
+        ("`--batch adaptive`", "16-adaptive-450"),
+    ),
+}
+_M17_ROWS = (
+    ("`--workers 1`", "17-w1"),
+    ("`--workers 3`", "17-w3"),
+    ("`--workers 4`", "17-w4"),
+    ("`--workers 2 --db-capacity 250`", "17-w2-db"),
+    ("`--workers 4 --db-capacity 250`", "17-w4-db"),
+    ("`--workers 8 --db-capacity 250`", "17-w8-db"),
+)
+
+
+def _m17_depth(run: str) -> Tol:
+    # A pool that just keeps up drains a clump no faster than it arrives: 19 quiet, 50 on a
+    # busy machine (a paused producer sends a clump) for 3 workers at 300/s.
+    return CLUMP if run in ("17-w3", "17-w4") else LOOSE_COUNT
+
+
+def _m16_latency(run: str) -> Tol:
+    # waits of seconds are set by the full buffer; tens of ms by the machine's jitter too
+    return SLOW_LATENCY if run in ("16-b1", "16-b10-450", "16-adaptive-450") else LATENCY
 
 
 _C0, _C1, _C2 = "consumer.classes.0.lost", "consumer.classes.1.lost", "consumer.classes.2.lost"
@@ -364,6 +457,39 @@ FIGURES: List[Figure] = [
             ("consumer processed", "consumer.processed", _m15_count(run)),
         )
     ],
+    # Module 16, the batch-size tables (300/s, 450/s) and the linger table (50/s).
+    *[
+        Figure("16", row, column, run, source, tol, pattern=pattern, table=table)
+        for table, rows in _M16_ROWS.items()
+        for row, run in rows
+        for column, source, tol, pattern in (
+            ("dropped", "producer.dropped", LOOSE_COUNT, None),
+            ("mean batch", "consumer.worker.mean_batch", BATCH_MEAN, None),
+            ("p50 / p99", "consumer.worker.latency_p50_ms", _m16_latency(run), r"^(.*?) /"),
+            ("p50 / p99", "consumer.worker.latency_p99_ms", _m16_latency(run), r"/ (.*)$"),
+        )
+    ],
+    *[
+        Figure("16", row, column, run, source, tol, pattern=pattern, table="`--mps 50`")
+        for row, run in (
+            ("(no linger)", "16-b50-50"),
+            ("--batch-wait-ms 100`", "16-b50-linger-50"),
+        )
+        for column, source, tol, pattern in (
+            ("mean batch", "consumer.worker.mean_batch", BATCH_MEAN, None),
+            ("p50 / p99", "consumer.worker.latency_p50_ms", LATENCY, r"^(.*?) /"),
+            ("p50 / p99", "consumer.worker.latency_p99_ms", LATENCY, r"/ (.*)$"),
+        )
+    ],
+    # Module 17, the pool's table (workers, then workers behind the database).
+    *[
+        Figure("17", row, column, run, source, tol)
+        for row, run in _M17_ROWS
+        for column, source, tol in (
+            ("most waiting", "consumer.max_depth", _m17_depth(run)),
+            ("queue wait p99", "consumer.queue_wait_p99_ms", SLOW_LATENCY),
+        )
+    ],
     # Module 17, the throttle on lag.
     *[
         Figure("17", "`--throttle-on-lag`", column, "17-throttle", source, tol)
@@ -374,6 +500,40 @@ FIGURES: List[Figure] = [
             ("queue wait p99", "consumer.queue_wait_p99_ms", LATENCY),
             ("dropped", "consumer.dropped", COUNT),
         )
+    ],
+    # Module 19, the four disciplines under 2x overload.
+    *[
+        Figure("19", f"`{d}`", column, f"19-{d}", source, tol)
+        for d in DISCIPLINES_19
+        for column, source, tol in (
+            ("processed", "consumer.processed", COUNT),
+            ("goodput", "consumer.goodput", FIFO_GOODPUT if d == "fifo" else COUNT),
+            ("wasted", "consumer.wasted", LIFO_WASTE if d == "adaptive-lifo" else COUNT),
+            ("dropped at dequeue", "consumer.dequeue_dropped", COUNT),
+        )
+    ],
+    *[
+        Figure("19", f"`{CODEL_SLOW_19}`", column, "19-codel-slow", source, tol)
+        for column, source, tol in (
+            ("processed", "consumer.processed", COUNT),
+            ("goodput", "consumer.goodput", CODEL_CYCLES),
+            ("wasted", "consumer.wasted", CODEL_CYCLES),
+            ("dropped at dequeue", "consumer.dequeue_dropped", COUNT),
+        )
+    ],
+    # Module 20, latency add -> processed through the broker.
+    *[
+        Figure("20", row, column, run, f"consumer.latency_{column}_ms", tol)
+        for row, run, column, tol in (
+            ("2,000 msg/s", "20-under", "p50", LATENCY),
+            ("2,000 msg/s", "20-under", "p99", FAST_TAIL),  # 6 to 90 ms measured: load decides
+            ("500 msg/s", "20-over", "p50", SLOW_LATENCY),
+            ("500 msg/s", "20-over", "p99", SLOW_LATENCY),
+        )
+    ],
+    *[
+        Figure("20", row, "processed", run, "consumer.processed_unique", COUNT)
+        for row, run in (("2,000 msg/s", "20-under"), ("500 msg/s", "20-over"))
     ],
 ]
 
@@ -464,8 +624,8 @@ def _fresh_port() -> int:
     producer would feed the other's consumer."""
     with _PORTS_LOCK:
         while True:
-            base = free_port_block()
-            block = set(range(base, base + 4))
+            base = free_port_block(5)  # Module 20's private broker is on base + 4
+            block = set(range(base, base + 5))
             if not block & _PORTS_TAKEN:
                 _PORTS_TAKEN.update(block)
                 return base
@@ -513,7 +673,35 @@ def measure(run: Run) -> Dict[str, Any]:
         return _measure_once(run)
 
 
+def _measure_stream(run: Run) -> Dict[str, Any]:
+    """Module 20: the consumer (and its private broker on base + 4) until it has drained the
+    group, the producer until its ``--count``; the consumer must have lost none."""
+    port = _fresh_port()
+    cap = ["--duration", f"{run.duration + 90:g}"]  # only a guard against a hang
+    consumer = _lab("consumer", run, port, ["--until-idle", *cap, *run.consumer])
+    producer = None
+    try:
+        _wait_listening(port + 4, consumer, 30.0)
+        producer = _lab("producer", run, port, run.producer)
+        p_out, p_err = producer.communicate(timeout=run.duration + 30)
+        c_out, c_err = consumer.communicate(timeout=run.duration + 60)
+        if producer.returncode or consumer.returncode:
+            raise RuntimeError(f"{run.command()} failed: {p_err.strip()} {c_err.strip()}")
+        summaries = {"consumer": json.loads(c_out), "producer": json.loads(p_out)}
+        identity = summaries["consumer"]["identity"] or {}
+        if identity.get("backlog") != 0 or identity.get("lost") != 0:
+            raise RuntimeError(f"{run.command()}: not drained within the run: {identity}")
+        return summaries
+    finally:
+        for proc in (producer, consumer):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def _measure_once(run: Run) -> Dict[str, Any]:
+    if run.module == STREAM_MODULE:
+        return _measure_stream(run)
     port = _fresh_port()
     # --duration is only a guard against a hang; --until-idle ends the run.
     cap = str(run.duration + 90)

@@ -88,7 +88,7 @@ def bad_magic(rng):
 
 
 def bad_version(rng):
-    version = rng.choice([0, *range(2, 256)])
+    version = rng.choice([0, 1, *range(3, 256)])
     return [protocol.MAGIC + bytes([version, rng.randrange(256)]) + _tail(rng)]
 
 
@@ -134,13 +134,15 @@ def data_trailing(rng):
 
 def data_count_too_big(rng):
     count = rng.randrange(protocol.MAX_RECORDS_PER_FRAME + 1, 1 << 32)
-    return [_header(rng, protocol.DATA) + protocol.DATA_HEAD.pack(count, 0) + _tail(rng)]
+    return [_header(rng, protocol.DATA) + protocol.DATA_HEAD.pack(count, 0, 0) + _tail(rng)]
 
 
 def data_ordinal_overflow(rng):
     ordinal = rng.randrange(protocol.MAX_ORDINAL, 1 << 64)
     frame = _valid_data(rng, 1)
-    return [frame[:4] + protocol.DATA_HEAD.pack(1, ordinal) + frame[4 + protocol.DATA_HEAD.size :]]
+    return [
+        frame[:4] + protocol.DATA_HEAD.pack(1, ordinal, 0) + frame[4 + protocol.DATA_HEAD.size :]
+    ]
 
 
 def several_parts(rng):
@@ -150,7 +152,7 @@ def several_parts(rng):
 def data_oversized(rng):
     """Bigger than the protocol allows, small enough for the socket: reaches the code."""
     size = protocol.MAX_DATA_FRAME_BYTES + rng.randrange(1, net.MAX_DATA_MESSAGE - (4 << 20))
-    head = _header(rng, protocol.DATA) + protocol.DATA_HEAD.pack(1, 0)
+    head = _header(rng, protocol.DATA) + protocol.DATA_HEAD.pack(1, 0, 0)
     return [head + bytes(size - len(head))]
 
 

@@ -13,6 +13,11 @@ The identities, true at every stop and in every snapshot::
     producer:  produced = accepted + dropped + sampled_out + shed + in_flight
     consumer:  received = accepted + dropped + sampled_out + shed
                accepted = processed + depth
+               processed = goodput + wasted
+
+*goodput* is what was processed by its caller's deadline (or had none), *wasted* what was
+processed after it. A queue discipline's drop at dequeue (*dequeue_dropped*, Module 19) is
+an eviction too: the message leaves *accepted* for *dropped*.
 
 An eviction moves one message from *accepted* to *dropped* on both ends (the consumer tells
 the producer with an ``evicted`` verdict), so the identities survive drop-oldest.
@@ -32,6 +37,9 @@ CONSUMER_FIELDS = (
     "depth",
     "evicted",
     "over_credit",
+    "goodput",
+    "wasted",
+    "dequeue_dropped",
 )
 PRODUCER_FIELDS = (
     "produced",
@@ -68,6 +76,10 @@ class ConsumerCounts:
         if self.accepted != self.processed + self.depth:
             errors.append(
                 f"accepted {self.accepted} != processed {self.processed} + depth {self.depth}"
+            )
+        if self.processed != self.goodput + self.wasted:
+            errors.append(
+                f"processed {self.processed} != goodput {self.goodput} + wasted {self.wasted}"
             )
         return errors
 

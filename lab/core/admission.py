@@ -88,6 +88,7 @@ class Admission:
         self.stats = stats
         self.service = service
         self.reject_cost = reject_cost
+        self.budget_s = 0.0  # the frame being judged: its records' deadline after due (0: none)
         self.producers = credit.producers
         classes = stats.classes
         self._class_received = classes.received
@@ -157,6 +158,10 @@ class Admission:
             record.payload,
             now,
         )
+        if self.budget_s > 0:
+            # The caller's deadline on our clock: the time it had left when the frame was
+            # sent (both stamps on the producer's clock, so no clock sync is needed).
+            message.deadline = now + record.due + self.budget_s - record.sent
         policy = self.policy
         buffer = self.buffer
         if not policy.uses_credit or self.credit.next_record_within(state):

@@ -31,6 +31,7 @@ Rules of this file:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from itertools import islice
 from typing import Deque, List, Optional, Sequence
@@ -56,6 +57,7 @@ class Message:
         "payload",
         "enqueued_at",
         "started_at",
+        "deadline",
     )
 
     def __init__(
@@ -68,6 +70,7 @@ class Message:
         attempt: int = 0,
         payload: bytes = b"",
         enqueued_at: float = 0.0,
+        deadline: float = math.inf,
     ) -> None:
         self.producer = producer
         self.seq = seq
@@ -78,6 +81,7 @@ class Message:
         self.payload = payload
         self.enqueued_at = enqueued_at
         self.started_at: Optional[float] = None
+        self.deadline = deadline  # when its caller gives up, on the consumer's clock
 
     def __repr__(self) -> str:
         return f"Message(producer={self.producer!r}, seq={self.seq}, priority={self.priority})"
@@ -99,6 +103,8 @@ class Buffer:
         "_waiting",
         "_in_service",
         "_batch",
+        "dequeue",
+        "dequeue_dropped",
     )
 
     def __init__(
@@ -119,6 +125,10 @@ class Buffer:
         # _in_service is one of them, so "is anything in service" stays one test.
         self._batch: List[Message] = []
         self.depth = 0  # messages held: waiting plus the one in service (kept, not computed)
+        # A queue discipline (``disciplines.py``) chooses at dequeue under ``fifo``; what it
+        # drops waits in ``dequeue_dropped`` until the consumer counts it.
+        self.dequeue = None
+        self.dequeue_dropped: List[Message] = []
 
     # -- size -------------------------------------------------------------------------------
 
@@ -154,10 +164,13 @@ class Buffer:
         self._waiting += 1
         self.depth += 1
 
-    def start_next(self) -> Optional[Message]:
-        """Move the next waiting message into service and return it (None if nothing waits)."""
+    def start_next(self, now: float = math.inf) -> Optional[Message]:
+        """Move the next waiting message into service and return it (None if nothing waits).
+        ``now`` is when the worker takes it (a queue discipline may drop at dequeue)."""
         if self._in_service is not None:
             raise RuntimeError("a message is already in service")
+        if self.dequeue is not None and self.discipline == "fifo":
+            return self._start_by_discipline(now)
         if self.discipline == "workload":
             queue = self._next_queue(self._queues)
             if queue is None:
@@ -171,6 +184,22 @@ class Buffer:
                 self._in_service = queue.popleft()
                 return self._in_service
         return None
+
+    def _start_by_discipline(self, now: float) -> Optional[Message]:
+        message, dropped = self.dequeue.pick(self._queues[0], now)
+        if dropped:
+            self.dequeue_dropped.extend(dropped)
+            self._waiting -= len(dropped)
+            self.depth -= len(dropped)
+        if message is not None:
+            self._waiting -= 1
+        self._in_service = message
+        return message
+
+    def take_dequeue_dropped(self) -> List[Message]:
+        """The messages the discipline dropped since the last call."""
+        out, self.dequeue_dropped = self.dequeue_dropped, []
+        return out
 
     def next_arrival(self, classes: Sequence[int]) -> Optional[float]:
         """When the message a worker of ``classes`` would take next arrived (None: none)."""

@@ -75,6 +75,29 @@ class Completion:
         finished = self.worker.advance(self.buffer, now)
         if finished:
             self._count(finished)
+        if self.buffer.dequeue_dropped:
+            # After the completions, so the mean depth's clock only moves forward (the
+            # depth between completions leaves out drops made in this call: approximate).
+            self._count_dequeue_drops(self.buffer.take_dequeue_dropped(), now)
+
+    def _count_dequeue_drops(self, dropped: List[Message], now: float) -> None:
+        """The queue discipline dropped these at dequeue: each moves from accepted to
+        dropped, as an eviction does, and its producer is told EVICTED."""
+        stats = self.stats
+        for message in dropped:
+            owner = self.producers.get(message.producer)
+            counts = owner.counts if owner is not None else stats.retired
+            counts.accepted -= 1
+            counts.depth -= 1
+            counts.dropped += 1
+            counts.dequeue_dropped += 1
+            cls = min(message.priority, MAX_CLASSES - 1)
+            stats.classes.accepted[cls] -= 1
+            stats.classes.dropped[cls] += 1
+            if owner is not None:
+                owner.runs.add(protocol.EVICTED, message.seq)
+        stats.rates["dropped"].add(now, len(dropped))
+        stats.depth_mean.update(now, self.buffer.depth)
 
     def measured_rate(self, now: float) -> float:
         """The worker's speed as measured: what it finished over the service time that took,
@@ -101,7 +124,10 @@ class Completion:
         service_seconds = 0.0
         waits: List[float] = []
         wait_classes: List[int] = []
+        late = 0
         for message, finished_at in finished:
+            on_time = finished_at <= message.deadline
+            late += not on_time
             wait = message.started_at - message.enqueued_at
             service_seconds += finished_at - message.started_at
             waits.append(wait)
@@ -121,10 +147,14 @@ class Completion:
             if owner is None:
                 retired.processed += 1
                 retired.depth -= 1
+                retired.goodput += on_time
+                retired.wasted += not on_time
                 continue
             counts = owner.counts
             counts.processed += 1
             counts.depth -= 1
+            counts.goodput += on_time
+            counts.wasted += not on_time
             seq = message.seq
             if seq <= owner.last_processed_seq:
                 if message.attempt == 0:
@@ -134,8 +164,16 @@ class Completion:
             if confirm_all or owner.wants_confirm:
                 owner.confirmations.add(protocol.PROCESSED, seq)
         self._add_processed_rates(stamp, stamped)
+        self._add_goodput_rates(stamp, len(finished) - late, late)
         self.service_seconds += service_seconds
         self._record_waits(finished, waits, wait_classes)
+
+    def _add_goodput_rates(self, stamp: float, good: int, late: int) -> None:
+        rates = self.stats.rates
+        if good:
+            rates["goodput"].add(stamp, good)
+        if late:
+            rates["wasted"].add(stamp, late)
 
     def _add_processed_rates(self, stamp: float, by_class: List[int]) -> None:
         windows = self.stats.class_rates["processed"]
@@ -176,6 +214,7 @@ class Completion:
         of them in each class) were served and finished at ``now``, in order, waiting 0."""
         counts = state.counts
         counts.processed += len(records)
+        counts.goodput += len(records)  # finished the instant they came: within any deadline
         counts.depth -= len(records)
         seqs = [record.seq for record in records]
         if self.confirm_all or state.wants_confirm:
@@ -198,6 +237,7 @@ class Completion:
                 stats.classes.processed[cls] += n
                 self.class_wait[cls].record(now, 0.0, n)
         self._add_processed_rates(now, per_class)
+        self.stats.rates["goodput"].add(now, len(records))
         self.worker.free_at = now
         self.queue_wait_recent.record(now, 0.0, len(records))
 

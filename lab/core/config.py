@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 from lab.core.batching import check_batching
+from lab.core.concurrency import DEFAULT_TIMEOUT_S, LIMIT_ALGORITHMS
+from lab.core.disciplines import DISCIPLINE_NAMES
 from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec
 from lab.core.pacing import PROFILES
@@ -166,6 +168,9 @@ CONSUMER_SETTINGS: Dict[str, Setting] = {
     "process_rate": Setting("process_rate", "process_rate", parse=parse_rate_word),
     **_same("service_dist", "sample_every", "sample_watermark", "retry_after_ms"),
     "discipline": Setting(None, "discipline"),
+    "queue_discipline": Setting("discipline", "queue_discipline"),
+    "codel_target_s": Setting("codel_target_ms", "codel_target_ms", 0.001),
+    "codel_interval_s": Setting("codel_interval_ms", "codel_interval_ms", 0.001),
     "shed_watermarks": Setting("shed_watermarks", "shed_watermarks", parse=parse_fractions),
     **_same("degrade_high", "degrade_low"),
     "degrade_hold_s": Setting("degrade_hold", "degrade_hold_s"),
@@ -203,6 +208,8 @@ PRODUCER_SETTINGS: Dict[str, Setting] = {
     "limiter_burst": Setting("limit_burst", "limiter_burst"),
     "consumer_rate": Setting("consumer_rate"),
     "max_pending": Setting("max_pending"),
+    "limit_algorithm": Setting("limit_algorithm", "limit_algorithm"),
+    "limit_timeout_s": Setting("limit_timeout_ms", "limit_timeout_ms", 0.001),
     "batch_max": Setting("batch"),
     "throttle_on_lag": Setting("throttle_on_lag"),
     "target_lag_s": Setting("target_lag_ms", None, 0.001),
@@ -229,6 +236,10 @@ class ConsumerConfig:
     sample_watermark: float = 0.5
     retry_after_ms: int = DEFAULT_RETRY_AFTER_MS
     discipline: Optional[str] = None  # None: the policy's own (priority modes use "priority")
+    # Module 19: what the worker takes next and drops at dequeue (lab.core.disciplines)
+    queue_discipline: str = "fifo"
+    codel_target_s: Optional[float] = None  # None: half a service time
+    codel_interval_s: Optional[float] = None  # None: 10 targets
     shed_watermarks: Tuple[float, float, float] = (1.0, 0.8, 0.5)
     degrade_high: float = 0.8
     degrade_low: float = 0.3
@@ -266,6 +277,7 @@ class ConsumerConfig:
     # (at_s, target_mb, for_s): the process grows its real RSS to target_mb at at_s for for_s
     # seconds (``bplab check``'s memory pressure, a hidden flag; the shell does it).
     memory_pressure: Optional[Tuple[float, float, float]] = None
+    autoscaler_plugin: Any = None  # an object with decide(workers, lag_s, now) (--autoscale)
 
     @property
     def batching(self) -> bool:
@@ -331,6 +343,11 @@ class ConsumerConfig:
         check_positive(_ms(self.wait_target_s), "--wait-target-ms")
         check_batching(self)
         check_pool(self)
+        check_choice(self.queue_discipline, DISCIPLINE_NAMES, "--discipline")
+        check_positive(_ms(self.codel_target_s), "--codel-target-ms")
+        check_positive(_ms(self.codel_interval_s), "--codel-interval-ms")
+        if self.queue_discipline != "fifo" and (self.batching or self.pooled):
+            raise ValueError("--discipline works with one worker (no batching, no pool)")
         return self
 
     def _check_pressure(self) -> None:
@@ -340,6 +357,9 @@ class ConsumerConfig:
         check_positive(at_s, "--memory-pressure's AT_S", allow_zero=True)
         check_positive(target_mb, "--memory-pressure's TARGET_MB")
         check_positive(for_s, "--memory-pressure's FOR_S")
+
+    def discipline_options(self) -> Dict[str, Any]:
+        return {"codel_target_s": self.codel_target_s, "codel_interval_s": self.codel_interval_s}
 
     def policy_options(self) -> Dict[str, Any]:
         return {
@@ -401,6 +421,11 @@ class ProducerConfig:
     # What a person's limiter (--limiter-file) is told the consumer can take, msg/s; the
     # lab's own limiters are given their rate by --limit-rate instead. None: not told.
     consumer_rate: Optional[float] = None
+    # An adaptive limit on messages outstanding (sent, no final answer yet), found from the
+    # round trips (lab.core.concurrency): none, aimd, gradient. AIMD counts an answer slower
+    # than limit_timeout_s as a loss.
+    limit_algorithm: str = "none"
+    limit_timeout_s: float = DEFAULT_TIMEOUT_S
     batch_max: int = 1000
     # A paced producer's DATA frame goes when it is full (batch_max records) or this long
     # after the previous frame, like Nagle's rule in TCP: at 100,000 msg/s that is one frame
@@ -454,6 +479,8 @@ class ProducerConfig:
         check_positive(self.limiter_rate, "--limit-rate")
         check_at_least_one(self.limiter_burst, "--limit-burst")
         check_positive(self.consumer_rate, "--consumer-rate")
+        check_choice(self.limit_algorithm, LIMIT_ALGORITHMS, "--limit-algorithm")
+        check_positive(_ms(self.limit_timeout_s), "--limit-timeout-ms")
         check_positive(self.spike_at, "--spike-at", allow_zero=True)
         check_positive(self.spike_duration, "--spike-duration")
         check_positive(self.spike_factor, "--spike-factor")

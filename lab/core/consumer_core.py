@@ -22,6 +22,7 @@ Rules: nothing here sleeps, reads a clock or touches a socket; malformed input i
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
@@ -34,6 +35,7 @@ from lab.core.completion import Completion
 from lab.core.config import ConsumerConfig
 from lab.core.consumer_stats import ConsumerStats
 from lab.core.credit import CreditLedger
+from lab.core.disciplines import build_discipline
 from lab.core.modes import build_policy
 from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
@@ -100,6 +102,7 @@ class ConsumerCore:
         self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
         self._outgoing: List[Tuple[bytes, bytes]] = []
         self._next_expiry_check = now
+        self.set_queue_discipline(config.queue_discipline, now, quiet=True)
         capacity = "unbounded" if self.buffer.capacity is None else str(self.buffer.capacity)
         self.log(now, f"consumer up: mode {self.mode}, buffer {capacity}")
 
@@ -127,8 +130,12 @@ class ConsumerCore:
                 raise protocol.ProtocolError(f"{kind.name} is not sent by producers")
         except protocol.ProtocolError as error:
             self._count_malformed(str(error))
+            old = protocol.old_hello_version(frame)
+            if old:  # tell an old producer why nobody answers it, in words it can read
+                self._outgoing.append((peer, protocol.version_error_welcome(old)))
             return
         if kind == protocol.DATA:
+            self.admission.budget_s = protocol.data_deadline_ms(frame) / 1000.0
             self._on_data(self._producer(peer, now, first_ordinal), records, first_ordinal, now)
             return
         state = self._producer(peer, now, sent)
@@ -194,6 +201,17 @@ class ConsumerCore:
             self.credit.restart_all()
         for state in self.producers.values():
             state.credit_dirty = True
+
+    def set_queue_discipline(self, name: str, now: float, quiet: bool = False) -> None:
+        """Choose what the worker takes next and what it drops at dequeue (Module 19,
+        ``disciplines.py``); ``fifo`` is the buffer's own order."""
+        rate = self.service.effective_rate
+        service_time = 0.0 if math.isinf(rate) else 1.0 / rate
+        discipline = build_discipline(name, service_time, **self.config.discipline_options())
+        self.buffer.dequeue = None if name == "fifo" else discipline
+        self.queue_discipline = discipline
+        if not quiet:
+            self.log(now, f"queue discipline switched to {name}")
 
     def send_control(self, body: Dict[str, Any], now: float, note: str) -> int:
         """Queue one CONTROL frame (a live change: rate, spike) to every active producer and

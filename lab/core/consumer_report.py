@@ -46,6 +46,7 @@ def snapshot(core: ConsumerCore, now: float, rss_mb: float, cpu_pct: float) -> D
         "queue_wait": {"p50_s": wait["p50"], "p99_s": wait["p99"], "max_s": wait["max"]},
         "classes": class_rows(core, now),
         "policy_state": core.policy.status(),
+        "discipline": core.queue_discipline.status(),
         "service_rate": finite(core.service.effective_rate),
         "slowdown": core.service.slowdown,
         "worker": core.worker.status(now),
@@ -114,6 +115,7 @@ def summary(core: ConsumerCore, now: float) -> Dict[str, Any]:
             for row in core.stats.classes.rows()
         ],
         "producers": counts_by_unique_name(core.producers.values()),
+        "discipline": core.queue_discipline.status(),
         "stopped_by": core.stopped_by,
         "identity_errors": core.identity_errors(),
     }

@@ -17,7 +17,16 @@ from typing import Dict, List
 from lab.core.accounting import MAX_CLASSES, ClassCounts, ConsumerCounts
 from lab.core.metrics import RateWindow, TimeWeightedMean
 
-RATE_NAMES = ("received", "accepted", "processed", "dropped", "sampled_out", "shed")
+RATE_NAMES = (
+    "received",
+    "accepted",
+    "processed",
+    "dropped",
+    "sampled_out",
+    "shed",
+    "goodput",
+    "wasted",
+)
 CLASS_RATE_NAMES = ("received", "processed", "lost")
 
 

@@ -15,8 +15,9 @@ Rules:
   says why). An unpaced producer has no interval: it always has a full frame's worth.
 * **A full socket.** When the shell finds the socket full (``refused``) the producer
   waits for it to become writable instead of polling; the next ``sent`` clears that.
-* **Stamps.** A frame carries the credit ordinal of its first record; each record its due
-  and sent times as epoch seconds (this producer's monotonic time + ``epoch_offset``).
+* **Stamps.** A frame carries the credit ordinal of its first record and the callers'
+  deadline (``--deadline-ms`` after each record's due time); each record its due and sent
+  times as epoch seconds (this producer's monotonic time + ``epoch_offset``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ class OutFrame:
 class Framer:
     """Frame size, the frame interval and the encoding. See the module docstring."""
 
-    __slots__ = ("records", "payload", "interval", "to_epoch", "next_at", "socket_full")
+    __slots__ = (
+        "records",
+        "payload",
+        "interval",
+        "to_epoch",
+        "next_at",
+        "socket_full",
+        "deadline_ms",
+    )
 
     def __init__(self, config: ProducerConfig, unpaced: bool) -> None:
         room = protocol.MAX_DATA_FRAME_BYTES - protocol.HEADER.size - protocol.DATA_HEAD.size
@@ -54,6 +63,10 @@ class Framer:
         self.to_epoch = config.epoch_offset
         self.next_at = -math.inf  # a partial frame waits until then
         self.socket_full = False  # the shell's last send attempt found the socket full
+        deadline = config.deadline_s
+        self.deadline_ms = (
+            0 if deadline is None else min(max(1, round(deadline * 1000)), protocol.MAX_DEADLINE_MS)
+        )
 
     def may_go(self, now: float, records: int) -> bool:
         """A full frame goes at once; a partial one waits out the frame interval."""
@@ -65,7 +78,7 @@ class Framer:
         payload = self.payload
         # plain tuples in Record's field order: encode_data takes either, tuples are cheaper
         records = [(e.seq, e.due + to_epoch, sent, e.priority, e.attempt, payload) for e in entries]
-        return OutFrame(protocol.encode_data(records, first_ordinal), entries)
+        return OutFrame(protocol.encode_data(records, first_ordinal, self.deadline_ms), entries)
 
     def sent(self, now: float, records: int) -> None:
         self.socket_full = False

@@ -33,12 +33,17 @@ Rules per kind:
 
 A verdict for a seq not in flight is *stale* (a repeat, or one for a resent message) and
 counted, never applied twice. Latency is verdict time minus due time.
+
+**A concurrency limit** (``gate``, a :class:`~lab.core.concurrency.LimitGate`, with
+``--limit-algorithm``) hears every final answer: each processed entry is a success whose
+round trip is verdict time minus *send* time; dropped, sampled out, shed and evicted ones
+are losses. Outstanding is ``in_flight`` plus ``unconfirmed``.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
 from lab.core import protocol
 from lab.core.accounting import MAX_CLASSES, ProducerCounts
@@ -61,6 +66,7 @@ class Ledger:
         self.unconfirmed: Dict[int, Entry] = {}
         self.keep_accepted = requests.wants_confirm
         self.untracked_below = 0  # seqs below: accepted with no confirmation awaited
+        self.gate: Optional[Any] = None  # lab.core.concurrency.LimitGate, or None
         self.stale_verdicts = 0
         self.duplicates = 0
         self.evicted = 0
@@ -95,6 +101,10 @@ class Ledger:
         counts.in_flight += new
         self.rates["produced"].add(now, new)
 
+    def outstanding(self) -> int:
+        """Sent, with no final answer yet (accepted ones count until processed when kept)."""
+        return len(self.in_flight) + len(self.unconfirmed)
+
     def apply(self, kind: int, first: int, count: int, retry_after_ms: int, now: float) -> None:
         """One run of verdicts: ``kind`` for seqs ``first .. first + count - 1``."""
         if kind == protocol.PROCESSED:
@@ -107,6 +117,9 @@ class Ledger:
         if not entries:
             return
         n = len(entries)
+        if kind != protocol.ACCEPTED and self.gate is not None:
+            for entry in entries:
+                self.gate.loss(now, entry.sent_at)
         if kind == protocol.ACCEPTED:
             self._accepted(entries, now)
         elif kind in _FAILURE_FIELDS:
@@ -162,6 +175,11 @@ class Ledger:
         found = list(map(self.unconfirmed.pop, seqs, _NONES))
         done = [entry for entry in found if entry is not None]
         self.counts.processed += len(done)
+        gate = self.gate
+        if gate is not None:
+            outstanding = self.outstanding()
+            for entry in done:
+                gate.success(now, entry.sent_at, outstanding)
         if self.requests.per_message:
             for entry in done:
                 self.requests.succeeded(entry, now)
@@ -180,7 +198,9 @@ class Ledger:
         self.counts.dropped += count
         self.evicted += count
         for seq in range(first, first + count):
-            self.unconfirmed.pop(seq, None)
+            entry = self.unconfirmed.pop(seq, None)
+            if entry is not None and self.gate is not None:
+                self.gate.loss(now, entry.sent_at)
         self.rates["dropped"].add(now, count)
 
     def _record_latencies(self, entries: List[Entry], now: float) -> None:

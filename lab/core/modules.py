@@ -162,6 +162,21 @@ MODULES: Dict[int, ModuleSpec] = {
             producer={"messages_per_s": 300.0},
         ),
         ModuleSpec(
+            number=19,
+            slug="goodput",
+            knob="discipline",
+            live_modes=("drop",),
+            title="Queue discipline, deadlines and goodput",
+            teaches="work done after the caller left is waste: LIFO, deadline drop, CoDel",
+            consumer={
+                "mode": "drop",
+                "capacity": 500,
+                "process_rate": 100.0,
+                "queue_discipline": "fifo",
+            },
+            producer={"messages_per_s": 200.0, "deadline_ms": 500.0},
+        ),
+        ModuleSpec(
             number=20,
             slug="broker",
             live_modes=(),

@@ -233,6 +233,37 @@ class LagAutoscaler:
         return workers
 
 
+class RuleAutoscaler:
+    """A person's scaling rule (``--autoscaler-file``) in the pool's place of a
+    :class:`LagAutoscaler`: asked every ``interval_s`` with ``decide(workers, lag_s, now)``,
+    and what it answers is kept within ``[minimum, maximum]`` (an answer that is not a
+    whole number is rounded down).
+
+    >>> class Double:
+    ...     def decide(self, workers, lag_s, now): return workers * 2 if lag_s > 1 else workers
+    >>> scaler = RuleAutoscaler(Double(), minimum=1, maximum=5, interval_s=0.25)
+    >>> scaler.decide(2, lag_s=3.0, now=0.0), scaler.decide(4, 3.0, now=0.1)
+    (4, 4)
+    >>> scaler.decide(4, 3.0, now=0.3)     # 8 wanted, 5 at most
+    5
+    """
+
+    def __init__(self, rule: Any, minimum: int, maximum: int, interval_s: float = 0.25) -> None:
+        if not 1 <= minimum <= maximum:
+            raise ValueError("need 1 <= minimum workers <= maximum workers")
+        self.rule, self.minimum, self.maximum = rule, minimum, maximum
+        self.interval_s = interval_s
+        self._next_check = -math.inf
+
+    def decide(self, workers: int, lag_s: float, now: float) -> int:
+        workers = min(max(workers, self.minimum), self.maximum)
+        if now < self._next_check:
+            return workers
+        self._next_check = now + self.interval_s
+        wanted = int(self.rule.decide(workers, lag_s, now))
+        return min(max(wanted, self.minimum), self.maximum)
+
+
 class WorkerPool:
     """N workers in groups, optionally behind one shared database. See the module docstring."""
 

@@ -26,6 +26,9 @@ rules:
 * ``requests.RequestTracker``: retries (``lab.core.retry``), confirmation timeouts, the
   breaker, recovery;
 * ``ratelimit.make_limiter``: the producer's own limiter (``--limit``);
+* ``concurrency.LimitGate``: with ``--limit-algorithm aimd|gradient``, at most ``limit``
+  messages outstanding (sent, no final answer: processed confirmations are asked for, as
+  with ``--timeout-ms``); the limit moves with the measured round trips;
 * ``lag_reader.LagReader``: with ``--throttle-on-lag``, the rate follows the lag the
   consumer reports in every WELCOME, by Module 20's rule, never past the configured rate;
 * ``producer_report``: the snapshot and the summary.
@@ -46,6 +49,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from lab.core import producer_report, protocol
 from lab.core.accounting import ProducerCounts
+from lab.core.concurrency import LimitGate, make_limit
 from lab.core.config import ProducerConfig
 from lab.core.framing import Framer, OutFrame
 from lab.core.lag_reader import LAG_READ_S, LagReader
@@ -80,10 +84,14 @@ class ProducerCore:
         verdict_latency = RecentLatency()
         self.requests = RequestTracker(config, rng, now, verdict_latency, spike_planned)
         self.ledger = Ledger(self.requests, len(config.priority_mix), verdict_latency)
+        algorithm = make_limit(config.limit_algorithm, config.limit_timeout_s)
+        self.gate = None if algorithm is None else LimitGate(algorithm, now)
+        self.ledger.gate = self.gate
+        self.ledger.keep_accepted = self._keeps_accepted(None)
         self.link = ConsumerLink(
             self.name,
             config.extra.get("pid", 0),
-            self.requests.wants_confirm,
+            self.requests.wants_confirm or self.gate is not None,
             min(heartbeat_s, config.heartbeat_s),
             config.consumer_timeout_s,
             now,
@@ -94,6 +102,7 @@ class ProducerCore:
             config.limiter, config.limiter_rate, config.limiter_burst, now
         )
         self.malformed = 0
+        self.refused_by_consumer = ""  # an error WELCOME's text: the versions do not match
         self.events: Deque[Tuple[float, str]] = deque(maxlen=EVENT_LOG_LENGTH)
         self.log(now, f"{self.name} starting at {self.target_rate(now):g} msg/s")
 
@@ -223,6 +232,8 @@ class ProducerCore:
         if not self.link.up or not waiting:
             return 0
         n = waiting if self.stopped_at is None else self.outbox.resends()
+        if self.gate is not None:
+            n = min(n, self.gate.room(self.ledger.outstanding()))
         return max(0, min(self.link.credit_room(n), self.framer.records))
 
     def ready(self, now: float) -> bool:
@@ -256,6 +267,8 @@ class ProducerCore:
         self.ledger.sent(frame.entries, now, limited=self.limiter is not None)
         self.link.sent_total += len(frame.entries)
         self.framer.sent(now, len(frame.entries))
+        if self.gate is not None:
+            self.gate.observe(now, self.ledger.outstanding(), sending=True)
 
     def mark_unsent(self, frame: OutFrame) -> None:
         self.outbox.put_back(frame.entries)
@@ -263,6 +276,11 @@ class ProducerCore:
 
     # -- receiving ----------------------------------------------------------------------------
     def on_frame(self, frame: bytes, now: float) -> None:
+        error = protocol.welcome_error(frame)
+        if error:  # the consumer cannot talk to us: nothing will ever be accepted
+            self.refused_by_consumer = error
+            self.log(now, f"consumer refused: {error}")
+            return
         try:
             kind = protocol.frame_type(frame)
             if kind == protocol.VERDICTS:
@@ -336,6 +354,7 @@ class ProducerCore:
         if restarted:
             self.log(now, "consumer restarted: resending what it had not confirmed")
             self.outbox.put_back(self.ledger.take_back_all())
+            self._observe_outstanding(now)
         self._set_credit(limit)
         if self.throttle is not None:
             self._follow_lag(info, now)
@@ -353,8 +372,17 @@ class ProducerCore:
         if text:
             self.log(now, text)
 
+    def _keeps_accepted(self, credit_limit: Optional[int]) -> bool:
+        """Accepted messages wait for "processed": in block mode, when a confirmation
+        timeout is set, and under a concurrency limit (they are outstanding until then)."""
+        return credit_limit is not None or self.requests.wants_confirm or self.gate is not None
+
+    def _observe_outstanding(self, now: float) -> None:
+        if self.gate is not None:
+            self.gate.observe(now, self.ledger.outstanding())
+
     def _set_credit(self, limit: Optional[int]) -> None:
-        wants_confirm = self.requests.wants_confirm
+        wants_confirm = self.requests.wants_confirm or self.gate is not None
         if limit is None and self.link.credit_limit is not None and not wants_confirm:
             self.ledger.unconfirmed.clear()  # no more processed confirmations will come
         if limit is not None and self.link.credit_limit is None and not wants_confirm:
@@ -362,7 +390,7 @@ class ProducerCore:
             # confirmation, so a "processed" for it is expected, not a duplicate.
             self.ledger.untracked_below = self.maker.next_seq
         self.link.credit_limit = limit
-        self.ledger.keep_accepted = limit is not None or wants_confirm
+        self.ledger.keep_accepted = self._keeps_accepted(limit)
 
     def _on_verdicts(self, verdicts: protocol.Verdicts, now: float) -> None:
         made = self.maker.next_seq
@@ -373,6 +401,7 @@ class ProducerCore:
         self._set_credit(None if limit == protocol.NO_CREDIT_LIMIT else limit)
         for kind, first, count, retry_after_ms in verdicts.runs:
             self.ledger.apply(kind, first, count, retry_after_ms, now)
+        self._observe_outstanding(now)
 
     def _on_control(self, info: Dict[str, Any], now: float) -> None:
         """A live change relayed by the consumer from ``bplab ctl`` or the demo's keys."""
@@ -399,5 +428,8 @@ class ProducerCore:
         while True:
             entry = self.requests.next_timed_out(now, self.ledger.unconfirmed)
             if entry is None:
+                self._observe_outstanding(now)
                 return
+            if self.gate is not None:
+                self.gate.loss(now, entry.sent_at)
             self.requests.retry_or_give_up(self.maker.renumbered(entry), 0, now)

@@ -10,7 +10,11 @@ errors as *malformed* and carry on: bad input is never fatal.
 
 Every frame on the data socket starts with a 4-byte header::
 
-    magic "BP" (2 bytes) | version (u8, = 1) | frame type (u8)
+    magic "BP" (2 bytes) | version (u8, = 2) | frame type (u8)
+
+Version 2 added the callers' deadline to the DATA frame's head. A version-1 HELLO is
+answered with a version-1 WELCOME that carries an ``error`` (``version_error_welcome``),
+so an old producer learns why instead of waiting for a consumer that never answers.
 
 All integers are little-endian. Times on the wire are float64 seconds since the Unix epoch.
 """
@@ -27,7 +31,8 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Sequence, Tuple
 from lab.core import telemetry
 
 MAGIC = b"BP"
-VERSION = 1
+VERSION = 2
+OLD_VERSIONS = (1,)  # peers of these versions get an error WELCOME to their HELLO
 
 
 class FrameType(IntEnum):
@@ -72,7 +77,10 @@ VERDICT_NAMES = {kind: kind.name.lower() for kind in VerdictKind}
 _FRAME_TYPE_OF = {int(kind): kind for kind in FrameType}
 
 HEADER = struct.Struct("<2sBB")
-DATA_HEAD = struct.Struct("<IQ")  # record count, ordinal of the first record
+# record count, ordinal of the first record, deadline_ms: each record's caller gives up
+# deadline_ms after its due time (0: no deadline)
+DATA_HEAD = struct.Struct("<IQI")
+MAX_DEADLINE_MS = (1 << 32) - 1
 RECORD = struct.Struct("<QddBBI")  # seq, due, sent, priority, attempt, payload length
 VERDICTS_HEAD = struct.Struct("<QI")  # credit limit (cumulative), number of runs
 RUN = struct.Struct("<BQII")  # kind, first seq, count, retry_after_ms
@@ -127,7 +135,9 @@ def frame_type(frame: bytes) -> FrameType:
     if magic != MAGIC:
         raise ProtocolError("bad magic (expected b'BP')")
     if version != VERSION:
-        raise ProtocolError(f"protocol version {version} is not supported (this lab speaks 1)")
+        raise ProtocolError(
+            f"protocol version {version} is not supported (this lab speaks {VERSION})"
+        )
     member = _FRAME_TYPE_OF.get(kind)
     if member is None:
         raise ProtocolError(f"unknown frame type {kind}")
@@ -136,6 +146,38 @@ def frame_type(frame: bytes) -> FrameType:
 
 def _header(kind: int) -> bytes:
     return HEADER.pack(MAGIC, VERSION, kind)
+
+
+def old_hello_version(frame: bytes) -> int:
+    """The version of a HELLO from an older protocol version (0 if ``frame`` is not one)."""
+    if len(frame) < HEADER.size:
+        return 0
+    magic, version, kind = HEADER.unpack_from(frame)
+    return version if magic == MAGIC and version in OLD_VERSIONS and kind == HELLO else 0
+
+
+def version_error_welcome(version: int) -> bytes:
+    """The answer to a HELLO of an old ``version``: a WELCOME in that version's own header,
+    whose JSON body a decoder of that version reads, with an ``error`` and no session."""
+    body = {
+        "error": f"this consumer speaks protocol version {VERSION}, the producer spoke "
+        f"{version}: upgrade the producer (DATA frames now carry the callers' deadline)",
+        "protocol": VERSION,
+    }
+    return HEADER.pack(MAGIC, version, WELCOME) + json.dumps(body).encode()
+
+
+def welcome_error(frame: bytes) -> str:
+    """The ``error`` of a WELCOME of any version ('' when the frame is no error WELCOME):
+    how a producer learns that the consumer does not speak its version."""
+    if len(frame) < HEADER.size or frame[:2] != MAGIC or frame[3] != WELCOME:
+        return ""
+    try:
+        body = _loads(frame[HEADER.size : HEADER.size + MAX_JSON_BYTES])
+    except (ValueError, RecursionError):
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) and error else ""
 
 
 # -- JSON frames (HELLO, WELCOME, BYE, CONTROL) ----------------------------------------------
@@ -159,17 +201,18 @@ def decode_json(frame: bytes) -> Dict[str, Any]:
 
 
 # -- DATA ----------------------------------------------------------------------------------
-def encode_data(records: Sequence[Record], first_ordinal: int = 0) -> bytes:
+def encode_data(records: Sequence[Record], first_ordinal: int = 0, deadline_ms: int = 0) -> bytes:
     """One DATA frame carrying ``records`` (at most MAX_RECORDS_PER_FRAME).
 
     ``first_ordinal`` is how many records this producer had sent before this frame, over
     its whole life (retries and resends included): the number block-mode credit counts.
+    ``deadline_ms`` (0: none) is how long after its ``due`` time each record's caller waits.
     A record may also be a plain tuple in :class:`Record`'s field order (cheaper to make).
     """
     if len(records) > MAX_RECORDS_PER_FRAME:
         raise ValueError(f"at most {MAX_RECORDS_PER_FRAME} records per frame")
     pack = RECORD.pack
-    parts = [_header(DATA), DATA_HEAD.pack(len(records), first_ordinal)]
+    parts = [_header(DATA), DATA_HEAD.pack(len(records), first_ordinal, deadline_ms)]
     for seq, due, sent, priority, attempt, payload in records:
         parts.append(pack(seq, due, sent, priority, attempt, len(payload)))
         if payload:
@@ -189,7 +232,7 @@ def decode_data_frame(frame: bytes) -> Tuple[int, List[Record]]:
     offset = HEADER.size
     if len(frame) < offset + DATA_HEAD.size:
         raise ProtocolError("DATA frame too short for its record count and ordinal")
-    count, first_ordinal = DATA_HEAD.unpack_from(frame, offset)
+    count, first_ordinal, _ = DATA_HEAD.unpack_from(frame, offset)
     if first_ordinal + count >= MAX_ORDINAL:
         raise ProtocolError("DATA frame ordinal out of range (must stay below 2**63)")
     offset += DATA_HEAD.size
@@ -224,6 +267,11 @@ def decode_data_frame(frame: bytes) -> Tuple[int, List[Record]]:
     if offset != end:
         raise ProtocolError(f"DATA frame has {end - offset} bytes after its last record")
     return first_ordinal, records
+
+
+def data_deadline_ms(frame: bytes) -> int:
+    """The ``deadline_ms`` of a DATA frame that :func:`decode_data_frame` accepted."""
+    return DATA_HEAD.unpack_from(frame, HEADER.size)[2]
 
 
 # -- VERDICTS ------------------------------------------------------------------------------

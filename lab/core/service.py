@@ -95,8 +95,15 @@ class Worker:
                 head_ready = max(self.free_at, self.stalled_until)
                 if head_ready > now:
                     return done
-                message = buffer.start_next()
-                assert message is not None
+                if buffer.dequeue is None:
+                    message = buffer.start_next()
+                else:  # a discipline decides at the moment the worker takes the next one
+                    oldest = buffer.oldest_arrival()
+                    message = buffer.start_next(
+                        head_ready if oldest is None else max(head_ready, oldest)
+                    )
+                    if message is None:  # it dropped everything that waited
+                        return done
                 message.started_at = max(head_ready, message.enqueued_at)
                 self.finish_at = message.started_at + self.model.next_duration()
             if self.finish_at is None or self.finish_at > now:

@@ -14,6 +14,10 @@ figures in, with ``now`` in milliseconds of the broker's clock when a time is ne
   ours (:func:`lag_seconds`).
 * **Throttle on lag** (:class:`LagThrottle`): a target-lag rule, from the backlog's trend
   (the rate the group drains) and its distance from a backlog aimed at.
+* **Latency** (:func:`entry_latencies`): from an entry's add, its id's milliseconds by the
+  broker's clock, to when the consumer finished it, read on the broker's clock too (the
+  shell passes its wall clock plus the offset it measured with ``TIME``).
+* **Claims** (:func:`split_claim`): ``XAUTOCLAIM``'s reply in both dialects.
 * **Accounting** (:class:`SeqLedger`, :func:`stream_identity`): the lab's identity extended
   with *trimmed* (dropped by ``MAXLEN`` before anyone read them) and *redelivered*::
 
@@ -24,7 +28,7 @@ figures in, with ``now`` in milliseconds of the broker's clock when a time is ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 StreamId = Tuple[int, int]
 
@@ -79,6 +83,35 @@ def lag_seconds(
     if not candidates:
         return 0.0
     return max(0.0, (now_ms - min(candidates)[0]) / 1000.0)
+
+
+def entry_latencies(entry_ids: Iterable[Any], done_ms: float) -> List[float]:
+    """Seconds from each entry's add (the milliseconds of its id) to ``done_ms``, both on the
+    broker's clock. An id keeps whole milliseconds, so each figure is up to 1 ms long.
+
+    >>> entry_latencies([b"1000-0", "1250-7"], 1500.0)
+    [0.5, 0.25]
+    """
+    return [max(0.0, (done_ms - parse_id(entry_id)[0]) / 1000.0) for entry_id in entry_ids]
+
+
+def split_claim(reply: Sequence[Any]) -> Tuple[List[Any], List[Any], int]:
+    """``XAUTOCLAIM``'s reply as (entries to process, deleted ids, nil entries).
+
+    Redis 6.2 replies ``[next, entries]`` and gives an entry that was trimmed away while
+    pending as nil (redis-py: ``(None, None)``), leaving it pending. Redis 7 and Valkey reply
+    ``[next, entries, deleted ids]``: the trimmed ones are listed apart and already removed
+    from the pending list.
+
+    >>> split_claim([b"0-0", [(b"1-0", {b"s": b"1"}), (None, None)]])
+    ([(b'1-0', {b's': b'1'})], [], 1)
+    >>> split_claim([b"0-0", [], [b"1-1", b"1-2"]])
+    ([], [b'1-1', b'1-2'], 0)
+    """
+    claimed = list(reply[1]) if len(reply) > 1 and reply[1] else []
+    entries = [entry for entry in claimed if entry and entry[0] is not None and entry[1]]
+    deleted = list(reply[2]) if len(reply) > 2 and reply[2] else []
+    return entries, deleted, len(claimed) - len(entries)
 
 
 # -- throttle on lag ----------------------------------------------------------------------------

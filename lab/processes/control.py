@@ -12,6 +12,7 @@ REQ socket in any language) sends one JSON object and gets one JSON object back:
     {"cmd": "stall", "value": 3}                   the worker stops for 3 s
     {"cmd": "batch", "value": "double"}            batch size: N, double, half, adaptive, fixed
     {"cmd": "workers", "value": "more"}            pool size: N, more, fewer (Module 17)
+    {"cmd": "discipline", "value": "codel"}        queue discipline (Module 19)
 
 Producer commands travel to producers as CONTROL frames on the data connection, so there is
 still only one address to know. A bad request gets ``{"ok": false, "error": "..."}``.
@@ -26,6 +27,8 @@ from typing import Any, Callable, Dict, List, Optional
 import zmq
 
 from lab.core.batching import change_batching
+from lab.core.config import check_choice
+from lab.core.disciplines import DISCIPLINE_NAMES
 from lab.core.modes import MODES
 from lab.core.pool import change_workers
 from lab.processes import net, security
@@ -113,6 +116,15 @@ def _workers(process: Any, request: Dict[str, Any], now: float) -> None:
     process.core.log(now, change_workers(process.core.worker, request.get("value"), now))
 
 
+def _discipline(process: Any, request: Dict[str, Any], now: float) -> None:
+    """Module 19's knob: the queue discipline, by name."""
+    core, value = process.core, request.get("value")
+    check_choice(value, DISCIPLINE_NAMES, "discipline")
+    if core.config.batching or core.config.pooled:
+        raise ValueError("a queue discipline needs one worker (no batching, no pool)")
+    core.set_queue_discipline(value, now)
+
+
 def _to_producers(process: Any, body: Dict[str, Any], now: float, note: str) -> None:
     if not process.core.send_control(body, now, note):
         raise ValueError("no producer is connected")
@@ -134,6 +146,7 @@ COMMANDS: Dict[str, Handler] = {
     "stall": _stall,
     "batch": _batch,
     "workers": _workers,
+    "discipline": _discipline,
 }
 
 

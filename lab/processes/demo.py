@@ -38,6 +38,7 @@ from lab.processes.runtime import (
     print_json,
     say,
 )
+from lab.processes.stream_consumer import latency_words
 from lab.processes.visualizer import Visualizer, VisualizerRun
 from lab.ui.keys import KeyReader, key_actions, legend
 
@@ -73,6 +74,7 @@ class DemoRun(RunOptions):
     banner: Optional[str] = None
     extra_consumer_args: List[str] = field(default_factory=list)
     extra_producer_args: List[str] = field(default_factory=list)
+    broker_server: Optional[str] = None  # Module 20: which private server the consumer starts
 
     @classmethod
     def for_module(cls, spec: ModuleSpec, mps: Optional[str] = None, **flags: Any) -> DemoRun:
@@ -86,7 +88,8 @@ class DemoRun(RunOptions):
         check_choice(self.limit, LIMITERS, "--limit")
 
     def consumer_args(self) -> List[str]:
-        return fault_args(vars(self)) + self.extra_consumer_args
+        server = ["--broker-server", self.broker_server] if self.broker_server else []
+        return fault_args(vars(self)) + server + self.extra_consumer_args
 
     def producer_args(self) -> List[str]:
         args: List[str] = []
@@ -215,6 +218,7 @@ def _stream_line(consumer: Dict[str, Any], producer: Dict[str, Any]) -> str:
         f"producer: added {producer.get('added', 0):,}, refused {producer.get('refused', 0):,}"
         f"; consumer: processed {consumer.get('processed', 0):,} "
         f"({consumer.get('duplicates', 0):,} duplicates), trimmed {consumer.get('trimmed', 0):,}"
+        + latency_words(consumer)
     )
 
 

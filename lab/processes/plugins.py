@@ -10,7 +10,9 @@ class in the file that has the right shape:
 * a retry policy has ``delay(attempt, retry_after_s, now)`` returning seconds to wait, or
   None to give up (it may also have ``on_success(now)`` and ``on_failure(now)``);
 * a limiter has ``take_up_to(now, count)`` and ``time_until(now)``, like
-  :class:`lab.core.ratelimit.TokenBucket`.
+  :class:`lab.core.ratelimit.TokenBucket`;
+* an autoscaler (the consumer's ``--autoscaler-file``) has ``decide(workers, lag_s, now)``
+  returning the workers wanted, like :class:`lab.core.pool.LagAutoscaler`.
 
 Classes are built with no arguments, or with the keyword arguments they accept among those
 the process offers (for a consumer policy: capacity, process_rate, ...). Errors become a
@@ -101,12 +103,17 @@ def _is_batcher(obj: Any) -> bool:
     )
 
 
+def _is_autoscaler(obj: Any) -> bool:
+    return inspect.isclass(obj) and callable(getattr(obj, "decide", None)) and not _is_policy(obj)
+
+
 KINDS: Dict[str, Callable[[Any], bool]] = {
     "policy": _is_policy,
     "retry": _is_retry,
     "limiter": _is_limiter,
     "throttle": _is_throttle,
     "batcher": _is_batcher,
+    "autoscaler": _is_autoscaler,
 }
 DESCRIPTIONS = {
     "policy": "a subclass of lab.core.policies.OverflowPolicy",
@@ -114,6 +121,7 @@ DESCRIPTIONS = {
     "limiter": "a class with take_up_to(now, count) and time_until(now)",
     "throttle": "a class with update(lag_s, lag_messages, now) returning a rate",
     "batcher": "a class with batch_size() and observe(size, duration_s, now)",
+    "autoscaler": "a class with decide(workers, lag_s, now) returning a worker count",
 }
 # The methods the processes call, per kind: these are the ones the guard times and watches.
 METHODS: Dict[str, Tuple[str, ...]] = {
@@ -122,6 +130,7 @@ METHODS: Dict[str, Tuple[str, ...]] = {
     "limiter": ("take_up_to", "time_until", "tokens"),
     "throttle": ("update",),
     "batcher": ("batch_size", "observe"),
+    "autoscaler": ("decide",),
 }
 
 

@@ -137,6 +137,8 @@ class ProducerProcess:
                 break
             if watch.parent_gone(now):
                 self.stop.set("parent exited")
+            if core.refused_by_consumer:
+                break
             wake = min(core.next_deadline(now), telemetry.next_at, deadline, drain_until)
             timeout_ms = math.ceil(max(0.0, (wake - self.clock.now()) * 1000.0))
             poller.register(self.dealer, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
@@ -231,6 +233,9 @@ def run_producer(config: ProducerConfig, run: ProducerRun) -> int:
     finally:
         process.close()
     core = process.core
+    if core.refused_by_consumer:
+        say(f"error: the consumer refused this producer: {core.refused_by_consumer}")
+        return 2
     knows_processed = core.wants_confirm or core.consumer_mode == "block"
     report_producer(only_meaningful(summary, knows_processed), run)
     return 0

@@ -12,9 +12,14 @@ The main thread publishes the lab's telemetry on the consumer's usual PUB socket
 + 1) and relays producers' (base port + 2), so the ordinary dashboard works. The broker's
 figures come from the broker itself (:func:`lab.processes.stream_io.read_figures`).
 
+Every processed entry's latency, from its add (the stream id's milliseconds, the broker's
+clock) to the end of its processing, goes into the summary (whole run) and the snapshot's
+broker figures (last 5 s) as p50/p99/max.
+
 Its control socket (base port + 3) takes ``slow``, ``restore``, ``stall`` and ``status``, so
 the demo's keys work. Without ``--redis-url`` it starts a private broker on base port + 4
-and stops it at exit.
+(``--broker-server`` picks which) and stops it at exit. ``--until-idle`` stops it once the
+group is drained and nothing more arrived for 2 s.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any, Dict, List, Optional, TextIO
 import zmq
 
 from lab.core import protocol, stream_lag
+from lab.core.metrics import RecentLatency
 from lab.processes import net
 from lab.processes.broker import BROKER_PORT_OFFSET, PrivateBroker, connect
 from lab.processes.procstats import ProcessStats
@@ -38,6 +44,7 @@ from lab.processes.runtime import ParentWatch, Periodic, Recorder, StopSignal, p
 from lab.processes.stream_io import DEFAULT_GROUP, DEFAULT_STREAM, ensure_group, read_figures
 
 TELEMETRY_INTERVAL = 0.1
+IDLE_S = 2.0  # --until-idle: this long with nothing unread, nothing pending, nothing new
 READ_BLOCK_MS = 100
 
 
@@ -56,8 +63,10 @@ class StreamConsumerRun:
     maxmemory_policy: str = "noeviction"
     maxlen: Optional[int] = None  # shown on the dashboard; the producer trims
     ledger: Optional[str] = None
+    broker_server: str = "auto"  # --broker-server: auto, redis, valkey or a binary's path
     bind: str = "127.0.0.1"
     duration: Optional[float] = None
+    until_idle: bool = False  # stop once the group has been drained and idle for IDLE_S
     json_out: bool = False
     quiet: bool = False
     slowdown_at: Optional[float] = None
@@ -68,7 +77,8 @@ class StreamConsumerRun:
 
 
 class Members:
-    """What the group members in this process share: the ledger, counters and the speed."""
+    """What the group members in this process share: the ledger, counters, the speed, and
+    the per-message latency (add -> processed, on the broker's clock)."""
 
     def __init__(self, run: StreamConsumerRun, from_start: bool, started: float) -> None:
         self.run = run
@@ -77,6 +87,9 @@ class Members:
         self.in_progress = 0
         self.started = started
         self.errors = 0
+        self.claimed_gone = 0  # claimed pending entries the broker had trimmed away meanwhile
+        self.latency = RecentLatency(seconds=5)
+        self.clock_offset_ms = 0.0  # the broker's clock minus ours, measured with TIME
         self.live_factor: Optional[float] = None  # set by the control socket (the demo's keys)
         self.stalled_until = 0.0
         self.file: Optional[TextIO] = None
@@ -105,8 +118,12 @@ class Members:
             self.in_progress += len(entries)
 
     def done(self, entries) -> None:
-        """Record the processed entries (ledger file first, flushed): then they may be acked."""
+        """Record the processed entries (ledger file first, flushed): then they may be acked.
+        Each one's latency runs from its id's time to now, both on the broker's clock."""
+        done_ms = time.time() * 1000.0 + self.clock_offset_ms
+        latencies = stream_lag.entry_latencies([entry_id for entry_id, _ in entries], done_ms)
         with self.lock:
+            self.latency.record_many(time.monotonic(), latencies)
             lines = []
             for _, fields in entries:
                 producer, seq = stream_lag.entry_seq(fields)
@@ -146,7 +163,7 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
     service_s = 1.0 / run.process_rate if math.isfinite(run.process_rate) else 0.0
     count = max(1, min(100, int(run.process_rate * 0.05) if service_s else 100))
     due = time.monotonic()
-    next_claim = due
+    next_claim, backlogged = due, False
     while not stop:
         try:
             entries, claimed = [], False
@@ -156,9 +173,12 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
                 reply = client.xautoclaim(
                     run.stream, run.group, me, run.claim_idle_ms, start_id="0-0", count=count
                 )
-                entries = [e for e in reply[1] if e and e[1]]
-                if any(not e or not e[1] for e in reply[1]):
+                entries, deleted, nil = stream_lag.split_claim(reply)
+                if nil:  # Redis 6.2 keeps them pending: ack them (Valkey, 7+ dropped them)
                     _ack_trimmed(client, run, me)
+                if nil or deleted:
+                    with members.lock:
+                        members.claimed_gone += nil + len(deleted)
                 claimed = bool(entries)
             if not entries:
                 reply = client.xreadgroup(
@@ -168,7 +188,11 @@ def member_loop(members: Members, url: str, me: str, stop: StopSignal) -> None:
             if not entries:
                 continue
             members.delivered(entries, claimed)
-            due = max(due, time.monotonic())
+            if not backlogged:  # idle since the last batch: the simulated worker starts now
+                due = max(due, time.monotonic())
+            # a full batch means more were waiting: the next one starts where this one ends,
+            # so the broker's round trips do not slow the simulated service rate
+            backlogged = len(entries) >= count
             for _ in entries:
                 due = max(due, members.stalled_until) + service_s * members.slowdown(due)
                 wait = due - time.monotonic()
@@ -203,6 +227,7 @@ class StreamConsumer:
                 port=run.port + BROKER_PORT_OFFSET,
                 maxmemory_mb=run.maxmemory_mb,
                 policy=run.maxmemory_policy,
+                server=run.broker_server,
             ).start()
         self.url = run.redis_url or self.broker.url
         self.client = connect(self.url)
@@ -219,6 +244,7 @@ class StreamConsumer:
         self.broker_down = False
         self.stats = ProcessStats()
         self.rates = stream_lag.WindowRates()
+        self._idle_count, self._idle_since = -1, 0.0
 
     def serve(self) -> Dict[str, Any]:
 
@@ -251,16 +277,34 @@ class StreamConsumer:
             if telemetry.due(now):
                 self._refresh_figures()
                 self._publish(now)
+                if run.until_idle and self._idle_long_enough(now):
+                    self.stop.set("idle")
         for thread in threads:
             thread.join(timeout=2.0)
         self._refresh_figures()  # the summary's identity needs the backlog as of now
         return self.summary()
 
+    def _idle_long_enough(self, now: float) -> bool:
+        """``--until-idle``: something was processed, the group's lag is 0, and nothing more
+        was processed for ``IDLE_S``: the producer has stopped and everything it added is
+        done, so its stop ends the measurement."""
+        with self.members.lock:
+            processed = self.members.ledger.processed
+        idle = processed > 0 and self.figures.get("lag_messages") == 0
+        if not idle or processed != self._idle_count:
+            self._idle_count, self._idle_since = processed, now
+            return False
+        return now - self._idle_since >= IDLE_S
+
     def _refresh_figures(self) -> None:
         import redis
 
         try:
+            asked = time.time() * 1000.0
             self.figures = read_figures(self.client, self.run.stream, self.run.group)
+            answered = time.time() * 1000.0
+            # TIME is the pipeline's first command: the broker read its clock about midway
+            self.members.clock_offset_ms = self.figures["broker_time_ms"] - (asked + answered) / 2
             self.broker_down = False
         except (redis.ConnectionError, redis.TimeoutError):
             self.broker_down = True
@@ -325,7 +369,22 @@ class StreamConsumer:
                 "trimmed": ledger.trimmed(members.in_progress),
                 "in_progress": members.in_progress,
                 "errors": members.errors,
+                "claimed_gone": members.claimed_gone,
             }
+
+    def latency(self, now: Optional[float] = None) -> Dict[str, Optional[float]]:
+        """p50/p99/max in ms of the last 5 s (``now`` given) or of the whole run; None if no
+        message was processed."""
+        with self.members.lock:
+            recent = self.members.latency
+            hist = recent.merged(now) if now is not None else recent.total()
+        if not hist.count:
+            return {"latency_p50_ms": None, "latency_p99_ms": None, "latency_max_ms": None}
+        return {
+            "latency_p50_ms": hist.percentile(50) * 1e3,
+            "latency_p99_ms": hist.percentile(99) * 1e3,
+            "latency_max_ms": hist.max * 1e3,
+        }
 
     def snapshot(self, now: float) -> Dict[str, Any]:
         """The lab's consumer snapshot, so the ordinary dashboard works: the backlog in the
@@ -343,6 +402,7 @@ class StreamConsumer:
         figures["maxlen"] = self.run.maxlen
         figures["consumers"] = self.run.consumers
         figures["url"] = self.url
+        figures.update(self.latency(now))
         lag = figures.get("lag_messages")
         self.stats.refresh()
         slowdown = self.members.slowdown(now)
@@ -400,6 +460,7 @@ class StreamConsumer:
             "consumers": self.run.consumers,
             "elapsed_s": elapsed,
             "processed_per_s": counts["processed"] / elapsed if elapsed > 0 else 0.0,
+            **self.latency(),
             "broker": {k: v for k, v in self.figures.items() if not isinstance(v, dict)},
             "stopped_by": self.stop.reason,
         }
@@ -417,6 +478,14 @@ class StreamConsumer:
             self.broker.stop()
 
 
+def latency_words(summary: Dict[str, Any]) -> str:
+    """``, latency add -> processed p50 ... ms, p99 ... ms`` for a summary line ('' if none)."""
+    p50, p99 = summary.get("latency_p50_ms"), summary.get("latency_p99_ms")
+    if p50 is None or p99 is None:
+        return ""
+    return f", latency add -> processed p50 {p50:,.1f} ms, p99 {p99:,.1f} ms"
+
+
 def run_stream_consumer(run: StreamConsumerRun) -> int:
     consumer = StreamConsumer(run)
     try:
@@ -429,6 +498,6 @@ def run_stream_consumer(run: StreamConsumerRun) -> int:
         say(
             f"consumer: processed {summary['processed']:,} ({summary['processed_unique']:,} "
             f"unique, {summary['duplicates']:,} duplicates, {summary['redelivered']:,} "
-            f"redelivered), trimmed {summary['trimmed']:,}"
+            f"redelivered), trimmed {summary['trimmed']:,}" + latency_words(summary)
         )
     return 0

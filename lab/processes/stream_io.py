@@ -54,6 +54,7 @@ def read_figures(client, stream: str, group: str) -> Dict[str, Any]:
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     memory, stats, length = replies[1], replies[2], replies[3]
     figures: Dict[str, Any] = {
+        "broker_time_ms": now_ms,
         "used_memory": int(memory.get("used_memory", 0)),
         "maxmemory": int(memory.get("maxmemory", 0)),
         "maxmemory_policy": str(memory.get("maxmemory_policy", "")),

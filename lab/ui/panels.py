@@ -458,6 +458,7 @@ def broker_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
     lag_line.append(f" · pending {fmt_count(_number(figures.get('pending')))}")
     lag_line.append(f" · {fmt_count(_number(figures.get('consumers')))} in the group")
     rows.append(("lag", lag_line))
+    rows.append(("latency", _latency_text(figures)))
     rows.append(("producer", _stream_producer_text(producer)))
     delivery = Text(f"processed {fmt_count(_number(figures.get('processed')))}")
     duplicates = _number(figures.get("duplicates")) or 0
@@ -465,6 +466,17 @@ def broker_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
     delivery.append(f" · redelivered {fmt_count(_number(figures.get('redelivered')))}")
     rows.append(("delivery", delivery))
     return _labelled(rows)
+
+
+def _latency_text(figures: Dict[str, Any]) -> Text:
+    """Add -> processed per message, over the last 5 s (the consumer measures it)."""
+    p50, p99 = _number(figures.get("latency_p50_ms")), _number(figures.get("latency_p99_ms"))
+    if p50 is None or p99 is None:
+        return Text("none processed in the last 5 s", style="dim")
+    text = Text(f"p50 {p50:,.0f} ms · ")
+    text.append(f"p99 {p99:,.0f} ms", style="bold red" if p99 >= LAG_WARN_S * 1e3 else "bold")
+    text.append(" · add -> processed, last 5 s", style="dim")
+    return text
 
 
 def _memory_text(figures: Dict[str, Any]) -> Text:
@@ -503,11 +515,86 @@ def _stream_producer_text(producer: Optional[Dict[str, Any]]) -> Text:
 
 
 ModulePanel = Callable[["DashboardState", float], Optional[RenderableType]]
+
+
+# -- any module: the producer's adaptive concurrency limit (--limit-algorithm) ----------------
+def concurrency_row(producer: Optional[ProducerSnapshot]) -> Tuple[str, Text]:
+    """One dashboard row: the producer's concurrency limit, what is outstanding against it,
+    and the round trips it is steered by (any module's panel may show it)."""
+    state = producer["concurrency"] if producer is not None else None
+    if state is None:
+        return ("limit", Text("none: no adaptive limit (--limit-algorithm aimd|gradient)", "dim"))
+    limit, outstanding = state["limit"], state["outstanding"]
+    answers = state["answers"]
+    mean_rtt = state["rtt_sum_s"] / answers if answers else None
+    pieces = [
+        (f"{state['algorithm']} ", "bold cyan"),
+        (f"{outstanding}/{limit} out", "bold yellow" if outstanding >= limit else ""),
+        (f" · rtt mean {_ms_text(mean_rtt)}", ""),
+        (f" · min {_ms_text(state['rtt_min_s'])}", "dim"),
+    ]
+    if state["rtt_noload_s"] is not None:
+        pieces.append((f" · no-load {_ms_text(state['rtt_noload_s'])}", "dim"))
+    return ("limit", fitted(pieces))
+
+
+def _ms_text(seconds: Optional[float]) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.0f} ms"
+
+
+# -- Module 19: queue discipline, deadlines and goodput -----------------------------------------
+def goodput_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """Goodput next to throughput, the waste, the drops at dequeue, the queue's age, the
+    discipline's state (CoDel's dropping and count, adaptive LIFO's direction) and the
+    producer's concurrency limit when it has one."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    rates, totals = snap.get("rates") or {}, snap.get("totals") or {}
+    processed, good = _number(rates.get("processed")) or 0.0, _number(rates.get("goodput"))
+    share = None if good is None or processed <= 0 else good / processed
+    style = "bold green" if share is not None and share >= 0.8 else "bold red"
+    rows: List[Tuple[str, Text]] = [
+        ("goodput", bar(share or 0.0, 1.0, BAR_WIDTH, f"{_rate(good)} of {_rate(processed)}")),
+        ("", Text("within the deadline, of what was processed", style=style)),
+        (
+            "totals",
+            Text(
+                f"goodput {fmt_count(totals.get('goodput'))} · wasted "
+                f"{fmt_count(totals.get('wasted'))} · dropped at dequeue "
+                f"{fmt_count(totals.get('dequeue_dropped'))}"
+            ),
+        ),
+        ("queue age", Text(f"{fmt_seconds(_number(snap.get('oldest_age_s')) or 0.0)} oldest")),
+        ("discipline", _discipline_text(snap.get("discipline"))),
+        concurrency_row(_first_producer(state, now)[0]),
+    ]
+    return _labelled(rows)
+
+
+def _discipline_text(status: Any) -> Text:
+    if not isinstance(status, dict):
+        return Text("-")
+    text = Text(str(status.get("discipline", "-")), style="bold")
+    if "dropping" in status:
+        state = "dropping" if status.get("dropping") else "not dropping"
+        text.append(
+            f" · {state}, count {fmt_count(status.get('count'))} · sojourn "
+            f"{status.get('sojourn_ms', 0):.0f} ms (target {status.get('target_ms', 0):g} ms)"
+        )
+    elif "lifo" in status:
+        text.append(f" · {'LIFO (overloaded)' if status.get('lifo') else 'FIFO (short queue)'}")
+    elif "drops" in status:
+        text.append(f" · {fmt_count(status.get('drops'))} past or near their deadline")
+    return text
+
+
 MODULE_PANELS: Dict[int, ModulePanel] = {
     13: load_shedding_panel,
     14: rate_limiting_panel,
     15: retry_storm_panel,
     16: batching_panel,
     17: consumer_lag_panel,
+    19: goodput_panel,
     20: broker_panel,
 }

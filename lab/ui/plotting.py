@@ -313,14 +313,14 @@ def _module(run: List[Dict[str, Any]]) -> Optional[int]:
 
 def _consumer_series(snapshots: List[Dict[str, Any]], start: float) -> ConsumerSeries:
     series = ConsumerSeries(id=snapshots[0]["id"])
-    series.rates = {name: [] for name in RATE_NAMES}
+    series.rates = {name: [] for name in (*RATE_NAMES, "goodput")}
     series.totals = {name: [] for name in TOTAL_NAMES}
     for snapshot, totals in zip(snapshots, _cumulative_totals(snapshots)):
         series.t.append(snapshot["t"] - start)
         series.depth.append(_number(snapshot["depth"]))
         series.capacity.append(_number(snapshot["capacity"]))
         series.limit.append(_limit(snapshot))
-        for name in RATE_NAMES:
+        for name in (*RATE_NAMES, "goodput"):
             series.rates[name].append(_field(snapshot, "rates", name))
         for name in TOTAL_NAMES:
             series.totals[name].append(totals[name])
@@ -817,16 +817,26 @@ def _compare_run(axes, run: Recording, colour: str, style: str) -> None:
     if consumer is not None:
         _line(axes[0], consumer.t, consumer.depth, color=colour, linestyle=style)
         _line(axes[1], consumer.t, consumer.rates["processed"], color=colour, linestyle=style)
+        if has_deadlines(consumer):  # Module 19: goodput under the run's own throughput
+            _line(axes[1], consumer.t, consumer.rates["goodput"], color=colour, linestyle=":")
         _line(axes[2], consumer.t, discarded(consumer), color=colour, linestyle=style)
     t, worst = worst_latency(run.producers, "p99_ms")
     if t:
         _line(axes[3], t, worst, color=colour, linestyle=style)
 
 
+def has_deadlines(consumer: ConsumerSeries) -> bool:
+    """Whether deadlines mattered in this run: something finished late or was dropped by
+    the queue discipline (else goodput is the throughput line again)."""
+    return bool(consumer.t) and (
+        consumer.totals["wasted"][-1] > 0 or consumer.totals["dequeue_dropped"][-1] > 0
+    )
+
+
 def _compare_decorate(axes, runs: Sequence[Recording]) -> None:
     titles = (
         ("Buffer depth", "messages"),
-        ("Throughput (processed)", "messages / s"),
+        ("Throughput (processed; dotted: goodput, within the deadline)", "messages / s"),
         ("Messages turned away (cumulative: dropped + sampled out + shed)", "messages"),
         ("Producer latency p99 (worst producer)", "ms"),
     )

@@ -41,6 +41,11 @@ STARTER_FAILS = {
         "isolated shed: delay vs its retry-after (probe)",
         "retry amplification in a storm (probe)",
     },
+    "16_adaptive_batcher": {
+        "processed vs received, burst + 0.5 s",
+        "message latency p99 in the quiet steps",
+    },
+    "17_autoscaler": {"worst lag while the producer ran"},
     "20_lag_throttle": {
         "trimmed by MAXLEN (never read)",
         "rate at the end vs the slowed group's speed",

@@ -92,6 +92,16 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     "g14_hard_coded_100@4": ("peak 1-second rate let through",),
     "g14_hard_coded_100@6": ("messages sent by the end",),
     "g15_probe_detector": ("real run: shortest delay vs its retry-after",),
+    "g16_constant_batch_small": ("processed vs received, burst + 0.5 s",),
+    "g16_constant_batch_large": ("message latency p99 in the quiet steps",),
+    "g16_sleep_in_rule": ("time spent inside your code",),
+    "g17_always_max": (
+        "worker-seconds vs an oracle that knew the load",
+        "most workers at once vs the database's knee",
+    ),
+    "g17_always_min": ("worst lag while the producer ran",),
+    "g17_past_the_knee": ("most workers at once vs the database's knee",),
+    "g17_sleep_in_rule": ("time spent inside your code",),
     "g20_constant_rate": ("rate at the end vs the slowed group's speed",),
     "g20_sleep_in_update": ("time spent inside your code",),
 }

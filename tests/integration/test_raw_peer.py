@@ -27,12 +27,12 @@ from tests.conftest import REPO, wait_for
 pytestmark = pytest.mark.integration
 
 # -- the protocol, as docs/protocol.md states it ----------------------------------------------
-MAGIC, VERSION = b"BP", 1
+MAGIC, VERSION = b"BP", 2
 HELLO, WELCOME, DATA, VERDICTS, BYE, CONTROL = 1, 2, 3, 4, 5, 6
 ACCEPTED, DROPPED, SAMPLED_OUT, SHED, EVICTED, PROCESSED = 1, 2, 3, 4, 5, 6
 FIRST_VERDICTS = (ACCEPTED, DROPPED, SAMPLED_OUT, SHED)
 HEADER = struct.Struct("<2sBB")
-DATA_HEAD = struct.Struct("<IQ")  # record count, first_ordinal
+DATA_HEAD = struct.Struct("<IQI")  # record count, first_ordinal, deadline_ms (0: none)
 RECORD = struct.Struct("<QddBBI")
 VERDICTS_HEAD = struct.Struct("<QI")
 RUN = struct.Struct("<BQII")
@@ -58,7 +58,7 @@ def make_records(first: int, count: int, payload: bytes = b"") -> List[Record]:
 
 
 def data_body(records: Sequence[Record], first_ordinal: int, count: Optional[int] = None):
-    parts = [DATA_HEAD.pack(len(records) if count is None else count, first_ordinal)]
+    parts = [DATA_HEAD.pack(len(records) if count is None else count, first_ordinal, 0)]
     for seq, due, sent, priority, attempt, payload in records:
         parts.append(RECORD.pack(seq, due, sent, priority, attempt, len(payload)) + payload)
     return b"".join(parts)
@@ -307,7 +307,7 @@ def test_drop_mode_verdicts_add_up_and_match_the_consumer_summary(procs, base_po
     )
     peer = raw.producer("raw-drop")
     welcome = peer.handshake()
-    assert welcome["mode"] == "drop" and welcome["protocol"] == 1
+    assert welcome["mode"] == "drop" and welcome["protocol"] == 2
     assert welcome["capacity"] == 20 and welcome["window"] == 20
     assert welcome["credit_limit"] is None
     assert re.fullmatch(r"[0-9a-f]{12}", welcome["session"])
@@ -405,16 +405,16 @@ def _malformed_cases() -> List[Tuple[str, List[bytes]]]:
     body = data_body(one, 0)
     return [
         ("bad magic", [frame(DATA, body, magic=b"XX")]),
-        ("bad version", [frame(DATA, body, version=2)]),
+        ("bad version", [frame(DATA, body, version=3)]),
         ("truncated DATA", [frame(DATA, data_body(one, 0, count=2))]),
         ("trailing bytes", [frame(DATA, body + b"\x00")]),
         ("unknown type", [frame(9, body)]),
         ("3-part message", [data_frame(one, 0), data_frame(one, 0), data_frame(one, 0)]),
         ("empty delimiter (REQ style)", [b"", data_frame(one, 0)]),
         ("empty frame", [b""]),
-        ("short header", [b"BP\x01"]),
+        ("short header", [b"BP\x02"]),
         ("DATA without first_ordinal", [frame(DATA, struct.pack("<I", 0))]),
-        ("count over 65536", [frame(DATA, DATA_HEAD.pack(65_537, 0))]),
+        ("count over 65536", [frame(DATA, DATA_HEAD.pack(65_537, 0, 0))]),
         ("VERDICTS from a producer", [frame(VERDICTS, VERDICTS_HEAD.pack(0, 0))]),
         ("HELLO with a JSON array", [frame(HELLO, b"[1, 2]")]),
         ("HELLO that is not JSON", [frame(HELLO, b"\xff{not json")]),
@@ -476,7 +476,7 @@ CONSUMER_FIELDS = {
 }  # fmt: skip
 COUNT_FIELDS = {
     "received", "accepted", "processed", "dropped", "sampled_out", "shed", "depth", "evicted",
-    "over_credit",
+    "over_credit", "goodput", "wasted", "dequeue_dropped",
 }  # fmt: skip
 
 
@@ -509,7 +509,7 @@ def test_raw_telemetry_reader_decodes_snapshots_and_the_relay(procs, base_port, 
     assert row["active"] is True and row["credit"] is None
     assert set(row) >= COUNT_FIELDS
     assert set(snapshot["rates"]) == {
-        "received", "accepted", "processed", "dropped", "sampled_out", "shed",
+        "received", "accepted", "processed", "dropped", "sampled_out", "shed", "goodput", "wasted",
     }  # fmt: skip
     assert set(snapshot["queue_wait"]) == {"p50_s", "p99_s", "max_s"}
     assert snapshot["credit_outstanding"] is None and snapshot["identity_ok"] is True

@@ -21,6 +21,7 @@ from lab.core.accounting import (
     sum_consumer_counts,
 )
 from lab.core.config import ConsumerConfig, ProducerConfig
+from lab.core.disciplines import DISCIPLINE_NAMES
 from lab.core.metrics import LatencyHistogram, RateWindow
 from lab.core.modes import MODES
 from lab.core.pacing import PROFILES
@@ -42,6 +43,8 @@ def test_consumer_identities():
     assert counts.as_dict() == dict.fromkeys(CONSUMER_FIELDS, 0)
     assert counts.identity_errors() == []
     counts.received, counts.accepted, counts.dropped, counts.processed, counts.depth = 5, 3, 2, 1, 2
+    assert counts.identity_errors() == ["processed 1 != goodput 0 + wasted 0"]
+    counts.wasted = 1  # processed after its deadline: the third identity closes
     assert counts.identity_errors() == []
     counts.received = 6
     counts.depth = 1
@@ -93,6 +96,7 @@ def producer_configs(draw, unpaced_allowed: bool):
         backoff_cap_s=0.5,
         max_pending=draw(st.sampled_from([None, None, 1, 5, 40])),
         batch_max=draw(st.sampled_from([20, 1000])) if not unpaced else 20,
+        deadline_s=draw(st.sampled_from([None, None, 0.05, 0.3, 1.0])),  # Module 19
         seed=draw(st.integers(0, 1000)),
     )
 
@@ -114,6 +118,8 @@ def scenarios(draw):
         discipline=draw(st.sampled_from(["fifo", "priority"])),
         seed=draw(st.integers(0, 1000)),
     )
+    if consumer.discipline == "fifo":  # a queue discipline works on the single FIFO queue
+        consumer.queue_discipline = draw(st.sampled_from(DISCIPLINE_NAMES))
     stop_times = [draw(st.floats(0.0, duration)) for _ in range(n)]
     return consumer, producers, duration, stop_times, latency
 
@@ -159,12 +165,15 @@ def test_identities_hold_at_every_step_of_any_run(scenario):
     if consumer_config.mode == "block":
         # Backpressure loses nothing: no producer ever sends beyond its credit.
         assert result.consumer["over_credit"] == 0
-        assert result.consumer["dropped"] == 0
+        assert result.consumer["dropped"] == result.consumer["dequeue_dropped"]
         assert result.consumer["sampled_out"] == result.consumer["shed"] == 0
     if consumer_config.mode == "unbounded":
         assert result.consumer["received"] == result.consumer["accepted"]
-    if consumer_config.discipline == "fifo":
+    if consumer_config.discipline == "fifo" and "lifo" not in consumer_config.queue_discipline:
         assert result.consumer["out_of_order"] == 0
+    assert result.consumer["processed"] == result.consumer["goodput"] + result.consumer["wasted"]
+    if consumer_config.queue_discipline == "fifo":
+        assert result.consumer["dequeue_dropped"] == 0
 
 
 @SIM_SETTINGS
@@ -184,7 +193,8 @@ def test_both_ends_agree_after_a_drain_without_network_latency(scenario):
         assert mine["in_flight"] == 0
         assert mine["produced"] == theirs["received"]
         assert mine["resent"] == 0
-        assert mine["evicted"] == theirs["evicted"]
+        # an EVICTED verdict tells the producer of both: drop-oldest's and the discipline's
+        assert mine["evicted"] == theirs["evicted"] + theirs["dequeue_dropped"]
         if consumer_config.mode == "block":
             assert mine["processed"] == theirs["processed"]
         received += mine["produced"]

@@ -385,7 +385,7 @@ def test_data_frames_decode_the_same_with_and_without_payloads(payload):
 
 
 def test_a_payload_length_that_lies_is_still_malformed():
-    header = protocol._header(protocol.DATA) + protocol.DATA_HEAD.pack(2, 0)
+    header = protocol._header(protocol.DATA) + protocol.DATA_HEAD.pack(2, 0, 0)
     frame = (
         header
         + protocol.RECORD.pack(1, 0.0, 0.0, 0, 0, 30)

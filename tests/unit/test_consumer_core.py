@@ -310,7 +310,7 @@ def test_hello_is_answered_with_a_welcome():
         "credit_limit": None,
         "heartbeat_s": 0.25,
         "timeout_s": 4.0,
-        "protocol": 1,
+        "protocol": 2,
     }
     assert list(core.summary(0.0)["producers"]) == ["alice"]
 
@@ -521,10 +521,10 @@ def _data_with_count(frame: bytes, count: int) -> bytes:
 
 MALFORMED = {
     "empty": b"",
-    "truncated-header": b"BP\x01",
+    "truncated-header": b"BP\x02",
     "wrong-magic": b"PB" + data([0])[2:],
-    "wrong-version": b"BP\x02" + data([0])[3:],
-    "unknown-type": b"BP\x01\x09" + data([0])[4:],
+    "wrong-version": b"BP\x03" + data([0])[3:],
+    "unknown-type": b"BP\x02\x09" + data([0])[4:],
     "oversize": _too_big_data(),
     "trailing-bytes": data([0, 1]) + b"\x00",
     "truncated-record": data([0, 1])[:-3],
@@ -532,10 +532,10 @@ MALFORMED = {
     "verdicts-wrong-direction": protocol.encode_verdicts(5, [(ACC, 0, 1, 0)]),
     "welcome-wrong-direction": protocol.encode_json(protocol.WELCOME, {"session": "x"}),
     "control-wrong-direction": protocol.encode_json(protocol.CONTROL, {"rate": 5}),
-    "hello-not-json": b"BP\x01\x01{oops",
-    "hello-not-object": b"BP\x01\x01[1,2]",
+    "hello-not-json": b"BP\x02\x01{oops",
+    "hello-not-object": b"BP\x02\x01[1,2]",
     "hello-oversize": protocol.encode_json(protocol.HELLO, {"pad": "x" * 20_000}),
-    "bye-not-utf8": b"BP\x01\x05\xff\xfe",
+    "bye-not-utf8": b"BP\x02\x05\xff\xfe",
 }
 
 

@@ -27,7 +27,8 @@ def ask(process, request, now: float = 1.0):
 
 
 def test_every_command_has_one_handler_in_the_table():
-    expected = {"status", "mode", "rate", "spike", "slow", "restore", "stall", "batch", "workers"}
+    expected = {"status", "mode", "rate", "spike", "slow", "restore", "stall", "batch", "workers",
+                "discipline"}  # fmt: skip
     assert set(control.COMMANDS) == expected
     assert all(callable(handler) for handler in control.COMMANDS.values())
 

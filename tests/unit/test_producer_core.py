@@ -515,13 +515,13 @@ MALFORMED = {
     "empty": b"",
     "wrong-magic": b"XX\x01\x04" + b"\x00" * 12,
     "wrong-version": b"BP\x09\x04" + b"\x00" * 12,
-    "unknown-type": b"BP\x01\x63",
+    "unknown-type": b"BP\x02\x63",
     "data-wrong-direction": protocol.encode_data([protocol.Record(0, 0.0, 0.0)]),
     "hello-wrong-direction": protocol.encode_json(protocol.HELLO, {}),
     "bye-wrong-direction": protocol.encode_json(protocol.BYE, {}),
     "verdicts-truncated": verdict([(ACC, 0, 1)])[:-2],
     "verdicts-unknown-kind": protocol.encode_verdicts(NO_CREDIT, [(9, 0, 1, 0)]),
-    "welcome-not-json": b"BP\x01\x02{",
+    "welcome-not-json": b"BP\x02\x02{",
 }
 
 

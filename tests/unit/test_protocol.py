@@ -38,7 +38,7 @@ def test_frame_type_returns_the_member():
     kind = protocol.frame_type(protocol.encode_json(protocol.BYE, {}))
     assert kind is protocol.FrameType.BYE
     with pytest.raises(ProtocolError, match="unknown frame type 7"):
-        protocol.frame_type(b"BP\x01\x07")
+        protocol.frame_type(b"BP\x02\x07")
 
 
 def test_runs_carry_verdict_members_that_pack_as_bytes():
@@ -52,8 +52,8 @@ def test_runs_carry_verdict_members_that_pack_as_bytes():
 # -- header ----------------------------------------------------------------------------------
 def test_header_layout_is_magic_version_type():
     frame = protocol.encode_json(protocol.HELLO, {})
-    assert frame == b"BP\x01\x01{}"
-    assert data_frame([])[:4] == b"BP\x01\x03"
+    assert frame == b"BP\x02\x01{}"
+    assert data_frame([])[:4] == b"BP\x02\x03"
     assert protocol.HEADER.size == 4
     assert protocol.RECORD.size == 8 + 8 + 8 + 1 + 1 + 4
     assert protocol.RUN.size == 1 + 8 + 4 + 4
@@ -68,12 +68,12 @@ def test_frame_type_of_every_known_kind(kind):
     "frame, reason",
     [
         (b"", "shorter"),
-        (b"BP\x01", "shorter"),
+        (b"BP\x02", "shorter"),
         (b"XP\x01\x03", "magic"),
-        (b"BP\x02\x03", "version"),
+        (b"BP\x03\x03", "version"),
         (b"BP\x00\x03", "version"),
-        (b"BP\x01\x00", "unknown frame type"),
-        (b"BP\x01\x07", "unknown frame type"),
+        (b"BP\x02\x00", "unknown frame type"),
+        (b"BP\x02\x07", "unknown frame type"),
     ],
 )
 def test_frame_type_rejects_bad_headers(frame, reason):
@@ -95,7 +95,7 @@ def test_json_round_trip_is_compact():
 
 
 def test_empty_json_body_is_an_empty_object():
-    assert protocol.decode_json(b"BP\x01\x05") == {}
+    assert protocol.decode_json(b"BP\x02\x05") == {}
 
 
 @pytest.mark.parametrize(
@@ -110,12 +110,12 @@ def test_empty_json_body_is_an_empty_object():
 )
 def test_decode_json_rejects_bad_bodies(body, reason):
     with pytest.raises(ProtocolError, match=reason):
-        protocol.decode_json(b"BP\x01\x01" + body)
+        protocol.decode_json(b"BP\x02\x01" + body)
 
 
 def test_json_body_at_the_size_limit_is_fine():
     body = b"{}" + b" " * (protocol.MAX_JSON_BYTES - 2)
-    assert protocol.decode_json(b"BP\x01\x01" + body) == {}
+    assert protocol.decode_json(b"BP\x02\x01" + body) == {}
 
 
 # -- DATA ------------------------------------------------------------------------------------
@@ -152,8 +152,8 @@ def _with_count(frame: bytes, count: int) -> bytes:
 @pytest.mark.parametrize(
     "frame, reason",
     [
-        (b"BP\x01\x03", "too short"),
-        (b"BP\x01\x03\x01\x00", "too short"),
+        (b"BP\x02\x03", "too short"),
+        (b"BP\x02\x03\x01\x00", "too short"),
         (data_frame()[: -1000 - protocol.RECORD.size + 3], "truncated inside a record header"),
         (data_frame()[:-1], "truncated inside a payload"),
         (data_frame() + b"\x00", "after its last record"),
@@ -204,7 +204,7 @@ def test_verdicts_with_no_credit_in_use():
 @pytest.mark.parametrize(
     "frame, reason",
     [
-        (b"BP\x01\x04" + b"\x00" * 5, "too short"),
+        (b"BP\x02\x04" + b"\x00" * 5, "too short"),
         (protocol.encode_verdicts(1, [(1, 0, 1, 0)])[:-1], "does not match"),
         (protocol.encode_verdicts(1, [(1, 0, 1, 0)]) + b"\x00", "does not match"),
         (protocol.encode_verdicts(1, [(7, 0, 1, 0)]), "unknown verdict kind 7"),

