@@ -44,6 +44,7 @@ LESSONS = {
     "15": "workshop_materials/15_retry_storms/README.md",
     "16": "workshop_materials/16_batching/README.md",
     "17": "workshop_materials/17_consumer_lag/README.md",
+    "18": "workshop_materials/18_flow_control/README.md",
     "19": "workshop_materials/19_goodput/README.md",
     "20": "workshop_materials/20_broker/README.md",
 }
@@ -114,6 +115,8 @@ RATIO = Tol(abs=0.05, rel=0.05)  # retry amplification
 THROTTLED_SENT = Tol(abs=120)
 THROTTLED_RATE = Tol(rel=0.1)
 FIRST_BACKLOG = Tol(abs=30)
+# Module 18: throughput under a window over a slow link (a busy machine's loop turns cost a few %)
+WINDOW_RATE = Tol(rel=0.05)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ def _m12(mode: str, *extra: str) -> Run:
     return Run(12, ("--mode", mode, *extra), ("--rate", "0.05"), 30)
 
 
+_DELAY_18 = ("--link-delay-ms", "50")
 MODES_13 = ("drop", "priority", "priority-shed", "degrade")
 DISCIPLINES_19 = ("fifo", "deadline-drop", "adaptive-lifo", "codel")
 CODEL_SLOW_19 = "--discipline codel --codel-target-ms 50 --codel-interval-ms 100"
@@ -205,6 +209,10 @@ RUNS: Dict[str, Run] = {
             "--workers 4 --db-capacity 250",
             "--workers 8 --db-capacity 250",
         )
+    },
+    "18-w10-fast": Run(18, (), (), 20),
+    **{
+        f"18-w{w}": Run(18, ("--buffer", str(w), *_DELAY_18), _DELAY_18, 20) for w in (10, 100, 200)
     },
     **{f"19-{d}": Run(19, ("--discipline", d), (), 60) for d in DISCIPLINES_19},
     "19-codel-slow": Run(19, tuple(CODEL_SLOW_19.split()), (), 60),
@@ -499,6 +507,20 @@ FIGURES: List[Figure] = [
             ("most waiting", "consumer.max_depth", FIRST_BACKLOG),
             ("queue wait p99", "consumer.queue_wait_p99_ms", LATENCY),
             ("dropped", "consumer.dropped", COUNT),
+        )
+    ],
+    # Module 18, the window over a slow link.
+    *[
+        Figure("18", row, column, run, source, tol)
+        for row, run in (
+            ("window 10, no delay", "18-w10-fast"),
+            ("window 10, `--link-delay-ms 50`", "18-w10"),
+            ("window 100", "18-w100"),
+            ("window 200", "18-w200"),
+        )
+        for column, source, tol in (
+            ("achieved_mps", "producer.achieved_mps", WINDOW_RATE),
+            ("most in the buffer", "consumer.max_depth", Tol()),
         )
     ],
     # Module 19, the four disciplines under 2x overload.

@@ -45,6 +45,7 @@ class FrameType(IntEnum):
     VERDICTS = 4  # consumer -> producer: credit limit and runs of verdicts
     BYE = 5  # producer -> consumer: I am leaving, take my credit back
     CONTROL = 6  # consumer -> producer: JSON object, a live change (rate, spike)
+    REQUEST = 7  # consumer -> producer: request(n), n more records of demand (pull mode)
 
 
 class VerdictKind(IntEnum):
@@ -65,6 +66,7 @@ DATA = FrameType.DATA
 VERDICTS = FrameType.VERDICTS
 BYE = FrameType.BYE
 CONTROL = FrameType.CONTROL
+REQUEST = FrameType.REQUEST
 ACCEPTED = VerdictKind.ACCEPTED
 DROPPED = VerdictKind.DROPPED
 SAMPLED_OUT = VerdictKind.SAMPLED_OUT
@@ -83,6 +85,7 @@ DATA_HEAD = struct.Struct("<IQI")
 MAX_DEADLINE_MS = (1 << 32) - 1
 RECORD = struct.Struct("<QddBBI")  # seq, due, sent, priority, attempt, payload length
 VERDICTS_HEAD = struct.Struct("<QI")  # credit limit (cumulative), number of runs
+REQUEST_BODY = struct.Struct("<Q")  # n, the demand added (never 0)
 RUN = struct.Struct("<BQII")  # kind, first seq, count, retry_after_ms
 MAX_RETRY_MS = (1 << 32) - 1  # the longest retry_after_ms a run can carry
 
@@ -267,6 +270,24 @@ def decode_data_frame(frame: bytes) -> Tuple[int, List[Record]]:
     if offset != end:
         raise ProtocolError(f"DATA frame has {end - offset} bytes after its last record")
     return first_ordinal, records
+
+
+# -- REQUEST -------------------------------------------------------------------------------
+def encode_request(n: int) -> bytes:
+    """request(n): ``n`` more records of demand, added to what was asked before."""
+    if not 0 < n < 1 << 64:
+        raise ValueError("request(n) needs 1 <= n < 2**64")
+    return _header(REQUEST) + REQUEST_BODY.pack(n)
+
+
+def decode_request(frame: bytes) -> int:
+    """The ``n`` of a REQUEST frame; a zero n is malformed (Reactive Streams rule 3.9)."""
+    if len(frame) != HEADER.size + REQUEST_BODY.size:
+        raise ProtocolError(f"REQUEST frame must be {HEADER.size + REQUEST_BODY.size} bytes")
+    (n,) = REQUEST_BODY.unpack_from(frame, HEADER.size)
+    if n == 0:
+        raise ProtocolError("request(0) is not allowed")
+    return n
 
 
 def data_deadline_ms(frame: bytes) -> int:

@@ -209,6 +209,8 @@ class ConsumerSnapshot(TypedDict):
     port: Optional[int]
     t: float
     telemetry_malformed: int
+    link_delay_ms: float  # --link-delay-ms: frames from producers arrive this late (Module 18)
+    on_link: int  # frames from producers held by that delay right now
 
 
 # -- the producer's snapshot ------------------------------------------------------------------

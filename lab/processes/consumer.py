@@ -23,6 +23,7 @@ import zmq
 from lab.core import protocol
 from lab.core.config import ConsumerConfig
 from lab.core.consumer_core import ConsumerCore
+from lab.core.delayline import DelayLine
 from lab.processes import net, security
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
@@ -35,6 +36,7 @@ from lab.processes.runtime import (
     Recorder,
     RunOptions,
     StopSignal,
+    check_link_delay,
     fault_args,
     print_json,
     say,
@@ -70,9 +72,11 @@ class ConsumerRun(RunOptions):
     keys: Optional[Any] = None  # security.RoomKeys: classroom mode, CURVE on every socket
     batcher_file: Optional[str] = None  # a batch-size rule (Module 16's challenge)
     autoscaler_file: Optional[str] = None  # a scaling rule (Module 17's challenge)
+    link_delay_ms: float = 0.0  # a slow link: every frame from producers arrives this late
 
     def check_own(self) -> None:
         fault_args(vars(self))
+        check_link_delay(self.link_delay_ms)
 
 
 def _offered(config: ConsumerConfig) -> Dict[str, Any]:
@@ -117,6 +121,8 @@ class ConsumerProcess:
         self._timed_faults_done: set = set()
         self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
         self._idle_since: Optional[float] = None
+        # Frames from producers wait here for the link's delay (one wait for all of them).
+        self.link = DelayLine(run.link_delay_ms / 1000.0) if run.link_delay_ms else None
 
     def _load_batcher(self, spec: str) -> None:
         from lab.processes import plugins
@@ -205,12 +211,15 @@ class ConsumerProcess:
             )
         while not self.stop:
             now = self.clock.now()
-            wake = min(core.next_deadline(now), telemetry.next_at, deadline)
+            wake = min(core.next_deadline(now), telemetry.next_at, deadline, self._link_due())
             timeout_ms = math.ceil(max(0.0, (wake - now) * 1000.0))
             ready = dict(poller.poll(min(timeout_ms, 100.0)))
             now = self.clock.now()
             if self.data in ready:
                 self._read_data(now)
+            if self.link is not None:
+                for arrived, (peer, frame) in self.link.release(now):
+                    core.on_frame(peer, frame, arrived)
             if self.telemetry_in in ready:
                 self._relay_telemetry()
             if self.control in ready:
@@ -274,8 +283,15 @@ class ConsumerProcess:
                 core.count_malformed(f"message of {len(frames)} parts (expected 1 after the id)")
                 budget -= 1
                 continue
-            core.on_frame(frames[0], frames[1], now)
+            if self.link is None:
+                core.on_frame(frames[0], frames[1], now)
+            else:
+                self.link.push((frames[0], frames[1]), now)
             budget -= max(1, len(frames[1]) // protocol.RECORD.size)
+
+    def _link_due(self) -> float:
+        due = self.link.next_deadline() if self.link is not None else None
+        return math.inf if due is None else due
 
     def _relay_telemetry(self) -> None:
         for _ in range(200):
@@ -333,6 +349,8 @@ class ConsumerProcess:
         snapshot["port"] = self.run_options.port
         snapshot["t"] = self.clock.to_epoch(now)
         snapshot["telemetry_malformed"] = self.telemetry_malformed
+        snapshot["link_delay_ms"] = self.run_options.link_delay_ms
+        snapshot["on_link"] = len(self.link) if self.link is not None else 0
         if self.guard is not None:
             snapshot["security"] = self.guard.status()
         try:

@@ -34,6 +34,7 @@ from lab.processes.runtime import (
     SLOWDOWN_FACTOR,
     STALL_FOR_S,
     RunOptions,
+    check_link_delay,
     fault_args,
     print_json,
     say,
@@ -74,6 +75,7 @@ class DemoRun(RunOptions):
     banner: Optional[str] = None
     extra_consumer_args: List[str] = field(default_factory=list)
     extra_producer_args: List[str] = field(default_factory=list)
+    link_delay_ms: Optional[float] = None  # None: the module's demo row's (Module 18: 50)
     broker_server: Optional[str] = None  # Module 20: which private server the consumer starts
 
     @classmethod
@@ -86,6 +88,8 @@ class DemoRun(RunOptions):
         fault_args(vars(self))
         check_choice(self.retry, RETRY_POLICIES, "--retry")
         check_choice(self.limit, LIMITERS, "--limit")
+        if self.link_delay_ms is not None:
+            check_link_delay(self.link_delay_ms)
 
     def consumer_args(self) -> List[str]:
         server = ["--broker-server", self.broker_server] if self.broker_server else []
@@ -118,12 +122,15 @@ def child_argv(role: str, run: DemoRun) -> List[str]:
         "--parent-pid",
         str(os.getpid()),
     ]
+    mode = run.mode or spec.consumer.get("mode")
+    overrides = spec.demo.get(mode, {}) if isinstance(mode, str) else {}
+    delay = run.link_delay_ms if run.link_delay_ms is not None else overrides.get("link_delay_ms")
+    if delay:  # a slow link: each end delays what it receives
+        argv += ["--link-delay-ms", repr(float(delay))]
     if role == "consumer":
         if run.mode:
             argv += ["--mode", run.mode]
         return argv + run.consumer_args()
-    mode = run.mode or spec.consumer.get("mode")
-    overrides = spec.demo.get(mode, {}) if isinstance(mode, str) else {}
     rate = run.mps if run.mps is not None else overrides.get("rate")
     if rate is not None:
         argv += ["--mps", "max" if rate == float("inf") else repr(float(rate))]

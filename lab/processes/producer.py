@@ -22,6 +22,7 @@ import zmq
 
 from lab.core import protocol
 from lab.core.config import ProducerConfig
+from lab.core.delayline import DelayLine
 from lab.core.producer_core import ProducerCore
 from lab.processes import net, plugins, security
 from lab.processes.clock import MonotonicClock
@@ -33,6 +34,7 @@ from lab.processes.runtime import (
     Recorder,
     RunOptions,
     StopSignal,
+    check_link_delay,
     print_json,
     say,
 )
@@ -58,6 +60,10 @@ class ProducerRun(RunOptions):
     keys: Optional[Any] = None  # security.ClientKeys: the classroom's CURVE server key
     retry_file: Optional[str] = None  # FILE.py[:Class]: a person's retry policy (exercises)
     limiter_file: Optional[str] = None  # FILE.py[:Class]: a person's rate limiter
+    link_delay_ms: float = 0.0  # a slow link: every frame from the consumer arrives this late
+
+    def check_own(self) -> None:
+        check_link_delay(self.link_delay_ms)
 
     def load_plugins(self, config: ProducerConfig) -> None:
         """Put the classes of --retry-file and --limiter-file into ``config`` (raises
@@ -84,6 +90,8 @@ class ProducerProcess:
         self.stats = ProcessStats()
         self.stop = StopSignal()
         self.recorder = Recorder(run.record)
+        # Frames from the consumer wait here for the link's delay (one wait for all of them).
+        self.link = DelayLine(run.link_delay_ms / 1000.0) if run.link_delay_ms else None
         self.ctx = zmq.Context()
         self.dealer = self.ctx.socket(zmq.DEALER)
         net.data_socket_options(self.dealer)
@@ -140,6 +148,8 @@ class ProducerProcess:
             if core.refused_by_consumer:
                 break
             wake = min(core.next_deadline(now), telemetry.next_at, deadline, drain_until)
+            if self.link is not None and self.link.next_deadline() is not None:
+                wake = min(wake, self.link.next_deadline())
             timeout_ms = math.ceil(max(0.0, (wake - self.clock.now()) * 1000.0))
             poller.register(self.dealer, zmq.POLLIN | (zmq.POLLOUT if blocked else 0))
             poller.poll(min(timeout_ms, 100.0))
@@ -176,12 +186,19 @@ class ProducerProcess:
 
     def _receive(self, now: float) -> None:
         core = self.core
+        link = self.link
         for _ in range(10_000):
             try:
                 frame = self.dealer.recv(zmq.NOBLOCK)
             except zmq.Again:
-                return
-            core.on_frame(frame, now)
+                break
+            if link is None:
+                core.on_frame(frame, now)
+            else:
+                link.push(frame, now)
+        if link is not None:
+            for arrived, frame in link.release(now):
+                core.on_frame(frame, arrived)
 
     def _watch_connection(self, now: float) -> None:
         """Frames already received were read first: they came before the disconnect."""

@@ -42,6 +42,14 @@ def check_port(port: int) -> int:
     return port
 
 
+MAX_LINK_DELAY_MS = 10_000.0
+
+
+def check_link_delay(ms: float) -> None:
+    if not 0.0 <= ms <= MAX_LINK_DELAY_MS:
+        raise ValueError(f"--link-delay-ms must be between 0 and {MAX_LINK_DELAY_MS:g}, got {ms:g}")
+
+
 def check_record(path: Optional[str]) -> Optional[str]:
     """``--record FILE`` must be a file this process can append to: say so now, in one line."""
     if path is None:

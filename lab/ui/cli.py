@@ -320,6 +320,12 @@ class ConsumerFlags:
     hwm = typer.Option(None, help=HWM_HELP)
 
 
+# Module 18: a slow link. Each process delays what it receives, so both directions are slow.
+LINK_DELAY_OPT = typer.Option(
+    0.0, help="Delay every frame received by this many ms (a slow link; give both ends it)."
+)
+
+
 @app.command()
 def consumer(
     module: int = ConsumerFlags.module,
@@ -390,6 +396,7 @@ def consumer(
     insecure: bool = ConsumerFlags.insecure,
     key_file: Optional[str] = ConsumerFlags.key_file,
     per_producer_limit: Optional[float] = ConsumerFlags.per_producer_limit,
+    link_delay_ms: float = LINK_DELAY_OPT,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local
@@ -433,6 +440,7 @@ RUN_FLAGS = {
         "policy_file",
         "batcher_file",
         "autoscaler_file",
+        "link_delay_ms",
     ),
     "producer": (
         "host",
@@ -444,6 +452,7 @@ RUN_FLAGS = {
         "quiet",
         "retry_file",
         "limiter_file",
+        "link_delay_ms",
     ),
 }
 
@@ -607,6 +616,7 @@ def producer(
         None, help="A classroom consumer's public key (z85): CURVE on (bplab join does this)."
     ),
     attendee_view: bool = typer.Option(False, hidden=True),  # bplab join: its own dashboard
+    link_delay_ms: float = LINK_DELAY_OPT,
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local
@@ -685,6 +695,9 @@ def demo(
     bind: str = typer.Option(LOOPBACK, help="--classroom: the address attendees join."),
     key_file: Optional[str] = typer.Option(None, help=KEY_FILE_HELP),
     per_producer_limit: Optional[float] = typer.Option(None, help=SHARE_CAP_HELP),
+    link_delay_ms: Optional[float] = typer.Option(
+        None, help="Both children delay what they receive this many ms (Module 18: 50)."
+    ),
     broker_server: Optional[str] = typer.Option(None, help=BROKER_SERVER_HELP),
 ) -> None:
     """Run a whole module in one terminal: consumer, producer and dashboard. Ctrl-C stops all.

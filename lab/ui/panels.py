@@ -370,6 +370,31 @@ def batching_panel(state: DashboardState, now: float) -> Optional[RenderableType
     return _labelled(rows)
 
 
+# -- Module 18: flow control over a slow link ------------------------------------------------
+def flow_control_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
+    """The window, what is in flight (promised, on the link, in the buffer), and the
+    throughput against its bound min(μ, W / (2D + s))."""
+    snap = state.consumer
+    if snap is None:
+        return None
+    window, delay_s = _number(snap.get("limit")), (_number(snap.get("link_delay_ms")) or 0) / 1e3
+    mu = _number(snap.get("service_rate"))
+    done = _number((snap.get("rates") or {}).get("processed"))
+    outstanding = snap.get("credit_outstanding")
+    flight = Text(f"window {fmt_count(window)} · credit out {fmt_count(outstanding)}")
+    flight.append(f" · frames on the link {fmt_count(snap.get('on_link'))}")
+    flight.append(f" · in the buffer {fmt_count(snap.get('depth'))}")
+    rows: List[Tuple[str, Text]] = [
+        ("link", Text(f"{fmt_seconds(delay_s)} each way, round trip {fmt_seconds(2 * delay_s)}")),
+        ("in flight", flight),
+    ]
+    if window and mu and done is not None:
+        bound = min(mu, window / (2 * delay_s + 1.0 / mu))
+        label = f"{fmt_rate(done)} of the bound {fmt_rate(bound)} (consumer {fmt_rate(mu)})"
+        rows.append(("done", bar(done, bound, BAR_WIDTH, label)))
+    return _labelled(rows)
+
+
 # -- Module 17: consumer lag, scaling, bulkheads ---------------------------------------------
 WORKLOAD_NAMES = {0: "likes", 1: "analytics"}
 
@@ -595,6 +620,7 @@ MODULE_PANELS: Dict[int, ModulePanel] = {
     15: retry_storm_panel,
     16: batching_panel,
     17: consumer_lag_panel,
+    18: flow_control_panel,
     19: goodput_panel,
     20: broker_panel,
 }

@@ -25,7 +25,7 @@ def data_frame(records=RECORDS, first_ordinal: int = 0) -> bytes:
 
 # -- frame and verdict kinds ------------------------------------------------------------------
 def test_kinds_are_int_enums_with_the_wire_values():
-    assert [int(k) for k in protocol.FrameType] == [1, 2, 3, 4, 5, 6]
+    assert [int(k) for k in protocol.FrameType] == [1, 2, 3, 4, 5, 6, 7]
     assert [int(k) for k in protocol.VerdictKind] == [1, 2, 3, 4, 5, 6]
     # The module-level names are the members themselves, so callers and the wire agree.
     assert protocol.DATA is protocol.FrameType.DATA and protocol.DATA == 3
@@ -37,8 +37,8 @@ def test_kinds_are_int_enums_with_the_wire_values():
 def test_frame_type_returns_the_member():
     kind = protocol.frame_type(protocol.encode_json(protocol.BYE, {}))
     assert kind is protocol.FrameType.BYE
-    with pytest.raises(ProtocolError, match="unknown frame type 7"):
-        protocol.frame_type(b"BP\x02\x07")
+    with pytest.raises(ProtocolError, match="unknown frame type 99"):
+        protocol.frame_type(b"BP\x02\x63")
 
 
 def test_runs_carry_verdict_members_that_pack_as_bytes():
@@ -73,7 +73,7 @@ def test_frame_type_of_every_known_kind(kind):
         (b"BP\x03\x03", "version"),
         (b"BP\x00\x03", "version"),
         (b"BP\x02\x00", "unknown frame type"),
-        (b"BP\x02\x07", "unknown frame type"),
+        (b"BP\x02\x63", "unknown frame type"),
     ],
 )
 def test_frame_type_rejects_bad_headers(frame, reason):

@@ -17,6 +17,10 @@ all running at once (they are light), each compared with its formula (``theory``
    as the consumer's window.
 6. **A pool of workers** (Module 17). N workers of μ each, offered more than N·μ: the
    processing rate is N·μ (100 and 400 msg/s for N = 1, 4 at μ = 100).
+7. **A window over a slow link** (Module 18). Block mode's credit window W, every frame
+   delayed D each way (``--link-delay-ms``), a worker of μ = 1,000 msg/s: one credit goes
+   round in 2D + 1/μ, so the processing rate is min(μ, W / (2D + 1/μ)), 99 and 990 msg/s
+   for W = 10, 100 with D = 50 ms.
 5. **Batching** (Module 16). Batches of b messages that cost O + b·I each, offered more
    than the worker can do: the processing rate is ``b / (O + b·I)``, 100, 357 and 463 msg/s
    for b = 1, 10, 50 with O = 8 ms and I = 2 ms.
@@ -69,6 +73,11 @@ class ValidatePlan:
     pool_sizes: Tuple[int, ...] = (1, 4)
     pool_mu: float = 100.0
     pool_s: float = 10.0
+    window_sizes: Tuple[int, ...] = (10, 100)  # Module 18: credit windows over a slow link
+    window_delay_ms: float = 50.0
+    window_mu: float = 1000.0
+    window_s: float = 10.0
+    tolerance_window_pct: float = 5.0
     warmup_s: float = 2.0
     seed: int = 1
     tolerance_pp: float = 2.0  # drop fraction and blocking probability
@@ -92,6 +101,8 @@ class ValidatePlan:
             batch_s=5.0,
             pool_sizes=(4,),
             pool_s=5.0,
+            window_sizes=(10,),
+            window_s=5.0,
             warmup_s=1.5,
             tolerance_pp=6.0,
             tolerance_little_pct=10.0,
@@ -358,6 +369,36 @@ class Pool(ProcessingRate):
         return self.workers * self.mu
 
 
+class Window(Planned):
+    """Block mode's credit window W over a link delayed D each way (Module 18): one credit
+    goes round in 2D + s, so the processing rate is min(μ, W / (2D + s))."""
+
+    name = "window over a slow link"
+
+    def __init__(self, plan: ValidatePlan, window: int) -> None:
+        # (named size: Experiment.window() is the measuring window)
+        self.size, self.mu, self.delay_ms = window, plan.window_mu, plan.window_delay_ms
+        link = ["--link-delay-ms", f"{self.delay_ms:g}"]
+        consumer = ["--mode", "block", "--buffer", str(window), "--process-rate", f"{self.mu:g}"]
+        super().__init__(plan, consumer + link, ["--mps", "max", *link])
+
+    @property
+    def seconds(self) -> float:  # type: ignore[override]
+        return self.plan.window_s
+
+    def label(self) -> str:
+        return f"W={self.size}, D={self.delay_ms:g} ms, μ={self.mu:g}"
+
+    def theory(self) -> float:
+        service = 1.0 / self.mu
+        return min(self.mu, self.size / (2 * self.delay_ms / 1e3 + service))
+
+    def measure(self, start: float, end: float) -> List[Check]:
+        rate = processed_rate(self.session, self.label(), start, end)
+        pct = self.plan.tolerance_window_pct
+        return [Check(self.name, self.label(), "processed (msg/s)", rate, self.theory(), pct, "%")]
+
+
 def processed_rate(session, label: str, start: float, end: float) -> float:
     """The consumer's processing rate between two of its snapshots (its own uptime)."""
     first, last = session.consumer_at(start), session.consumer_at(end)
@@ -393,6 +434,8 @@ def experiments(plan: ValidatePlan) -> List[List[Planned]]:
         rest += [Batching(plan, size) for size in plan.batch_sizes]
     if wanted("pool"):
         rest += [Pool(plan, workers) for workers in plan.pool_sizes]
+    if wanted("window"):
+        rest += [Window(plan, window) for window in plan.window_sizes]
     return [group for group in (mm1k, rest) if group]
 
 
@@ -412,6 +455,7 @@ def run_validation(plan: ValidatePlan, progress=lambda text: None) -> List[Check
     for pairs in replicas.values():
         checks.extend(pool_mm1k(plan, [e for e, _ in pairs], [r for _, r in pairs]))
     order = [OverloadDrop.name, MM1K.name, BlockMode.name, Batching.name, Pool.name]
+    order.append(Window.name)
     order.append("Little's law")
     return sorted(checks, key=lambda c: order.index(c.experiment))
 
