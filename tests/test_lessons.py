@@ -22,7 +22,7 @@ import typer
 from lab.core.modes import MODES
 from lab.core.producer_core import RETRY_POLICIES
 from lab.core.ratelimit import LIMITERS
-from lab.ui.cli import UsageError, app
+from lab.ui.cli import TRANSPORT_MODE, UsageError, app
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = [REPO / "README.md", *sorted(REPO.glob("workshop_materials/*/README.md"))]
@@ -38,7 +38,12 @@ KNOWN = {
 }
 
 
-CHOICES = {"mode": tuple(MODES), "retry": tuple(RETRY_POLICIES), "limit": tuple(LIMITERS)}
+# --mode transport is Module 18's PUSH/PULL pair, outside the policy modes (lab.ui.cli)
+CHOICES = {
+    "mode": (*MODES, TRANSPORT_MODE),
+    "retry": tuple(RETRY_POLICIES),
+    "limit": tuple(LIMITERS),
+}
 
 
 def lesson_commands() -> List[Tuple[str, str]]:
