@@ -309,3 +309,28 @@ def ptys():
     finally:
         for process in reversed(started):
             process.close()
+
+
+def run_bounded(
+    pool: ProcessPool, argvs: Dict[Any, List[str]], at_once: int, budget_s: float
+) -> Dict[Any, LabProcess]:
+    """Every argv run to its end, ``at_once`` at a time, in the order given (longest first
+    packs best); a process still running ``budget_s`` after its start is killed, and its
+    test fails on the exit status."""
+    waiting = list(argvs.items())
+    done: Dict[Any, LabProcess] = {}
+    running: Dict[str, Any] = {}
+    while waiting or running:
+        while waiting and len(running) < at_once:
+            key, argv = waiting.pop(0)
+            running[key] = (pool.start(argv), time.monotonic())
+        for key, (process, started) in list(running.items()):
+            if not process.running() or time.monotonic() - started > budget_s:
+                try:
+                    process.wait(1)
+                except AssertionError:
+                    pass  # overstayed and killed: its test fails on the exit status
+                done[key] = process
+                del running[key]
+        time.sleep(0.2)  # polling children that report only by exiting
+    return done

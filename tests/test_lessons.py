@@ -22,7 +22,7 @@ import typer
 from lab.core.modes import MODES
 from lab.core.producer_core import RETRY_POLICIES
 from lab.core.ratelimit import LIMITERS
-from lab.ui.cli import UsageError, app
+from lab.ui.cli import TRANSPORT_MODE, UsageError, app
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = [REPO / "README.md", *sorted(REPO.glob("workshop_materials/*/README.md"))]
@@ -38,7 +38,12 @@ KNOWN = {
 }
 
 
-CHOICES = {"mode": tuple(MODES), "retry": tuple(RETRY_POLICIES), "limit": tuple(LIMITERS)}
+# --mode transport is Module 18's PUSH/PULL pair, outside the policy modes (lab.ui.cli)
+CHOICES = {
+    "mode": (*MODES, TRANSPORT_MODE),
+    "retry": tuple(RETRY_POLICIES),
+    "limit": tuple(LIMITERS),
+}
 
 
 def lesson_commands() -> List[Tuple[str, str]]:
@@ -207,6 +212,21 @@ def test_a_stale_figure_is_reported_with_its_readme_row_and_column():
     text = check.report([row])
     assert "STALE workshop_materials/14_rate_limiting/README.md | `--x` | p99" in text
     assert "0 of 1 figures hold; 1 STALE" in text and "consumer ... | producer ..." in text
+
+
+def test_a_figure_names_its_row_by_two_cells_when_the_first_repeats():
+    check = _check_lessons()
+    table = "| algorithm | worker | mean limit |\n|---|---|---|\n"
+    table += "| AIMD | 1x | 18.8 |\n| AIMD | 2x slow | 9.5 |\n"
+    both = check.Figure("19", "AIMD", "mean limit", "19-limit", "aimd.1x.limit", check.COUNT)
+    with pytest.raises(LookupError):
+        check.find_cell(table, both)  # two rows start with AIMD
+    for half, written in (("1x", 18.8), ("2x slow", 9.5)):
+        figure = check.Figure(
+            "19", "AIMD", "mean limit", "19-limit", f"aimd.{half}.limit", check.COUNT, cell2=half
+        )
+        assert check.written_value(check.find_cell(table, figure), figure)[0] == written
+    assert check.source_value({"aimd": {"2x slow": {"limit": 9.5}}}, "aimd.2x slow.limit") == 9.5
 
 
 def test_the_quick_lesson_check_passes():

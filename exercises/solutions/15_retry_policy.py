@@ -17,7 +17,7 @@ class PoliteRetry:
     """Backoff with full jitter, honouring retry-after, spending from a retry budget."""
 
     BASE_S = 0.5  # the first retry's ceiling
-    CAP_S = 10.0
+    CAP_S = 2.0  # below the shortest deadline (2.5 s): a longer wait never lands in time
     BUDGET = 10.0  # at most this many retries saved up
     EARN_PER_SUCCESS = 0.1  # retries stay at most ~10% of successes
 

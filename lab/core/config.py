@@ -100,6 +100,18 @@ def parse_weights(text: str, flag: str) -> Tuple[float, ...]:
         raise ValueError(f"{flag} takes comma-separated weights, got {text!r}") from None
 
 
+def parse_pressure(text: str, flag: str) -> Tuple[float, float, float]:
+    """``AT_S:TARGET_MB:FOR_S`` as three numbers (the grader's real memory pressure)."""
+    parts = text.split(":")
+    try:
+        at_s, target_mb, for_s = (float(part) for part in parts)
+    except ValueError:
+        raise ValueError(
+            f"{flag} wants AT_S:TARGET_MB:FOR_S (three numbers), got {text!r}"
+        ) from None
+    return at_s, target_mb, for_s
+
+
 def _ms(seconds: Optional[float]) -> Optional[float]:
     """A field kept in seconds, shown in the milliseconds its flag takes."""
     return None if seconds is None else seconds * 1000.0
@@ -174,6 +186,7 @@ CONSUMER_SETTINGS: Dict[str, Setting] = {
     **_same("workers", "db_capacity", "db_coherence", "lag_target_s", "scale_cooldown_s"),
     "autoscale": Setting("autoscale", "autoscale", parse=lambda text, _flag: parse_range(text)),
     **_same("bulkhead"),
+    "memory_pressure": Setting("memory_pressure", None, parse=parse_pressure),
 }
 
 # ProducerConfig field -> where it comes from. The producer's module rows use the flags'
@@ -194,6 +207,7 @@ PRODUCER_SETTINGS: Dict[str, Setting] = {
     "limiter": Setting("limit", "limiter"),
     "limiter_rate": Setting("limit_rate", "limiter_rate"),
     "limiter_burst": Setting("limit_burst", "limiter_burst"),
+    "consumer_rate": Setting("consumer_rate"),
     "max_pending": Setting("max_pending"),
     "limit_algorithm": Setting("limit_algorithm", "limit_algorithm"),
     "limit_timeout_s": Setting("limit_timeout_ms", "limit_timeout_ms", 0.001),
@@ -262,6 +276,9 @@ class ConsumerConfig:
     lag_target_s: float = 1.0
     scale_cooldown_s: float = 5.0
     bulkhead: Optional[str] = None  # e.g. "likes=4,analytics=2": a pool per workload
+    # (at_s, target_mb, for_s): the process grows its real RSS to target_mb at at_s for for_s
+    # seconds (``bplab check``'s memory pressure, a hidden flag; the shell does it).
+    memory_pressure: Optional[Tuple[float, float, float]] = None
     autoscaler_plugin: Any = None  # an object with decide(workers, lag_s, now) (--autoscale)
 
     @property
@@ -326,6 +343,7 @@ class ConsumerConfig:
         check_at_least_one(self.admit_burst, "--admit-burst")
         check_positive(self.reject_cost, "--reject-cost", allow_zero=True)
         check_positive(self.max_memory_mb, "--max-memory-mb")
+        self._check_pressure()
         check_positive(_ms(self.wait_target_s), "--wait-target-ms")
         check_batching(self)
         check_pool(self)
@@ -335,6 +353,14 @@ class ConsumerConfig:
         if self.queue_discipline != "fifo" and (self.batching or self.pooled):
             raise ValueError("--discipline works with one worker (no batching, no pool)")
         return self
+
+    def _check_pressure(self) -> None:
+        if self.memory_pressure is None:
+            return
+        at_s, target_mb, for_s = self.memory_pressure
+        check_positive(at_s, "--memory-pressure's AT_S", allow_zero=True)
+        check_positive(target_mb, "--memory-pressure's TARGET_MB")
+        check_positive(for_s, "--memory-pressure's FOR_S")
 
     def discipline_options(self) -> Dict[str, Any]:
         return {"codel_target_s": self.codel_target_s, "codel_interval_s": self.codel_interval_s}
@@ -396,6 +422,9 @@ class ProducerConfig:
     breaker_probes: int = 3
     retry_plugin: Any = None  # an object with delay(attempt, retry_after_s, now) (exercises)
     limiter_plugin: Any = None  # an object with take_up_to(now, n) and time_until(now)
+    # What a person's limiter (--limiter-file) is told the consumer can take, msg/s; the
+    # lab's own limiters are given their rate by --limit-rate instead. None: not told.
+    consumer_rate: Optional[float] = None
     # An adaptive limit on messages outstanding (sent, no final answer yet), found from the
     # round trips (lab.core.concurrency): none, aimd, gradient. AIMD counts an answer slower
     # than limit_timeout_s as a loss.
@@ -453,6 +482,7 @@ class ProducerConfig:
         check_choice(self.limiter, LIMITERS, "--limit")
         check_positive(self.limiter_rate, "--limit-rate")
         check_at_least_one(self.limiter_burst, "--limit-burst")
+        check_positive(self.consumer_rate, "--consumer-rate")
         check_choice(self.limit_algorithm, LIMIT_ALGORITHMS, "--limit-algorithm")
         check_positive(_ms(self.limit_timeout_s), "--limit-timeout-ms")
         check_positive(self.spike_at, "--spike-at", allow_zero=True)

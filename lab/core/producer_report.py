@@ -106,6 +106,7 @@ def summary(core: ProducerCore, now: float) -> Dict[str, Any]:
         "achieved_mps": counts.produced / elapsed,
         "throttle": core.throttle.state() if core.throttle is not None else None,
         "retry_amplification": _amplification(core),
+        "retry_bounds": requests.bounds.as_dict(),
         "timed_out": requests.timed_out,
         "late_completions": requests.late_completions,
         "breaker_rejected": requests.breaker_rejected,

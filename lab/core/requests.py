@@ -13,11 +13,12 @@ A *request* is what a caller asked for; each send of it is an *attempt* (an
   sending has timed out: the caller stops waiting, counts it, and retries it under a new
   seq. A "processed" for a timed-out seq is a late completion too (the last
   ``TIMED_OUT_MEMORY`` such seqs are remembered).
-* **Retries.** A shed or timed-out attempt is retried if the policy (``lab.core.retry``)
-  gives a delay, fewer than ``max_attempts`` attempts were made, and the retry would go
-  before the request's ``deadline_s`` (counted from its due time); otherwise the request
-  is *given up*. Waiting retries sit in a heap by release time (ties by seq) and go back
-  to the front of the outbox when due.
+* **Retries.** Every delay the policy gives is held against its retry-after and the
+  deadline (``lab.core.retry_bounds``). A shed or timed-out attempt is retried if the policy
+  (``lab.core.retry``) gives a delay, fewer than ``max_attempts`` attempts were made, and
+  the retry would go before the request's ``deadline_s`` (counted from its due time);
+  otherwise the request is *given up*. Waiting retries sit in a heap by release time (ties
+  by seq) and go back to the front of the outbox when due.
 * **The breaker** (``--breaker``) sees every success and failure; while it is open, new
   attempts fail at once (``breaker_rejected``) and never reach the consumer. Resends are
   let through: the consumer had already taken them once.
@@ -40,6 +41,7 @@ from lab.core.config import ProducerConfig
 from lab.core.metrics import RateWindow, RecentLatency, RecoveryClock
 from lab.core.outbox import Entry
 from lab.core.retry import CircuitBreaker, build_retry_policy
+from lab.core.retry_bounds import RetryBounds
 
 TIMED_OUT_MEMORY = 100_000  # how many timed-out seqs we remember, to spot late completions
 RECOVERY_CHECK_S = 0.1
@@ -58,6 +60,7 @@ class RequestTracker:
     ) -> None:
         self.max_attempts = config.max_attempts
         self.deadline_s = config.deadline_s
+        self.bounds = RetryBounds()  # every delay against its retry-after and deadline
         self.timeout_s = config.timeout_s
         self.wants_confirm = config.timeout_s is not None
         self.policy = build_retry_policy(config, rng)
@@ -153,6 +156,7 @@ class RequestTracker:
         delay = self.policy.delay(attempt, retry_after_ms / 1000.0, now)
         if delay is None:
             return False
+        self.bounds.record(float(delay), retry_after_ms / 1000.0, self.deadline_s)
         delay = max(0.0, float(delay))
         if self.deadline_s is not None and now + delay - entry.due > self.deadline_s:
             return False  # the caller will have given up before the retry would go

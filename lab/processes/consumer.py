@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import zmq
@@ -79,6 +79,14 @@ class ConsumerRun(RunOptions):
         check_link_delay(self.link_delay_ms)
 
 
+def _offered(config: ConsumerConfig) -> Dict[str, Any]:
+    """What a person's class may take from the config: all of it but the grader's memory
+    pressure (a class must not learn that it is being tested)."""
+    offered = asdict(config)
+    offered.pop("memory_pressure", None)
+    return offered
+
+
 class ConsumerProcess:
     """Owns the sockets; one instance per process."""
 
@@ -104,6 +112,10 @@ class ConsumerProcess:
         self.core = ConsumerCore(config, now, session=uuid.uuid4().hex[:12])
         if run.policy_file:
             self._install_policy_file(run.policy_file, now)
+        if config.memory_pressure is not None:
+            from lab.processes.plugins import MemoryPressure
+
+            MemoryPressure(*config.memory_pressure).start()
         self.recorder = Recorder(run.record)
         self.control_handler: Optional[Callable[[Dict[str, Any], float], Dict[str, Any]]] = None
         self._timed_faults_done: set = set()
@@ -113,29 +125,25 @@ class ConsumerProcess:
         self.link = DelayLine(run.link_delay_ms / 1000.0) if run.link_delay_ms else None
 
     def _load_batcher(self, spec: str) -> None:
-        from dataclasses import asdict
-
         from lab.processes import plugins
 
         if not self.config.batching:
             self.close()
             raise plugins.PluginError("--batcher-file needs batching: give --batch-overhead-ms")
         try:
-            self.config.batcher_plugin = plugins.load(spec, "batcher", asdict(self.config))
+            self.config.batcher_plugin = plugins.load(spec, "batcher", _offered(self.config))
         except plugins.PluginError:
             self.close()
             raise
 
     def _load_autoscaler(self, spec: str) -> None:
-        from dataclasses import asdict
-
         from lab.processes import plugins
 
         if self.config.autoscale is None:
             self.close()
             raise plugins.PluginError("--autoscaler-file needs a range: give --autoscale MIN-MAX")
         try:
-            offered = asdict(self.config)
+            offered = _offered(self.config)
             offered["minimum"], offered["maximum"] = self.config.autoscale
             self.config.autoscaler_plugin = plugins.load(spec, "autoscaler", offered)
         except plugins.PluginError:
@@ -143,12 +151,10 @@ class ConsumerProcess:
             raise
 
     def _install_policy_file(self, spec: str, now: float) -> None:
-        from dataclasses import asdict
-
         from lab.processes import plugins
 
         try:
-            policy = plugins.load(spec, "policy", asdict(self.config))
+            policy = plugins.load(spec, "policy", _offered(self.config))
         except plugins.PluginError:
             self.close()
             raise

@@ -26,22 +26,28 @@ timed with a monotonic clock (the core never reads time itself). Whatever the co
   :data:`EXIT_PLUGIN_FAILED`) with one line on stderr naming the file and line (the last
   frame of the traceback in the person's file);
 * does not return within :data:`CALL_TIMEOUT_S` (an endless loop, a long ``sleep``): a
-  watchdog thread ends the process the same way, naming the method and the line it was on.
+  watchdog thread ends the process the same way, naming the method and the line it was on;
+* hangs inside a C call that keeps the interpreter's lock (``sum(range(10**12))``, a huge
+  ``10**10**8``), so that no Python thread runs, the watchdog among them: ``faulthandler``'s
+  own C thread, armed by the watchdog while a call is running, dumps every thread's stack to
+  stderr :data:`HANG_GRACE_S` after the watchdog's limit and ends the process; the grader
+  reads the file and line from that dump (:func:`hang_from_dump`).
 
-Two environment variables are for ``bplab check`` only: ``BPLAB_PLUGIN_REPORT`` names a
+One environment variable is for ``bplab check`` only: ``BPLAB_PLUGIN_REPORT`` names a
 JSON file where the guard writes, at exit, how often each method was called and how long
-the calls took; ``BPLAB_MEMORY_PRESSURE`` (``AT_S:TARGET_MB:FOR_S``) makes the guard grow
-the process's real memory to ``TARGET_MB`` of RSS ``AT_S`` seconds after loading, for
-``FOR_S`` seconds (memory pressure, provoked in a real run).
+the calls took. :class:`MemoryPressure` is the consumer's hidden ``--memory-pressure``
+(real memory pressure, provoked in a graded run).
 """
 
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -53,8 +59,12 @@ from lab.core.policies import OverflowPolicy
 CALL_TIMEOUT_S = 5.0  # no call of a policy may take this long: the loop it blocks is real
 EXIT_PLUGIN_FAILED = 4
 REPORT_ENV = "BPLAB_PLUGIN_REPORT"
-PRESSURE_ENV = "BPLAB_MEMORY_PRESSURE"
 WATCH_INTERVAL_S = 0.05
+HANG_GRACE_S = 1.0  # past CALL_TIMEOUT_S: the watchdog itself could not run for this long
+_GUARDS: List[Guard] = []  # every guard of this process: faulthandler has one timer
+_BACKSTOP = {"armed": False}
+_BACKSTOP_LOCK = threading.Lock()
+_DUMP_FRAME = re.compile(r'^\s*File "(?P<file>.+)", line (?P<line>\d+) in (?P<name>\S+)')
 
 
 class PluginError(Exception):
@@ -159,19 +169,20 @@ class Guard:
         self._main = threading.get_ident()
         self._report = os.environ.get(REPORT_ENV) or None
         self._done = threading.Event()
+        _GUARDS.append(self)
         threading.Thread(target=self._watch, name="plugin-watchdog", daemon=True).start()
         if self._report:
             atexit.register(self.write_report)
-        pressure = os.environ.get(PRESSURE_ENV)
-        if pressure:
-            MemoryPressure.from_text(pressure).start()
 
     def run(self, during: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)``, timed and watched; a failure ends the process."""
         if self._current is not None:  # a method calling another: time the outer call only
             return self._call(during, fn, args, kwargs)
         begun = time.monotonic()
-        self._current = (during, begun)
+        with _BACKSTOP_LOCK:
+            self._current = (during, begun)
+            if not _BACKSTOP["armed"]:  # the call may never let the watchdog run again
+                _set_backstop(True, self.timeout_s)
         try:
             return self._call(during, fn, args, kwargs)
         finally:
@@ -223,6 +234,7 @@ class Guard:
 
     def _watch(self) -> None:
         while not self._done.wait(WATCH_INTERVAL_S):
+            _arm_backstop(self.timeout_s)
             current = self._current
             if current is None or time.monotonic() - current[1] < self.timeout_s:
                 continue
@@ -255,19 +267,61 @@ class Guard:
             pass  # the grader will say the report is missing
 
 
+def _arm_backstop(timeout_s: float) -> None:
+    """While any guard's call runs, faulthandler's C timer is set (at the call's start, then
+    again at every watchdog turn) to fire HANG_GRACE_S past the limit, so it fires only when
+    the watchdog could not run at all (a C call holding the interpreter's lock)."""
+    with _BACKSTOP_LOCK:
+        busy = any(guard._current is not None for guard in _GUARDS)
+        if busy or _BACKSTOP["armed"]:
+            _set_backstop(busy, timeout_s)
+
+
+def _set_backstop(on: bool, timeout_s: float) -> None:
+    try:
+        if on:
+            faulthandler.dump_traceback_later(timeout_s + HANG_GRACE_S, exit=True, file=sys.stderr)
+        else:
+            faulthandler.cancel_dump_traceback_later()
+    except (AttributeError, ValueError, OSError, RuntimeError):
+        on = False  # stderr is no real file (a test's capture): the watchdog's line stands
+    _BACKSTOP["armed"] = on
+
+
+def _is_guard(path: str) -> bool:
+    return os.path.basename(path) == os.path.basename(__file__)
+
+
+def hang_from_dump(stderr: str, timeout_s: float = CALL_TIMEOUT_S) -> Optional[str]:
+    """The one line for a process that faulthandler ended after a C call held the lock
+    (``None`` if ``stderr`` holds no such dump): the solver's method is the frame just inside
+    the guard's call, the line is the innermost frame in that method's file."""
+    if "Timeout (" not in stderr:
+        return None
+    for block in re.split(r"^(?:Current thread|Thread) 0x", stderr, flags=re.M)[1:]:
+        frames = [m.groupdict() for m in map(_DUMP_FRAME.match, block.splitlines()) if m]
+        inside = [i for i, f in enumerate(frames) if f["name"] == "_call" and _is_guard(f["file"])]
+        if not inside or inside[-1] == 0:
+            continue
+        outer = frames[inside[-1] - 1]  # the frames run from the innermost outwards
+        line = next(f for f in frames if f["file"] == outer["file"])["line"]
+        during = "loading the file" if outer["name"] == "<module>" else f"{outer['name']}()"
+        where_text = f"{os.path.basename(outer['file'])} line {line}"
+        return (
+            f"your code did not return within {timeout_s:g} s (in {during}, {where_text}; "
+            "stuck in one call that holds Python's lock)"
+        )
+    return None
+
+
 class MemoryPressure:
     """Real memory pressure for a graded run: grow RSS to ``target_mb`` at ``at_s`` (seconds
-    after loading), let go after ``for_s``. The pages are written, so the OS counts them."""
+    after it starts), let go after ``for_s``. The pages are written, so the OS counts them."""
 
     CHUNK = 8 * 2**20
 
     def __init__(self, at_s: float, target_mb: float, for_s: float) -> None:
         self.at_s, self.target_mb, self.for_s = at_s, target_mb, for_s
-
-    @classmethod
-    def from_text(cls, text: str) -> MemoryPressure:
-        at_s, target_mb, for_s = (float(part) for part in text.split(":"))
-        return cls(at_s, target_mb, for_s)
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="memory-pressure", daemon=True).start()

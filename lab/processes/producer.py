@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional
 import zmq
 
 from lab.core import protocol
-from lab.core.config import ProducerConfig, check_positive
+from lab.core.config import ProducerConfig
 from lab.core.delayline import DelayLine
 from lab.core.producer_core import ProducerCore
 from lab.processes import net, plugins, security
@@ -60,13 +60,9 @@ class ProducerRun(RunOptions):
     keys: Optional[Any] = None  # security.ClientKeys: the classroom's CURVE server key
     retry_file: Optional[str] = None  # FILE.py[:Class]: a person's retry policy (exercises)
     limiter_file: Optional[str] = None  # FILE.py[:Class]: a person's rate limiter
-    # What the person's limiter is told the consumer can take (msg/s); the lab's own
-    # limiters are given their rate by --limit-rate instead.
-    consumer_rate: Optional[float] = None
     link_delay_ms: float = 0.0  # a slow link: every frame from the consumer arrives this late
 
     def check_own(self) -> None:
-        check_positive(self.consumer_rate, "--consumer-rate")
         check_link_delay(self.link_delay_ms)
 
     def load_plugins(self, config: ProducerConfig) -> None:
@@ -76,8 +72,8 @@ class ProducerRun(RunOptions):
             config.retry_plugin = plugins.load(self.retry_file, "retry", {"seed": config.seed})
         if self.limiter_file:
             offered: Dict[str, Any] = {"now": 0.0}
-            if self.consumer_rate is not None:  # else the class's own default stands
-                offered["consumer_rate"] = self.consumer_rate
+            if config.consumer_rate is not None:  # else the class's own default stands
+                offered["consumer_rate"] = config.consumer_rate
             config.limiter_plugin = plugins.load(self.limiter_file, "limiter", offered)
 
 

@@ -288,6 +288,9 @@ class ConsumerFlags:
     wait_target_ms = typer.Option(
         None, help="Latency target: count queue waits longer than this (the exercises)."
     )
+    memory_pressure = typer.Option(
+        None, hidden=True, help="bplab check: grow RSS to TARGET_MB at AT_S for FOR_S seconds."
+    )
     # the process
     port = typer.Option(None, help="Base port (data; +1..+3 telemetry, control).")
     bind = typer.Option(LOOPBACK, "--bind", "--host", help=BIND_HELP)
@@ -346,6 +349,7 @@ def consumer(
     reject_cost: Optional[float] = ConsumerFlags.reject_cost,
     max_memory_mb: float = ConsumerFlags.max_memory_mb,
     wait_target_ms: Optional[float] = ConsumerFlags.wait_target_ms,
+    memory_pressure: Optional[str] = ConsumerFlags.memory_pressure,
     policy_file: Optional[str] = ConsumerFlags.policy_file,
     batch_overhead_ms: Optional[float] = ConsumerFlags.batch_overhead_ms,
     item_ms: Optional[float] = ConsumerFlags.item_ms,
@@ -452,7 +456,6 @@ RUN_FLAGS = {
         "quiet",
         "retry_file",
         "limiter_file",
-        "consumer_rate",
         "link_delay_ms",
     ),
 }

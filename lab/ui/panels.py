@@ -373,10 +373,13 @@ def batching_panel(state: DashboardState, now: float) -> Optional[RenderableType
 # -- Module 18: flow control over a slow link ------------------------------------------------
 def flow_control_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
     """The window, what is in flight (promised, on the link, in the buffer), and the
-    throughput against its bound min(μ, W / (2D + s))."""
+    throughput against its bound min(μ, W / (2D + s)); in ``--mode transport``, what hides
+    in the transport's buffers instead."""
     snap = state.consumer
     if snap is None:
         return None
+    if snap.get("transport"):
+        return _labelled(transport_rows(snap["transport"]))
     window, delay_s = _number(snap.get("limit")), (_number(snap.get("link_delay_ms")) or 0) / 1e3
     mu = _number(snap.get("service_rate"))
     done = _number((snap.get("rates") or {}).get("processed"))
@@ -393,6 +396,36 @@ def flow_control_panel(state: DashboardState, now: float) -> Optional[Renderable
         label = f"{fmt_rate(done)} of the bound {fmt_rate(bound)} (consumer {fmt_rate(mu)})"
         rows.append(("done", bar(done, bound, BAR_WIDTH, label)))
     return _labelled(rows)
+
+
+def transport_rows(figures: Dict[str, Any]) -> List[Tuple[str, Text]]:
+    """``--mode transport``: what the producer sent, what the consumer has, and the rest,
+    hidden in ZeroMQ's queues and the kernel's (the application sees none of it)."""
+    hidden = figures.get("hidden")
+    blocked = figures.get("producer_blocked")
+    return [
+        ("sent", Text(f"{fmt_count(figures.get('sent'))} by the producer", style="bold")),
+        (
+            "received",
+            Text(
+                f"{fmt_count(figures.get('received'))} by the consumer · processed "
+                f"{fmt_count(figures.get('processed'))}"
+            ),
+        ),
+        ("hidden", Text(f"{fmt_count(hidden)} in transport buffers", style="bold red")),
+        (
+            "kernel",
+            Text(
+                f"Send-Q {fmt_count(figures.get('send_q'))} B · Recv-Q "
+                f"{fmt_count(figures.get('recv_q'))} B (hwm {fmt_count(figures.get('hwm'))})"
+            ),
+        ),
+        (
+            "producer",
+            Text("blocked: its send is refused" if blocked else "sending", style="yellow"),
+        ),
+        ("if killed", Text(f"{fmt_count(figures.get('lost_if_killed'))} lost, unseen")),
+    ]
 
 
 # -- Module 17: consumer lag, scaling, bulkheads ---------------------------------------------

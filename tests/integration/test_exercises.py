@@ -1,14 +1,16 @@
 """The graded challenges are fair: ``bplab check`` fails each untouched starter for the reason
 the exercise teaches, and passes each reference solution, with real processes.
 
-For each challenge the starter and the reference (for 12 both references) are graded at
-the same time, each with its own seed and free ports, which halves the wall time. The
-wrong answers are in ``test_gaming.py``.
+Every starter and every reference (for 12 both references) is graded by ``bplab check
+--json`` in one module fixture, AT_ONCE at a time (each with its own seed and free ports),
+longest scenarios first; each test reads its own results. The wrong answers are in
+``test_gaming.py``.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Dict, Iterator
 
 import pytest
 
@@ -16,7 +18,7 @@ from lab.processes.plugins import CALL_TIMEOUT_S
 from lab.tools.grading.challenges import CHALLENGES
 from lab.tools.grading.core import RUN_ROW
 from lab.tools.grading.runner import EXIT_SLACK_S
-from tests.conftest import REPO
+from tests.conftest import REPO, LabProcess, ProcessPool, run_bounded
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +37,7 @@ STARTER_FAILS = {
     "15_retry_policy": {
         "recovery after the spike",
         "retry amplification (attempts per request)",
+        "real run: shortest delay vs its retry-after",
         "isolated shed: delay vs its retry-after (probe)",
         "retry amplification in a storm (probe)",
     },
@@ -49,6 +52,8 @@ STARTER_FAILS = {
     },
 }
 SEEDS = {name: 100 + number for number, name in enumerate(sorted(STARTER_FAILS))}
+AT_ONCE = 4  # checks in parallel (three processes each), as in test_gaming.py
+CHECKS_TIMEOUT_S = 300  # the fixture grades every starter and reference before its first test
 
 
 def test_every_challenge_has_its_expected_starter_failures():
@@ -62,23 +67,39 @@ def _references(name: str):
     return sorted((REPO / "exercises" / "solutions").glob(f"{name}*.py"))
 
 
-@pytest.mark.parametrize("name", sorted(CHALLENGES))
-def test_the_starter_fails_and_the_references_pass(procs, name):
-    seed = str(SEEDS[name])
-    starter = procs.lab("check", name, "--json", "--seed", seed)
-    references = [
-        procs.lab("check", name, "--file", str(path), "--json", "--seed", seed)
-        for path in _references(name)
-    ]
-    budget = CHALLENGES[name].plan(SEEDS[name]).scenario.duration_s + EXIT_SLACK_S + 30
+def _budget(name: str) -> float:
+    return CHALLENGES[name].plan(SEEDS[name]).scenario.duration_s + EXIT_SLACK_S + 30
 
-    for reference in references:
-        assert reference.wait(budget) == 0, _table(reference)
+
+@pytest.fixture(scope="module")
+def checks() -> Iterator[Dict[str, LabProcess]]:
+    """(challenge, file or "starter") -> its finished ``bplab check --json``."""
+    argvs = {}
+    for name in sorted(CHALLENGES, key=_budget, reverse=True):
+        check = [sys.executable, "-m", "lab", "check", name, "--json", "--seed", str(SEEDS[name])]
+        argvs[(name, "starter")] = check
+        for path in _references(name):
+            argvs[(name, path.name)] = [*check, "--file", str(path)]
+    pool = ProcessPool()
+    try:
+        yield run_bounded(pool, argvs, AT_ONCE, max(map(_budget, CHALLENGES)))
+    finally:
+        pool.close()
+
+
+@pytest.mark.timeout(CHECKS_TIMEOUT_S)
+@pytest.mark.parametrize("name", sorted(CHALLENGES))
+def test_the_starter_fails_and_the_references_pass(checks, name):
+    seed = SEEDS[name]
+    for path in _references(name):
+        reference = checks[(name, path.name)]
+        assert reference.popen.returncode == 0, _table(reference)
         passed = reference.json()
-        assert passed["passed"] and passed["error"] is None and passed["seed"] == int(seed)
+        assert passed["passed"] and passed["error"] is None and passed["seed"] == seed
         assert all(check["passed"] for check in passed["checks"])
         assert passed["summary"].startswith(f"PASS {name}")
-    assert starter.wait(budget) == 1, _table(starter)
+    starter = checks[(name, "starter")]
+    assert starter.popen.returncode == 1, _table(starter)
     failed = starter.json()
     assert failed["error"] is None, failed["error"]
     assert STARTER_FAILS[name] <= {c["name"] for c in failed["checks"] if not c["passed"]}

@@ -25,7 +25,7 @@ from lab.processes import plugins
 from lab.tools.grading.challenges import CHALLENGES, find_challenge
 from lab.tools.grading.core import RUN_ROW, Evidence, evaluate
 from lab.tools.grading.runner import RunError, run_probe
-from tests.conftest import REPO, LabProcess, ProcessPool
+from tests.conftest import REPO, LabProcess, ProcessPool, run_bounded
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +62,13 @@ PROBE_STOPS: Dict[str, str] = {
     "(g15_system_exit_in_delay.py line 8, in delay())",
     "g15_loop_in_delay": "your code did not return within 5 s "
     "(in delay(), g15_loop_in_delay.py line",
+    # Hangs inside a C call: named by the watchdog (the lock is let go) or by faulthandler.
+    "g15_sleep_60_in_delay": "your code did not return within 5 s "
+    "(in delay(), g15_sleep_60_in_delay.py line 8)",
+    "g15_event_wait_in_delay": "your code did not return within 5 s "
+    "(in delay(), g15_event_wait_in_delay.py line 8)",
+    "g15_lock_held_in_delay": "your code did not return within 5 s "
+    "(in delay(), g15_lock_held_in_delay.py line 10; stuck in one call that holds Python's lock)",
 }
 # Caught only by a real run: file -> the rows that must fail.
 RUN_FAILS: Dict[str, Tuple[str, ...]] = {
@@ -76,6 +83,7 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     ),
     "g13_sleep_in_decide": ("time spent inside your code",),
     "g13_loop_in_decide": (RUN_ROW,),
+    "g13_lock_held_in_decide": (RUN_ROW,),
     "g14_sleeping_limiter": ("time spent inside your code",),
     "g14_rate_105_burst_5": ("peak 1-second rate let through",),
     "g14_never_send": ("messages sent by the end", "producer latency p99 (due -> verdict)"),
@@ -83,6 +91,7 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     # too slow to drain the spike for a 150 msg/s one (seed 6).
     "g14_hard_coded_100@4": ("peak 1-second rate let through",),
     "g14_hard_coded_100@6": ("messages sent by the end",),
+    "g15_probe_detector": ("real run: shortest delay vs its retry-after",),
     "g16_constant_batch_small": ("processed vs received, burst + 0.5 s",),
     "g16_constant_batch_large": ("message latency p99 in the quiet steps",),
     "g16_sleep_in_rule": ("time spent inside your code",),
@@ -95,6 +104,15 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     "g17_sleep_in_rule": ("time spent inside your code",),
     "g20_constant_rate": ("rate at the end vs the slowed group's speed",),
     "g20_sleep_in_update": ("time spent inside your code",),
+}
+
+
+# The real run's one line for code that hangs in the consumer (the probe never calls it).
+RUN_HANGS = {
+    "g13_loop_in_decide": "your code did not return within 5 s "
+    "(in decide(), g13_loop_in_decide.py line 8)",
+    "g13_lock_held_in_decide": "your code did not return within 5 s "
+    "(in decide(), g13_lock_held_in_decide.py line 9; stuck in one call that holds Python's lock)",
 }
 
 
@@ -181,25 +199,15 @@ def test_system_exit_at_import_is_a_fail_row_and_a_json_object(procs):
 def real_runs() -> Iterator[Dict[str, LabProcess]]:
     """Every RUN_FAILS file graded by ``bplab check --json``, AT_ONCE at a time; the
     processes are gone when the module is done."""
-    cases = [(case, *_case(case)) for case in RUN_FAILS]
+    argvs = {}
+    for case in RUN_FAILS:
+        stem, seed = _case(case)
+        name, path = _challenge(stem).name, GAMING / f"{stem}.py"
+        argv = [sys.executable, "-m", "lab", "check", name, "--file", str(path)]
+        argvs[case] = [*argv, "--seed", str(seed), "--json"]
     pool = ProcessPool()
-    done: Dict[str, LabProcess] = {}
-    running: Dict[str, Tuple[LabProcess, float]] = {}
     try:
-        while cases or running:
-            while cases and len(running) < AT_ONCE:
-                case, stem, seed = cases.pop(0)
-                name, path = _challenge(stem).name, GAMING / f"{stem}.py"
-                argv = [sys.executable, "-m", "lab", "check", name, "--file", str(path)]
-                check = pool.start([*argv, "--seed", str(seed), "--json"])
-                running[case] = (check, time.monotonic())
-            for case, (check, started) in list(running.items()):
-                if not check.running() or time.monotonic() - started > CHECK_BUDGET_S:
-                    check.wait(1)
-                    done[case] = check
-                    del running[case]
-            time.sleep(0.2)  # polling children that report only by exiting
-        yield done
+        yield run_bounded(pool, argvs, AT_ONCE, CHECK_BUDGET_S)
     finally:
         pool.close()
 
@@ -214,7 +222,5 @@ def test_a_wrong_answer_fails_its_real_run_on_the_right_row(real_runs, case):
     for name in RUN_FAILS[case]:
         assert name in failed, (name, result["summary"])
         assert failed[name]["hint"]
-    if case == "g13_loop_in_decide":
-        assert failed[RUN_ROW]["hint"] == (
-            "your code did not return within 5 s (in decide(), g13_loop_in_decide.py line 8)"
-        )
+    if case in RUN_HANGS:
+        assert failed[RUN_ROW]["hint"] == RUN_HANGS[case]

@@ -31,7 +31,7 @@ def test_quick_validation_reproduces_the_theory(procs):
     plan = ValidatePlan.quick_plan()
     assert len(checks) == len(plan.overload) + 2 * len(plan.mm1k_rhos) + 2 + len(
         plan.batch_sizes
-    ) + len(plan.pool_sizes)
+    ) + len(plan.pool_sizes) + len(plan.window_sizes)
     blocking = [c for c in checks if c["quantity"] == "blocking probability"]
     assert [c["parameters"].split()[0] for c in blocking] == ["ρ=0.5", "ρ=3"]
     assert all(c["unit"] == "pp" and c["tolerance"] == plan.tolerance_pp for c in blocking)

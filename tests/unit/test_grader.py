@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from lab.core.config import ConsumerConfig
+from lab.core.modules import get_module
 from lab.processes import plugins
 from lab.tools.grading import measures as m
+from lab.tools.grading import runner
 from lab.tools.grading.challenges import CHALLENGES, find_challenge
 from lab.tools.grading.command import CheckUsageError, default_file, run_check
 from lab.tools.grading.core import (
@@ -33,7 +37,7 @@ from lab.tools.grading.core import (
 from lab.tools.grading.report import challenges_table, results_table
 from lab.tools.grading.runner import RunError, run_probe
 from lab.tools.grading.table import MAX_CODE_SHARE, code_share, slowest_call
-from lab.ui.cli import main
+from lab.ui.cli import app, main
 
 REPO = Path(__file__).resolve().parent.parent.parent
 EXERCISES = REPO / "exercises"
@@ -343,14 +347,14 @@ def test_the_producer_builds_a_limiter_file_with_the_consumer_rate(tmp_path):
         "    def time_until(self, now):\n"
         "        return 0.0\n"
     )
-    told, config = {}, ProducerConfig()
+    told = {}
     for given in (60.0, None):
-        run = ProducerRun.for_module(MODULES[14], limiter_file=str(path), consumer_rate=given)
-        run.load_plugins(config)
+        config = ProducerConfig.for_module(MODULES[14], consumer_rate=given)
+        ProducerRun.for_module(MODULES[14], limiter_file=str(path)).load_plugins(config)
         told[given] = config.limiter_plugin.rate
     assert told == {60.0: 60.0, None: 1.0}  # not given: the class's own default
-    with pytest.raises(ValueError, match="--consumer-rate"):
-        ProducerRun.for_module(MODULES[14], consumer_rate=0.0)
+    with pytest.raises(ValueError, match=r"^--consumer-rate must be a finite number > 0"):
+        ProducerConfig.for_module(MODULES[14], consumer_rate=0.0)
 
 
 def test_twelve_draws_two_speeds_two_targets_and_provokes_memory_pressure():
@@ -560,9 +564,51 @@ def test_the_guard_times_the_outer_call_only_and_keeps_the_slowest(tmp_path):
     assert report["error"] is None and report["wall_s"] > 0
 
 
-def test_memory_pressure_is_read_from_its_environment_text():
-    pressure = plugins.MemoryPressure.from_text("8.5:224:2.5")
-    assert (pressure.at_s, pressure.target_mb, pressure.for_s) == (8.5, 224.0, 2.5)
+FAULTHANDLER_DUMP = """Timeout (0:00:06)!
+Thread 0x00007fb6631366c0 (most recent call first):
+  File "/usr/lib/python3.11/threading.py", line 331 in wait
+  File "/repo/lab/processes/plugins.py", line 227 in _watch
+
+Thread 0x00007fb663febb80 (most recent call first):
+  File "/home/me/retry.py", line 9 in total
+  File "/home/me/retry.py", line 6 in delay
+  File "/repo/lab/processes/plugins.py", line 189 in _call
+  File "/repo/lab/processes/plugins.py", line 178 in run
+  File "/repo/lab/processes/plugins.py", line 215 in guarded
+  File "/repo/lab/core/producer_core.py", line 120 in _retry
+"""
+
+
+def test_a_faulthandler_dump_names_the_method_and_the_innermost_line_in_its_file():
+    assert plugins.hang_from_dump(FAULTHANDLER_DUMP) == (
+        "your code did not return within 5 s (in delay(), retry.py line 9; "
+        "stuck in one call that holds Python's lock)"
+    )
+    loading = FAULTHANDLER_DUMP.replace("line 6 in delay", "line 6 in <module>")
+    assert "(in loading the file, retry.py line 9;" in plugins.hang_from_dump(loading)
+    assert plugins.hang_from_dump("error: your code raised ValueError") is None
+    no_guard = FAULTHANDLER_DUMP.replace(" in _call", " in other")
+    assert plugins.hang_from_dump(no_guard) is None
+
+
+def test_memory_pressure_is_a_hidden_consumer_flag_through_its_config():
+    spec = get_module(12)
+    config = ConsumerConfig.for_module(spec, memory_pressure="8.5:224:2.5")
+    assert config.memory_pressure == (8.5, 224.0, 2.5)
+    assert ConsumerConfig.for_module(spec).memory_pressure is None
+    with pytest.raises(ValueError, match=r"^--memory-pressure wants AT_S:TARGET_MB:FOR_S"):
+        ConsumerConfig.for_module(spec, memory_pressure="8.5:224")
+    with pytest.raises(ValueError, match=r"^--memory-pressure's TARGET_MB must be"):
+        ConsumerConfig.for_module(spec, memory_pressure="1:-5:2")
+    assert "--memory-pressure" not in CliRunner().invoke(app, ["consumer", "--help"]).output
+
+
+def test_the_graded_consumer_is_given_the_pressure_as_a_flag_not_an_environment():
+    scenario = find_challenge("12").plan(5).scenario
+    argv = runner._argv("python", "consumer", scenario, "p.py", 6000, Path("r.jsonl"))
+    at_s, target_mb, for_s = scenario.memory_pressure
+    assert argv[argv.index("--memory-pressure") + 1] == f"{at_s:g}:{target_mb:g}:{for_s:g}"
+    assert "BPLAB_MEMORY_PRESSURE" not in Path(plugins.__file__).read_text(encoding="utf-8")
 
 
 def test_json_gets_an_object_even_for_a_usage_error(capsys):

@@ -197,3 +197,30 @@ def test_a_bad_transport_flag_is_one_line_and_exit_2(argv, message, capsys):
         cli.main(argv)
     assert done.value.code == 2
     assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_panel_18_shows_the_hidden_buffers_in_transport_mode():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from lab.ui.panels import flow_control_panel
+
+    figures = {
+        "hwm": 10,
+        "sent": 26350,
+        "received": 118,
+        "processed": 117,
+        "hidden": 26232,
+        "send_q": 3883008,
+        "recv_q": 93520,
+        "producer_blocked": True,
+        "lost_if_killed": 26233,
+    }
+    console = Console(width=100, record=True)
+    console.print(flow_control_panel(SimpleNamespace(consumer={"transport": figures}), 0.0))
+    text = console.export_text()
+    assert "26,350 by the producer" in text and "118 by the consumer" in text
+    assert "26,232 in transport buffers" in text
+    assert "Send-Q 3,883,008 B · Recv-Q 93,520 B (hwm 10)" in text
+    assert "blocked: its send is refused" in text and "26,233 lost, unseen" in text

@@ -1,9 +1,11 @@
 """Challenge 15, a retry policy: retry when it helps, never past the deadline, and stop
 retrying while most attempts fail, so the system recovers after a spike.
 
-The real run draws the requests' deadline. The probe, in a child process, plays several
-made-up situations on clocks that start at drawn times: a calm second then one shed
-request (it must be retried, no sooner than its retry-after and before its deadline), and
+The real run draws the requests' deadline; its producer holds every delay the policy
+returned against the retry-after and the deadline in force (``lab.core.retry_bounds``), so
+a policy that behaves only for the probe fails there too. The probe, in a child process,
+plays several made-up situations on clocks that start at drawn times: a calm second then
+one shed request (it must be retried, no sooner than its retry-after and before its deadline), and
 a storm in which nine attempts in ten fail (the retries it asks for are counted).
 """
 
@@ -100,6 +102,45 @@ def _recovery(evidence: Evidence) -> Optional[float]:
     )
 
 
+def _bound(key: str) -> Callable[[Evidence], Optional[float]]:
+    """A share kept by the producer's RetryBounds (``retry_bounds`` in its summary)."""
+
+    def measure(evidence: Evidence) -> Optional[float]:
+        bounds = evidence.producer.get("retry_bounds") if evidence.producer else None
+        if bounds is None:
+            raise m.MissingData("the producer's summary has no retry_bounds")
+        value = bounds[key]
+        return None if value is None else float(value)
+
+    return measure
+
+
+def _real_run_bounds() -> tuple:
+    """The real run's delays against the bounds in force (the producer's RetryBounds)."""
+    return (
+        Check(
+            "real run: shortest delay vs its retry-after",
+            _bound("soonest_share"),
+            ">=",
+            100.0,
+            "the shortest delay your policy returned in the real run, as a share of the "
+            "retry-after in force (sooner is refused again)",
+            unit="%",
+            missing="no retry",
+        ),
+        Check(
+            "real run: longest delay vs the deadline",
+            _bound("latest_share"),
+            "<=",
+            100.0,
+            "the longest delay your policy returned in the real run, as a share of the "
+            "requests' deadline: a longer wait can never land in time",
+            unit="%",
+            missing="no retry",
+        ),
+    )
+
+
 def checks() -> tuple:
     return (
         Check(
@@ -122,6 +163,7 @@ def checks() -> tuple:
             "consumer that is already refusing",
             digits=2,
         ),
+        *_real_run_bounds(),
         Check(
             "isolated shed: delay vs its retry-after (probe)",
             lambda ev: probe_value(ev, "soonest_share"),

@@ -16,8 +16,10 @@ The solver's file is never imported here. One run, in order:
 Children are started with ``sys.executable -m lab`` (the same interpreter, the same
 ``lab`` package), watch the runner's pid, and are always stopped, whatever happens: a
 deadline passed, a child crashed, Ctrl-C. When the solver's code raises or hangs in a
-child, the child's plugin guard ends it with one line naming the file and line, and the
-runner raises :class:`RunError` with that line.
+child, the child's plugin guard ends it with one line naming the file and line (or, for a
+C call that held the interpreter's lock, faulthandler's dump, which
+:func:`lab.processes.plugins.hang_from_dump` reads), and the runner raises
+:class:`RunError` with that line.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ def run_probe(
         ) from None
     if done.returncode == plugins.EXIT_PLUGIN_FAILED:
         raise RunError(_without_prefix(_last_line(done.stderr)))
+    hung = plugins.hang_from_dump(done.stderr)
+    if hung is not None:
+        raise RunError(hung)
     try:
         reply = json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -157,6 +162,8 @@ def _argv(python: str, role: str, scenario: Scenario, plugin_path: str, base: in
         argv += ["--duration", f"{scenario.duration_s:g}"]
     if role == scenario.plugin_role:
         argv += [scenario.plugin_flag, plugin_path]
+    if role == "consumer" and scenario.memory_pressure is not None:
+        argv += ["--memory-pressure", ":".join(f"{v:g}" for v in scenario.memory_pressure)]
     argv += ["--port", str(base), "--json", "--quiet", "--record", str(record)]
     return argv + ["--parent-pid", str(os.getpid())]
 
@@ -171,14 +178,12 @@ def _start(
     report: Path,
 ) -> Child:
     """The demo's kind of child: output in files (never a full pipe), a polite stop. The
-    process that runs the solver's code gets the guard's report file (and, when the plan
-    asks for it, the memory pressure) through its environment."""
+    process that runs the solver's code gets the guard's report file through its
+    environment."""
     argv = _argv(python, role, scenario, plugin_path, base, records[role])
     extra: Dict[str, str] = {}
     if role == scenario.plugin_role:
         extra[plugins.REPORT_ENV] = str(report)
-        if scenario.memory_pressure is not None:
-            extra[plugins.PRESSURE_ENV] = ":".join(f"{v:g}" for v in scenario.memory_pressure)
     with _environment(extra):
         return Child(role, argv)
 
@@ -244,6 +249,9 @@ def _exited_early(child: Child, role: str) -> None:
         raise ChildUsageError(last.split("error: ", 1)[-1])
     if child.popen.returncode == plugins.EXIT_PLUGIN_FAILED:
         raise RunError(_without_prefix(last))
+    hung = plugins.hang_from_dump(err)
+    if hung is not None:
+        raise RunError(hung)
     if child.popen.returncode < 0 and last == "no message":
         # Killed by the runner: it stopped answering even its watchdog, so something held
         # the interpreter in one call that Python cannot interrupt.
