@@ -1,5 +1,5 @@
-"""Reference solution to challenge 19: oldest first, but a message that cannot be finished
-by its caller's deadline is dropped at dequeue instead of served."""
+"""Reference solution for challenge 19 (DON'T PEEK). Oldest first, but a message that cannot be
+finished by its caller's deadline is dropped at dequeue instead of served."""
 
 from collections import deque
 from typing import List, Optional, Tuple

@@ -35,7 +35,16 @@ __all__ = ["CHALLENGES", "Challenge", "Plan", "Scenario", "find_challenge", "kno
 
 CHALLENGES: Dict[str, Challenge] = {
     challenge.name: challenge
-    for challenge in (ADAPTIVE, PRIORITY, TOKEN_BUCKET, RETRY, BATCHER, AUTOSCALER, GOODPUT, LAG_THROTTLE)
+    for challenge in (
+        ADAPTIVE,
+        PRIORITY,
+        TOKEN_BUCKET,
+        RETRY,
+        BATCHER,
+        AUTOSCALER,
+        GOODPUT,
+        LAG_THROTTLE,
+    )
 }
 
 
