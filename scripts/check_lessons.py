@@ -78,6 +78,18 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Script:
+    """One measurement by a module's own script, run as the lesson shows it with ``--json``
+    added; its figures are read out of that one JSON object."""
+
+    path: str  # from the repository root
+    duration: float  # how long it takes, for the timeout
+
+    def command(self) -> str:
+        return f".venv/bin/python {self.path} --json"
+
+
+@dataclass(frozen=True)
 class Tol:
     """|measured - written| may be at most max(abs, rel x |written|), in the source's unit."""
 
@@ -132,6 +144,7 @@ class Figure:
     pattern: Optional[str] = None  # a regex with one group, when the cell holds prose
     quick: bool = False
     table: str = ""  # a column name only this figure's table has, when two tables share rows
+    cell2: str = ""  # a piece of the row's second cell, when its first cell names two rows
 
 
 def _m12(mode: str, *extra: str) -> Run:
@@ -149,7 +162,14 @@ FIFO_GOODPUT = Tol(abs=80)
 LIFO_WASTE = Tol(abs=60)
 # a CoDel that enters and leaves its dropping state: 3,378 and 3,509 goodput in two runs
 CODEL_CYCLES = Tol(rel=0.1)
-RUNS: Dict[str, Run] = {
+# Module 19's adaptive limit: AIMD's settles at its 200 ms timeout, Gradient's on the no-load
+# round trip it happened to see first (mean limit 16.0 and 18.1 in two runs, then 10.0 and
+# 10.9 after the slowdown); λ comes out low when the worker loses the CPU: 90.7 to 100.0
+# measured for 100 msg/s on a 2-core machine shared with test runs.
+LIMIT_AIMD = Tol(rel=0.1)
+LIMIT_GRADIENT = Tol(rel=0.2)
+LIMIT_RATE = Tol(rel=0.12)
+RUNS: Dict[str, Any] = {
     "12-block": _m12("block"),
     "12-drop": _m12("drop"),
     "12-drop-oldest": _m12("drop-oldest"),
@@ -216,6 +236,7 @@ RUNS: Dict[str, Run] = {
     },
     **{f"19-{d}": Run(19, ("--discipline", d), (), 60) for d in DISCIPLINES_19},
     "19-codel-slow": Run(19, tuple(CODEL_SLOW_19.split()), (), 60),
+    "19-limit": Script("scripts/concurrency_limit.py", 25),
     "20-under": Run(20, ("--process-rate", "2000"), ("--mps", "1000", "--count", "5000"), 10),
     "20-over": Run(20, ("--process-rate", "500"), ("--mps", "1000", "--count", "5000"), 15),
 }
@@ -543,6 +564,18 @@ FIGURES: List[Figure] = [
             ("dropped at dequeue", "consumer.dequeue_dropped", COUNT),
         )
     ],
+    # Module 19, the adaptive concurrency limit before and after a 2x slowdown.
+    *[
+        Figure("19", row, column, "19-limit", f"{row.lower()}.{half}.{key}", tol, cell2=half)
+        for row, loose in (("AIMD", LIMIT_AIMD), ("Gradient", LIMIT_GRADIENT))
+        for half in ("1x", "2x slow")
+        for column, key, tol in (
+            ("mean limit", "limit", loose),
+            ("λ (msg/s)", "rate", LIMIT_RATE),
+            ("W (ms)", "rtt_ms", loose),
+            ("λ·W", "little", loose),
+        )
+    ],
     # Module 20, latency add -> processed through the broker.
     *[
         Figure("20", row, column, run, f"consumer.latency_{column}_ms", tol)
@@ -589,7 +622,8 @@ def find_cell(text: str, figure: Figure) -> str:
         if len(columns) != 1:
             continue
         for row in table[1:]:
-            if figure.row in row[0] and len(row) == len(header):
+            second = not figure.cell2 or (len(row) > 1 and figure.cell2 in row[1])
+            if figure.row in row[0] and second and len(row) == len(header):
                 found.append(row[columns[0]])
     if len(found) != 1:
         raise LookupError(
@@ -684,15 +718,31 @@ def _lab(role: str, run: Run, port: int, args: Sequence[str]) -> subprocess.Pope
     )
 
 
-def measure(run: Run) -> Dict[str, Any]:
-    """Run the pair; return {"consumer": summary, "producer": summary}.
+def measure(run: Any) -> Dict[str, Any]:
+    """Run the pair; return {"consumer": summary, "producer": summary} (a :class:`Script`:
+    its JSON object).
 
     A run that could not start (a port taken between the probe and the bind, a machine too
     busy to start Python in time) is tried once more before it counts as a failure."""
+    if isinstance(run, Script):
+        return _measure_script(run)
     try:
         return _measure_once(run)
     except RuntimeError:
         return _measure_once(run)
+
+
+def _measure_script(run: Script) -> Dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(REPO / run.path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=run.duration + 60,
+        cwd=str(REPO),
+    )
+    if done.returncode:
+        raise RuntimeError(f"{run.command()} failed: {done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _measure_stream(run: Run) -> Dict[str, Any]:

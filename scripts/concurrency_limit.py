@@ -6,7 +6,12 @@ consumer's worker is made 2x slower (``bplab ctl slow 2``). From the producer's 
 telemetry it prints, before and after the slowdown, the mean limit, the mean outstanding
 count, the answer rate λ, the mean round trip W and λ·W.
 
-    .venv/bin/python scripts/concurrency_limit.py [--seconds 20]
+    .venv/bin/python scripts/concurrency_limit.py [--seconds 20] [--json]
+
+``--json`` prints the same figures as one JSON object instead of the table (what
+``scripts/check_lessons.py`` reads): per algorithm, per half ("1x", "2x slow"), the mean
+``limit``, ``outstanding``, ``rate`` (λ, msg/s), ``rtt_ms`` (W) and ``little`` (λ·W),
+and the consumer's ``dropped`` for the whole run.
 """
 
 from __future__ import annotations
@@ -44,9 +49,38 @@ def windows(record: Path, seconds: float):
     return means, snaps[-1]["totals"]["dropped"]
 
 
+def as_json(results) -> dict:
+    """Per algorithm: each half's means (W in ms) and the consumer's drops."""
+    out = {}
+    for algorithm, (means, dropped) in results.items():
+        halves = {}
+        for name, m in zip(("1x", "2x slow"), means):
+            row = {key: m[key] for key in ("limit", "outstanding", "rate", "little")}
+            row["rtt_ms"] = None if m["rtt"] is None else m["rtt"] * 1e3
+            halves[name] = row
+        out[algorithm] = {**halves, "dropped": dropped}
+    return out
+
+
+def table(results) -> str:
+    lines = [
+        f"{'algorithm':<9} {'worker':<7} {'limit':>6} {'out':>6} {'λ msg/s':>8} "
+        f"{'W ms':>6} {'λ·W':>6}"
+    ]
+    for algorithm, (means, dropped) in results.items():
+        lines.append(f"{algorithm}: {dropped} dropped by the consumer in the whole run")
+        for name, m in zip(("1x", "2x slow"), means):
+            lines.append(
+                f"{algorithm:<9} {name:<7} {m['limit']:6.1f} {m['outstanding']:6.1f} "
+                f"{m['rate']:8.1f} {m['rtt'] * 1e3:6.0f} {m['little']:6.1f}"
+            )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bplab-limit-"))
     runs = []
@@ -79,18 +113,11 @@ def main() -> int:
                 if process.poll() is None:
                     process.terminate()
                     process.wait(timeout=10)
-    print(
-        f"{'algorithm':<9} {'worker':<7} {'limit':>6} {'out':>6} {'λ msg/s':>8} "
-        f"{'W ms':>6} {'λ·W':>6}"
-    )
-    for algorithm, _, record, _, _ in runs:
-        means, dropped = windows(record, args.seconds)
-        print(f"{algorithm}: {dropped} dropped by the consumer in the whole run")
-        for name, m in zip(("1x", "2x slow"), means):
-            print(
-                f"{algorithm:<9} {name:<7} {m['limit']:6.1f} {m['outstanding']:6.1f} "
-                f"{m['rate']:8.1f} {m['rtt'] * 1e3:6.0f} {m['little']:6.1f}"
-            )
+    results = {algorithm: windows(record, args.seconds) for algorithm, _, record, _, _ in runs}
+    if args.json:
+        print(json.dumps(as_json(results), sort_keys=True))
+    else:
+        print(table(results))
     return 0
 
 

@@ -214,6 +214,21 @@ def test_a_stale_figure_is_reported_with_its_readme_row_and_column():
     assert "0 of 1 figures hold; 1 STALE" in text and "consumer ... | producer ..." in text
 
 
+def test_a_figure_names_its_row_by_two_cells_when_the_first_repeats():
+    check = _check_lessons()
+    table = "| algorithm | worker | mean limit |\n|---|---|---|\n"
+    table += "| AIMD | 1x | 18.8 |\n| AIMD | 2x slow | 9.5 |\n"
+    both = check.Figure("19", "AIMD", "mean limit", "19-limit", "aimd.1x.limit", check.COUNT)
+    with pytest.raises(LookupError):
+        check.find_cell(table, both)  # two rows start with AIMD
+    for half, written in (("1x", 18.8), ("2x slow", 9.5)):
+        figure = check.Figure(
+            "19", "AIMD", "mean limit", "19-limit", f"aimd.{half}.limit", check.COUNT, cell2=half
+        )
+        assert check.written_value(check.find_cell(table, figure), figure)[0] == written
+    assert check.source_value({"aimd": {"2x slow": {"limit": 9.5}}}, "aimd.2x slow.limit") == 9.5
+
+
 def test_the_quick_lesson_check_passes():
     """The lessons' own tables, re-measured: counts exact by construction, p99s roughly."""
     done = subprocess.run(

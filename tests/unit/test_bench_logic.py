@@ -442,3 +442,33 @@ def test_consumer_summary_has_little_w():
     assert summary["time_in_system_mean_ms"] == pytest.approx(550.0)
     # Little: time-average of depth over [0, 1] = accepted/1 s x W
     assert summary["mean_depth"] == pytest.approx(10 * 0.55)
+
+
+def test_concurrency_limit_runs_in_the_full_plan_only_and_checks_limit_against_lambda_w():
+    plan = validate.ValidatePlan(only=["limit"])
+    ((aimd, gradient),) = validate.experiments(plan)
+    assert (aimd.algorithm, gradient.algorithm) == ("aimd", "gradient")
+    producer = aimd.producer_args
+    assert producer[producer.index("--limit-algorithm") + 1] == "aimd"
+    assert aimd.warmup == pytest.approx(plan.warmup_s + plan.limit_settle_s)
+    quick = validate.ValidatePlan.quick_plan()
+    assert not any(
+        isinstance(e, validate.ConcurrencyLimit)
+        for group in validate.experiments(quick)
+        for e in group
+    )
+
+    def report(t, answers, rtt_sum, limit_area):
+        state = {"answers": answers, "rtt_sum_s": rtt_sum, "limit_area": limit_area}
+        state.update({"outstanding_area": limit_area, "elapsed_s": t})
+        return {"t": t, "concurrency": state}
+
+    class Session:  # 10 s, 1,000 answers of 0.2 s each: λW = 20; a mean limit of 18
+        def producer_snapshots(self):
+            snaps = [report(5.0, 0, 0.0, 0.0), report(10.0, 500, 100.0, 90.0)]
+            return [{"t": 4.0, "concurrency": None}] + snaps + [report(15.0, 1000, 200.0, 180.0)]
+
+    aimd.session = Session()
+    (check,) = aimd.measure(4.5, 15.0)
+    assert (check.measured, check.theory, check.unit) == (18.0, 20.0, "%")
+    assert check.experiment == "concurrency limit" and not check.ok  # 10 % off, past ±5 %

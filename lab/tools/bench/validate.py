@@ -21,6 +21,11 @@ all running at once (they are light), each compared with its formula (``theory``
    delayed D each way (``--link-delay-ms``), a worker of μ = 1,000 msg/s: one credit goes
    round in 2D + 1/μ, so the processing rate is min(μ, W / (2D + 1/μ)), 99 and 990 msg/s
    for W = 10, 100 with D = 50 ms.
+8. **An adaptive concurrency limit** (Module 19, full plan only). A producer under
+   ``--limit-algorithm aimd`` or ``gradient`` offered 200 msg/s to a 100 msg/s worker
+   always has work waiting, so it keeps its limit full: by Little's law the mean limit
+   equals the answer rate λ times the mean round trip W, both read off the producer's own
+   limit report over the same window (``concurrency.stretch``).
 5. **Batching** (Module 16). Batches of b messages that cost O + b·I each, offered more
    than the worker can do: the processing rate is ``b / (O + b·I)``, 100, 357 and 463 msg/s
    for b = 1, 10, 50 with O = 8 ms and I = 2 ms.
@@ -37,6 +42,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from lab.core.concurrency import stretch
 from lab.tools.bench.harness import BenchError, Experiment, run_together
 from lab.tools.bench.theory import (
     Check,
@@ -78,6 +84,10 @@ class ValidatePlan:
     window_mu: float = 1000.0
     window_s: float = 10.0
     tolerance_window_pct: float = 5.0
+    limit_algorithms: Tuple[str, ...] = ("aimd", "gradient")  # Module 19; none in quick
+    limit_settle_s: float = 4.0  # the limit climbs from its start before the window opens
+    limit_s: float = 10.0
+    tolerance_limit_pct: float = 5.0
     warmup_s: float = 2.0
     seed: int = 1
     tolerance_pp: float = 2.0  # drop fraction and blocking probability
@@ -103,6 +113,7 @@ class ValidatePlan:
             pool_s=5.0,
             window_sizes=(10,),
             window_s=5.0,
+            limit_algorithms=(),
             warmup_s=1.5,
             tolerance_pp=6.0,
             tolerance_little_pct=10.0,
@@ -402,6 +413,46 @@ class Window(Planned):
         return [Check(self.name, self.label(), "processed (msg/s)", rate, self.theory(), pct, "%")]
 
 
+class ConcurrencyLimit(Planned):
+    """A producer's adaptive limit (Module 19) against a drop-mode worker it overloads:
+    the mean limit against λ·W, from the producer's limit report over one window."""
+
+    name = "concurrency limit"
+
+    def __init__(self, plan: ValidatePlan, algorithm: str) -> None:
+        self.algorithm = algorithm
+        consumer = ["--mode", "drop", "--buffer", "50", "--process-rate", "100"]
+        producer = ["--mps", "200", "--profile", "steady", "--limit-algorithm", algorithm]
+        # a 200 ms timeout: AIMD settles near 20 outstanding instead of filling the buffer
+        super().__init__(plan, consumer, producer + ["--limit-timeout-ms", "200"])
+
+    @property
+    def warmup(self) -> float:  # type: ignore[override]
+        return self.plan.warmup_s + self.plan.limit_settle_s
+
+    @property
+    def seconds(self) -> float:  # type: ignore[override]
+        return self.plan.limit_s
+
+    def label(self) -> str:
+        return f"{self.algorithm}, offered 200 msg/s, μ=100, K=50"
+
+    def measure(self, start: float, end: float) -> List[Check]:
+        reports = [
+            s["concurrency"]
+            for s in self.session.producer_snapshots()
+            if start <= float(s["t"]) <= end and s.get("concurrency")
+        ]
+        if len(reports) < 2:
+            raise BenchError(f"{self.label()}: no limit reports in the window")
+        means = stretch(reports[0], reports[-1])
+        if means["limit"] is None:
+            raise BenchError(f"{self.label()}: no answers in the window")
+        pct = self.plan.tolerance_limit_pct
+        what = "mean limit vs λW (msgs)"
+        return [Check(self.name, self.label(), what, means["limit"], means["little"], pct, "%")]
+
+
 def processed_rate(session, label: str, start: float, end: float) -> float:
     """The consumer's processing rate between two of its snapshots (its own uptime)."""
     first, last = session.consumer_at(start), session.consumer_at(end)
@@ -439,6 +490,8 @@ def experiments(plan: ValidatePlan) -> List[List[Planned]]:
         rest += [Pool(plan, workers) for workers in plan.pool_sizes]
     if wanted("window"):
         rest += [Window(plan, window) for window in plan.window_sizes]
+    if wanted("limit"):
+        rest += [ConcurrencyLimit(plan, name) for name in plan.limit_algorithms]
     return [group for group in (mm1k, rest) if group]
 
 
@@ -459,6 +512,7 @@ def run_validation(plan: ValidatePlan, progress=lambda text: None) -> List[Check
         checks.extend(pool_mm1k(plan, [e for e, _ in pairs], [r for _, r in pairs]))
     order = [OverloadDrop.name, MM1K.name, BlockMode.name, Batching.name, Pool.name]
     order.append(Window.name)
+    order.append(ConcurrencyLimit.name)
     order.append("Little's law")
     return sorted(checks, key=lambda c: order.index(c.experiment))
 
