@@ -35,7 +35,7 @@ from lab.core.completion import Completion
 from lab.core.config import ConsumerConfig
 from lab.core.consumer_stats import ConsumerStats
 from lab.core.credit import CreditLedger
-from lab.core.disciplines import build_discipline
+from lab.core.disciplines import FromFile, build_discipline
 from lab.core.modes import build_policy
 from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
@@ -216,6 +216,12 @@ class ConsumerCore:
         self.queue_discipline = discipline
         if not quiet:
             self.log(now, f"queue discipline switched to {name}")
+
+    def use_discipline_file(self, discipline: Any, now: float) -> None:
+        """Serve through a person's discipline (``--discipline-file``) instead of a named one."""
+        self.queue_discipline = FromFile(discipline)
+        self.buffer.dequeue = self.queue_discipline
+        self.log(now, "queue discipline from a file")
 
     def send_control(self, body: Dict[str, Any], now: float, note: str) -> int:
         """Queue one CONTROL frame (a live change: rate, spike) to every active producer and

@@ -214,6 +214,24 @@ class CoDel(Discipline):
         }
 
 
+class FromFile(Discipline):
+    """A person's discipline (the consumer's ``--discipline-file``): its ``pick`` chooses;
+    its ``status``, if it has one, is what the dashboard shows."""
+
+    name = "file"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def pick(self, queue: Deque[Message], now: float) -> Picked:
+        return self.inner.pick(queue, now)
+
+    def status(self) -> Dict[str, Any]:
+        own = getattr(self.inner, "status", None)
+        shown = own() if callable(own) else None
+        return {"discipline": self.name, **(shown if isinstance(shown, dict) else {})}
+
+
 def _codel_times(service_time_s: float, options: Dict[str, float]) -> Tuple[float, float]:
     if service_time_s > 0:
         target = CODEL_TARGET_SERVICES * service_time_s

@@ -72,6 +72,7 @@ class ConsumerRun(RunOptions):
     keys: Optional[Any] = None  # security.RoomKeys: classroom mode, CURVE on every socket
     batcher_file: Optional[str] = None  # a batch-size rule (Module 16's challenge)
     autoscaler_file: Optional[str] = None  # a scaling rule (Module 17's challenge)
+    discipline_file: Optional[str] = None  # a dequeue discipline (Module 19's challenge)
     link_delay_ms: float = 0.0  # a slow link: every frame from producers arrives this late
 
     def check_own(self) -> None:
@@ -112,6 +113,8 @@ class ConsumerProcess:
         self.core = ConsumerCore(config, now, session=uuid.uuid4().hex[:12])
         if run.policy_file:
             self._install_policy_file(run.policy_file, now)
+        if run.discipline_file:
+            self._load_discipline(run.discipline_file, now)
         if config.memory_pressure is not None:
             from lab.processes.plugins import MemoryPressure
 
@@ -132,6 +135,22 @@ class ConsumerProcess:
             raise plugins.PluginError("--batcher-file needs batching: give --batch-overhead-ms")
         try:
             self.config.batcher_plugin = plugins.load(spec, "batcher", _offered(self.config))
+        except plugins.PluginError:
+            self.close()
+            raise
+
+    def _load_discipline(self, spec: str, now: float) -> None:
+        from lab.processes import plugins
+
+        config = self.config
+        if config.batching or config.pooled or config.queue_discipline != "fifo":
+            self.close()
+            raise plugins.PluginError("--discipline-file works with one worker and no --discipline")
+        try:
+            offered = _offered(config)
+            rate = self.core.service.effective_rate
+            offered["service_time_s"] = 0.0 if math.isinf(rate) else 1.0 / rate
+            self.core.use_discipline_file(plugins.load(spec, "discipline", offered), now)
         except plugins.PluginError:
             self.close()
             raise

@@ -12,7 +12,9 @@ class in the file that has the right shape:
 * a limiter has ``take_up_to(now, count)`` and ``time_until(now)``, like
   :class:`lab.core.ratelimit.TokenBucket`;
 * an autoscaler (the consumer's ``--autoscaler-file``) has ``decide(workers, lag_s, now)``
-  returning the workers wanted, like :class:`lab.core.pool.LagAutoscaler`.
+  returning the workers wanted, like :class:`lab.core.pool.LagAutoscaler`;
+* a queue discipline (the consumer's ``--discipline-file``) has ``pick(queue, now)``
+  returning ``(message, dropped)``, like :class:`lab.core.disciplines.DeadlineDrop`.
 
 Classes are built with no arguments, or with the keyword arguments they accept among those
 the process offers (for a consumer policy: capacity, process_rate, ...). Errors become a
@@ -103,6 +105,10 @@ def _is_batcher(obj: Any) -> bool:
     )
 
 
+def _is_discipline(obj: Any) -> bool:
+    return inspect.isclass(obj) and callable(getattr(obj, "pick", None)) and not _is_policy(obj)
+
+
 def _is_autoscaler(obj: Any) -> bool:
     return inspect.isclass(obj) and callable(getattr(obj, "decide", None)) and not _is_policy(obj)
 
@@ -114,6 +120,7 @@ KINDS: Dict[str, Callable[[Any], bool]] = {
     "throttle": _is_throttle,
     "batcher": _is_batcher,
     "autoscaler": _is_autoscaler,
+    "discipline": _is_discipline,
 }
 DESCRIPTIONS = {
     "policy": "a subclass of lab.core.policies.OverflowPolicy",
@@ -122,6 +129,7 @@ DESCRIPTIONS = {
     "throttle": "a class with update(lag_s, lag_messages, now) returning a rate",
     "batcher": "a class with batch_size() and observe(size, duration_s, now)",
     "autoscaler": "a class with decide(workers, lag_s, now) returning a worker count",
+    "discipline": "a class with pick(queue, now) returning (message, dropped)",
 }
 # The methods the processes call, per kind: these are the ones the guard times and watches.
 METHODS: Dict[str, Tuple[str, ...]] = {
@@ -131,6 +139,7 @@ METHODS: Dict[str, Tuple[str, ...]] = {
     "throttle": ("update",),
     "batcher": ("batch_size", "observe"),
     "autoscaler": ("decide",),
+    "discipline": ("pick", "status"),
 }
 
 

@@ -266,6 +266,9 @@ class ConsumerFlags:
         None,
         help="With --autoscale: use the scaling rule class in FILE.py[:Class] (the exercises).",
     )
+    discipline_file = typer.Option(
+        None, help="Use the queue discipline class in FILE.py[:Class] (the exercises)."
+    )
     lag_target_s = typer.Option(
         None, help="Autoscaling: the lag (age of the oldest waiting message) to stay under."
     )
@@ -365,6 +368,7 @@ def consumer(
     db_coherence: Optional[float] = ConsumerFlags.db_coherence,
     autoscale: Optional[str] = ConsumerFlags.autoscale,
     autoscaler_file: Optional[str] = ConsumerFlags.autoscaler_file,
+    discipline_file: Optional[str] = ConsumerFlags.discipline_file,
     lag_target_s: Optional[float] = ConsumerFlags.lag_target_s,
     scale_cooldown_s: Optional[float] = ConsumerFlags.scale_cooldown_s,
     bulkhead: Optional[str] = ConsumerFlags.bulkhead,
@@ -444,6 +448,7 @@ RUN_FLAGS = {
         "policy_file",
         "batcher_file",
         "autoscaler_file",
+        "discipline_file",
         "link_delay_ms",
     ),
     "producer": (

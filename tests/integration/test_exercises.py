@@ -46,6 +46,7 @@ STARTER_FAILS = {
         "message latency p99 in the quiet steps",
     },
     "17_autoscaler": {"worst lag while the producer ran"},
+    "19_goodput": {"goodput vs capacity, 2-6.5 s", "wasted vs processed, 2-6.5 s"},
     "20_lag_throttle": {
         "trimmed by MAXLEN (never read)",
         "rate at the end vs the slowed group's speed",

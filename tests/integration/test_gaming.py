@@ -102,6 +102,9 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     "g17_always_min": ("worst lag while the producer ran",),
     "g17_past_the_knee": ("most workers at once vs the database's knee",),
     "g17_sleep_in_rule": ("time spent inside your code",),
+    "g19_always_drop": ("goodput vs capacity, 2-6.5 s",),
+    "g19_fifo_untouched": ("goodput vs capacity, 2-6.5 s", "wasted vs processed, 2-6.5 s"),
+    "g19_sleep_in_rule": ("time spent inside your code",),
     "g20_constant_rate": ("rate at the end vs the slowed group's speed",),
     "g20_sleep_in_update": ("time spent inside your code",),
 }

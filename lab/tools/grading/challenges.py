@@ -6,6 +6,7 @@
 * ``retry.py``: 15, a retry policy (the producer's ``--retry-file``);
 * ``batcher.py``: 16, an adaptive batch size (the consumer's ``--batcher-file``);
 * ``autoscaler.py``: 17, a pool's size from lag (the consumer's ``--autoscaler-file``);
+* ``goodput.py``: 19, a dequeue discipline (the consumer's ``--discipline-file``);
 * ``lag_throttle.py``: 20, a producer's rate from a real broker's lag (``--throttle-file``).
 
 Every number a challenge's README quotes comes from the constants of its module, so the
@@ -23,6 +24,7 @@ from typing import Dict, List, Optional
 from lab.tools.grading.adaptive import ADAPTIVE
 from lab.tools.grading.autoscaler import AUTOSCALER
 from lab.tools.grading.batcher import BATCHER
+from lab.tools.grading.goodput import GOODPUT
 from lab.tools.grading.lag_throttle import LAG_THROTTLE
 from lab.tools.grading.priority import PRIORITY
 from lab.tools.grading.retry import RETRY
@@ -33,7 +35,16 @@ __all__ = ["CHALLENGES", "Challenge", "Plan", "Scenario", "find_challenge", "kno
 
 CHALLENGES: Dict[str, Challenge] = {
     challenge.name: challenge
-    for challenge in (ADAPTIVE, PRIORITY, TOKEN_BUCKET, RETRY, BATCHER, AUTOSCALER, LAG_THROTTLE)
+    for challenge in (
+        ADAPTIVE,
+        PRIORITY,
+        TOKEN_BUCKET,
+        RETRY,
+        BATCHER,
+        AUTOSCALER,
+        GOODPUT,
+        LAG_THROTTLE,
+    )
 }
 
 
