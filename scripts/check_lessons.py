@@ -234,6 +234,7 @@ RUNS: Dict[str, Any] = {
     **{
         f"18-w{w}": Run(18, ("--buffer", str(w), *_DELAY_18), _DELAY_18, 20) for w in (10, 100, 200)
     },
+    "18-pull": Run(18, ("--mode", "pull", *_DELAY_18), _DELAY_18, 20),
     **{f"19-{d}": Run(19, ("--discipline", d), (), 60) for d in DISCIPLINES_19},
     "19-codel-slow": Run(19, tuple(CODEL_SLOW_19.split()), (), 60),
     "19-limit": Script("scripts/concurrency_limit.py", 25),
@@ -538,6 +539,7 @@ FIGURES: List[Figure] = [
             ("window 10, `--link-delay-ms 50`", "18-w10"),
             ("window 100", "18-w100"),
             ("window 200", "18-w200"),
+            ("pull, window 10", "18-pull"),
         )
         for column, source, tol in (
             ("achieved_mps", "producer.achieved_mps", WINDOW_RATE),

@@ -167,6 +167,7 @@ CONSUMER_SETTINGS: Dict[str, Setting] = {
     "capacity": Setting("buffer", "capacity"),
     "process_rate": Setting("process_rate", "process_rate", parse=parse_rate_word),
     **_same("service_dist", "sample_every", "sample_watermark", "retry_after_ms"),
+    **_same("request_n"),
     "discipline": Setting(None, "discipline"),
     "queue_discipline": Setting("discipline", "queue_discipline"),
     "codel_target_s": Setting("codel_target_ms", "codel_target_ms", 0.001),
@@ -241,6 +242,7 @@ class ConsumerConfig:
     codel_target_s: Optional[float] = None  # None: half a service time
     codel_interval_s: Optional[float] = None  # None: 10 targets
     shed_watermarks: Tuple[float, float, float] = (1.0, 0.8, 0.5)
+    request_n: int = 1  # pull mode: each REQUEST asks for this many records
     degrade_high: float = 0.8
     degrade_low: float = 0.3
     degrade_hold_s: float = 1.0
@@ -321,6 +323,8 @@ class ConsumerConfig:
             raise ValueError(f"--process-rate must be a finite number > 0, got {self.process_rate}")
         check_choice(self.service_dist, SERVICE_DISTS, "--service-dist")
         check_at_least_one(self.sample_every, "--sample-every")
+        if not 1 <= self.request_n <= self.capacity:
+            raise ValueError(f"--request-n must be between 1 and --buffer, got {self.request_n}")
         if not 0.0 <= self.sample_watermark <= 1.0:
             raise ValueError(
                 f"--sample-watermark is a fraction between 0 and 1, got {self.sample_watermark}"

@@ -39,6 +39,7 @@ from lab.core.disciplines import FromFile, build_discipline
 from lab.core.modes import build_policy
 from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
+from lab.core.pull import PullLedger
 from lab.core.workers import build_worker
 
 __all__ = ["MAX_PRODUCERS", "ConsumerCore", "ProducerState"]
@@ -77,6 +78,7 @@ class ConsumerCore:
         self.producers: Dict[bytes, ProducerState] = {}
         self.stats = ConsumerStats(now)
         self.credit = CreditLedger(self.producers, config.per_producer_limit)
+        self.pull = PullLedger(self.producers, config.request_n)
         self.completion = Completion(
             self.worker,
             self.buffer,
@@ -158,6 +160,8 @@ class ConsumerCore:
             self._next_expiry_check = now + 0.1
         if self.policy.uses_credit:
             self._grant_credit()
+        if self.policy.uses_demand:
+            self._outgoing.extend(self.pull.frames(self.admission.limit()))
 
     def take_outgoing(self) -> List[Tuple[bytes, bytes]]:
         """Frames to send, as (peer, frame): verdict runs and credit, batched per producer."""
@@ -321,6 +325,7 @@ class ConsumerCore:
         """The same name came back with a smaller ordinal: a new process under an old name.
         Its counts carry on; its credit and sequence tracking start again from its ordinal."""
         self.credit.start_at(state, ordinal)
+        self.pull.restart(state.peer)
         state.last_processed_seq = -1
         state.credit_dirty = True
         self.log(now, f"producer {state.name} restarted")
@@ -338,6 +343,8 @@ class ConsumerCore:
             self._grant_credit()
         welcome = consumer_report.welcome(self, state, now)
         self._outgoing.append((state.peer, protocol.encode_json(protocol.WELCOME, welcome)))
+        if self.policy.uses_demand:  # after the WELCOME, so the producer knows it is pull mode
+            self._outgoing.extend(self.pull.frames(self.admission.limit()))
 
     def _on_data(
         self, state: ProducerState, records: List[protocol.Record], first_ordinal: int, now: float

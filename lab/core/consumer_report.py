@@ -135,6 +135,7 @@ def welcome(core: ConsumerCore, state: ProducerState, now: float) -> Dict[str, A
         "capacity": core.buffer.capacity,
         "window": finite(core.policy.admission_limit(core.buffer)),
         "credit_limit": state.credit_limit if uses_credit else None,
+        "pull": core.policy.uses_demand,
         "heartbeat_s": core.config.heartbeat_s,
         "timeout_s": core.config.producer_timeout_s,
         "protocol": protocol.VERSION,

@@ -11,6 +11,7 @@ from lab.core.policies import (
     DropNewestPolicy,
     DropOldestPolicy,
     OverflowPolicy,
+    PullPolicy,
     SamplePolicy,
     ShedPolicy,
     UnboundedPolicy,
@@ -28,6 +29,10 @@ class ModeInfo(NamedTuple):
 
 def _build_block(**_: object) -> OverflowPolicy:
     return BlockPolicy()
+
+
+def _build_pull(**_: object) -> OverflowPolicy:
+    return PullPolicy()
 
 
 def _build_drop(**_: object) -> OverflowPolicy:
@@ -120,6 +125,12 @@ MODES: Dict[str, ModeInfo] = {
             "admit",
             "admission control: a token bucket; no token = shed with exact retry-after (429)",
             _build_admit,
+            True,
+        ),
+        ModeInfo(
+            "pull",
+            "consumer sends REQUEST(n) as it has room: producers send only that",
+            _build_pull,
             True,
         ),
     )

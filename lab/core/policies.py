@@ -102,6 +102,7 @@ class OverflowPolicy:
 
     name = "base"
     uses_credit = False
+    uses_demand = False  # pull mode: producers send only what the consumer requested
     discipline = "fifo"  # which waiting message the worker serves next (see buffer.py)
     # True if ``decide`` accepts every message while the buffer is below ``admission_limit``
     # and changes nothing doing so: then the core may skip asking when zero service time
@@ -144,6 +145,17 @@ class BlockPolicy(OverflowPolicy):
 
     name = "block"
     uses_credit = True
+
+
+class PullPolicy(OverflowPolicy):
+    """Pull: the consumer asks for records with REQUEST(n) as it has room (``pull.py``).
+
+    It never asks for more than its buffer holds, so a full buffer means a producer sent
+    past its demand; that record is dropped, like any tail drop.
+    """
+
+    name = "pull"
+    uses_demand = True
 
 
 class DropNewestPolicy(OverflowPolicy):

@@ -51,6 +51,7 @@ from lab.core import producer_report, protocol
 from lab.core.accounting import ProducerCounts
 from lab.core.concurrency import LimitGate, make_limit
 from lab.core.config import ProducerConfig
+from lab.core.demand import Demand
 from lab.core.framing import Framer, OutFrame
 from lab.core.lag_reader import LAG_READ_S, LagReader
 from lab.core.ledger import Ledger
@@ -97,6 +98,7 @@ class ProducerCore:
             now,
         )
         self.outbox = Outbox(config.max_pending, config.batch_max)
+        self.demand: Optional[Demand] = None  # pull mode: what the consumer requested
         self.framer = Framer(config, self.maker.unpaced)
         self.limiter = config.limiter_plugin or make_limiter(
             config.limiter, config.limiter_rate, config.limiter_burst, now
@@ -234,6 +236,8 @@ class ProducerCore:
         n = waiting if self.stopped_at is None else self.outbox.resends()
         if self.gate is not None:
             n = min(n, self.gate.room(self.ledger.outstanding()))
+        if self.demand is not None:
+            n = min(n, self.demand.outstanding)
         return max(0, min(self.link.credit_room(n), self.framer.records))
 
     def ready(self, now: float) -> bool:
@@ -266,6 +270,8 @@ class ProducerCore:
     def mark_sent(self, frame: OutFrame, now: float) -> None:
         self.ledger.sent(frame.entries, now, limited=self.limiter is not None)
         self.link.sent_total += len(frame.entries)
+        if self.demand is not None:
+            self.demand.take(len(frame.entries))
         self.framer.sent(now, len(frame.entries))
         if self.gate is not None:
             self.gate.observe(now, self.ledger.outstanding(), sending=True)
@@ -287,6 +293,8 @@ class ProducerCore:
                 verdicts = protocol.decode_verdicts(frame)
             elif kind in (protocol.WELCOME, protocol.CONTROL):
                 info = protocol.decode_json(frame)
+            elif kind == protocol.REQUEST:
+                wanted = protocol.decode_request(frame)
             else:
                 raise protocol.ProtocolError(f"{protocol.FRAME_NAMES[kind]} is not for producers")
         except protocol.ProtocolError:
@@ -298,6 +306,9 @@ class ProducerCore:
             self._on_verdicts(verdicts, now)
         elif kind == protocol.WELCOME:
             self._on_welcome(info, now)
+        elif kind == protocol.REQUEST:  # pull mode: demand adds up (Reactive Streams 3.8)
+            self.demand = self.demand or Demand()
+            self.demand.request(wanted)
         else:
             self._on_control(info, now)
 
@@ -356,6 +367,10 @@ class ProducerCore:
             self.outbox.put_back(self.ledger.take_back_all())
             self._observe_outstanding(now)
         self._set_credit(limit)
+        if info.get("pull") is not True:
+            self.demand = None
+        elif restarted or self.demand is None:  # a new consumer: no demand carried over
+            self.demand = Demand()
         if self.throttle is not None:
             self._follow_lag(info, now)
 

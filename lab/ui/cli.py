@@ -302,6 +302,9 @@ class ConsumerFlags:
     insecure = typer.Option(False, "--insecure", help=INSECURE_HELP)
     key_file = typer.Option(None, help=KEY_FILE_HELP)
     per_producer_limit = typer.Option(None, help=SHARE_CAP_HELP)
+    request_n = typer.Option(
+        None, help="pull mode: records asked for per REQUEST frame (1..--buffer; default 1)."
+    )
     until_idle = typer.Option(
         False,
         "--until-idle",
@@ -401,6 +404,7 @@ def consumer(
     key_file: Optional[str] = ConsumerFlags.key_file,
     per_producer_limit: Optional[float] = ConsumerFlags.per_producer_limit,
     link_delay_ms: float = LINK_DELAY_OPT,
+    request_n: Optional[int] = ConsumerFlags.request_n,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
     flags = dict(locals())  # the flags as given, before anything else is local

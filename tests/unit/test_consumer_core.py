@@ -308,6 +308,7 @@ def test_hello_is_answered_with_a_welcome():
         "capacity": 7,
         "window": 7,
         "credit_limit": None,
+        "pull": False,
         "heartbeat_s": 0.25,
         "timeout_s": 4.0,
         "protocol": 2,
