@@ -387,7 +387,9 @@ def flow_control_panel(state: DashboardState, now: float) -> Optional[Renderable
     backs = [b for b in (_number(p.get("link_delay_ms")) for p in producers) if b is not None]
     back_s = max(backs) / 1e3 if backs else there_s
     round_trip = there_s + back_s
-    if back_s == there_s:
+    if round_trip == 0:
+        link = "no delay either way (loopback)"
+    elif back_s == there_s:
         link = f"{fmt_seconds(there_s)} each way, round trip {fmt_seconds(round_trip)}"
     else:
         link = f"{fmt_seconds(there_s)} there, {fmt_seconds(back_s)} back, round trip "
@@ -404,7 +406,7 @@ def flow_control_panel(state: DashboardState, now: float) -> Optional[Renderable
             (f"window {fmt_count(window)}", ""),
             (f" · {out}", ""),
             (f" · frames on the link {fmt_count(snap.get('on_link'))}", ""),
-            (f" · in the buffer {fmt_count(snap.get('depth'))}", ""),
+            (f" · buffered {fmt_count(snap.get('depth'))}", ""),
         ],
         PANEL_WIDTH - 10,  # the label's column
     )

@@ -406,7 +406,7 @@ def test_pull_mode_shows_the_demand_each_end_holds_and_the_bound():
     )
     assert panel_lines(state) == [
         "link      50 ms each way, round trip 100 ms",
-        "in flight window 10 · demand out 7 · frames on the link 3 · in the buffer 1",
+        "in flight window 10 · demand out 7 · frames on the link 3 · buffered 1",
         "demand    the producer holds 2 of it (asked for, not yet sent)",
         f"done      {_bar(96, 99.0)} 96.0/s of the bound 99.0/s (μ 1,000/s)",
     ]
@@ -415,7 +415,7 @@ def test_pull_mode_shows_the_demand_each_end_holds_and_the_bound():
 def test_block_mode_shows_the_credit_out_and_no_demand_row():
     state = flow_state({"mode": "block", "credit_outstanding": 6}, {"link_delay_ms": 50.0})
     assert panel_lines(state)[1:3] == [
-        "in flight window 10 · credit out 6 · frames on the link 3 · in the buffer 1",
+        "in flight window 10 · credit out 6 · frames on the link 3 · buffered 1",
         f"done      {_bar(96, 99.0)} 96.0/s of the bound 99.0/s (μ 1,000/s)",
     ]
 
@@ -428,6 +428,9 @@ def test_the_bound_follows_the_live_delay_and_window():
     assert lines[-1].endswith(" 96.0/s of the bound 476/s (μ 1,000/s)")  # 10 / 21 ms
     wider = flow_state({"mode": "block", "limit": 20, "link_delay_ms": 10.0}, {"link_delay_ms": 10})
     assert panel_lines(wider)[-1].endswith(" of the bound 952/s (μ 1,000/s)")  # 20 / 21 ms
+    loopback = flow_state({"mode": "block", "link_delay_ms": 0.0}, {"link_delay_ms": 0.0})
+    assert panel_lines(loopback)[0] == "link      no delay either way (loopback)"
+    assert panel_lines(loopback)[-1].endswith(" of the bound 1,000/s (μ 1,000/s)")
     # each end its own delay: the round trip is the sum, whichever end changed
     uneven = flow_state({"mode": "block"}, {"link_delay_ms": 0.0})
     assert panel_lines(uneven)[0] == "link      50 ms there, 0 µs back, round trip 50 ms"
@@ -457,7 +460,7 @@ def test_pull_mode_on_the_whole_screen_from_the_real_cores():
     demand, held = snap["demand_outstanding"], prod["demand"]
     assert 0 <= held <= demand <= 10  # what the producer holds is part of what is out
     text = screen(state, 3.0, 160, 48)
-    assert f"demand out {demand} · frames on the link 0 · in the buffer {snap['depth']}" in text
+    assert f"demand out {demand} · frames on the link 0 · buffered {snap['depth']}" in text
     assert f"the producer holds {held} of it (asked for, not yet sent)" in text
     assert "[/] window  </> delay  k spike" in text
 
