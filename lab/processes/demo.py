@@ -12,9 +12,9 @@ control socket, like ``bplab ctl``): ``1``..``9`` switch to the module's live mo
 and ``-`` double or halve the producer rate, ``k`` starts a spike, ``s`` slows the worker
 down (``--slowdown-factor``), ``r`` restores it, ``x`` stalls it (``--stall-for`` seconds),
 ``q`` quits. A module with a knob adds its keys: ``[`` and ``]`` halve and double the batch
-size (16), the pool (17) or the window (18); ``<`` and ``>`` lower and raise Module 18's
-link delay along 0, 10, 50, 100, 200 ms each way; ``f/l/a/d/c`` pick Module 19's queue
-discipline. The dashboard shows the legend (``lab/ui/keys.py`` has the table).
+size (16) or the window (18), or take away and add a worker (17); ``<`` and ``>`` lower
+and raise Module 18's link delay along 0, 10, 50, 100, 200 ms each way; ``f/l/a/d/c`` pick
+Module 19's queue discipline. The dashboard shows the legend (``lab/ui/keys.py`` has the table).
 """
 
 from __future__ import annotations

@@ -715,8 +715,9 @@ def demo(
     live modes, in the order the dashboard's key legend shows them), + and - double and
     halve the producer's rate, k spikes it x10 for 5 s, s slows the consumer down, r
     restores it, x stalls it, q quits. Module knobs: ] and [ double and halve the batch
-    size (16), the workers (17) or the window (18); > and < raise and lower the link delay
-    (18: 0, 10, 50, 100, 200 ms each way); f, l, a, d, c pick the queue discipline (19)."""
+    size (16) or the window (18), add and remove a worker (17); > and < raise and lower
+    the link delay (18: 0, 10, 50, 100, 200 ms each way); f, l, a, d, c pick the queue
+    discipline (19)."""
     flags = dict(locals())  # the flags as given, before anything else is local
     from lab.processes.demo import DemoRun, run_demo
 
