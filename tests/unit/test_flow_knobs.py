@@ -203,3 +203,31 @@ def test_a_control_frame_with_a_bad_delay_is_malformed_and_changes_nothing(bad):
     before = core.malformed
     core.on_frame(protocol.encode_json(protocol.CONTROL, {"link_delay_ms": bad}), 1.0)
     assert core.malformed == before + 1 and core.link.take_delay() is None
+
+
+# -- the demo's keys ---------------------------------------------------------------------------
+def test_the_demo_of_module_18_has_window_and_delay_keys_in_its_legend():
+    from lab.core.modules import get_module
+    from lab.ui.keys import key_actions, legend
+
+    spec = get_module(18)
+    actions = key_actions(spec.live_modes, knob=spec.knob)
+    assert {key: (actions[key]["cmd"], actions[key]["value"]) for key in "[]<>,."} == {
+        "]": ("window", "double"),
+        "[": ("window", "half"),
+        ">": ("delay", "more"),
+        ".": ("delay", "more"),
+        "<": ("delay", "less"),
+        ",": ("delay", "less"),
+    }
+    assert "[/] window  </> delay  k spike" in legend(spec.live_modes, spec.knob)
+
+
+def test_the_pull_demo_runs_over_the_same_slow_link():
+    from lab.core.modules import get_module
+    from lab.processes.demo import DemoRun, child_argv
+
+    run = DemoRun.for_module(get_module(18), mode="pull")
+    for role in ("consumer", "producer"):
+        argv = child_argv(role, run)
+        assert argv[argv.index("--link-delay-ms") + 1] == "50.0"
