@@ -18,7 +18,7 @@ from typing import Any
 
 from lab.core.delayline import check_link_delay
 
-MAX_WINDOW = 100_000  # ten times the bandwidth-delay product of the slowest lesson link
+MAX_WINDOW = 100_000  # far past any lesson's bandwidth-delay product (401 at 200 ms each way)
 DELAY_STEPS_MS = (0.0, 10.0, 50.0, 100.0, 200.0)
 WINDOW_WORDS = ("double", "half")
 DELAY_WORDS = ("more", "less")
