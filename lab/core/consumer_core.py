@@ -36,6 +36,7 @@ from lab.core.config import ConsumerConfig
 from lab.core.consumer_stats import ConsumerStats
 from lab.core.credit import CreditLedger
 from lab.core.disciplines import FromFile, build_discipline
+from lab.core.flow_knobs import window_after
 from lab.core.modes import build_policy
 from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
@@ -158,6 +159,7 @@ class ConsumerCore:
         if now >= self._next_expiry_check:
             self._expire_producers(now)
             self._next_expiry_check = now + 0.1
+        self._fit_window()
         if self.policy.uses_credit:
             self._grant_credit()
         if self.policy.uses_demand:
@@ -182,11 +184,32 @@ class ConsumerCore:
         """Switch the overflow policy live; every counter carries on unchanged."""
         policy = build_policy(mode, **self.config.policy_options())
         self._install(policy, mode)
-        self.buffer.capacity = None if mode == "unbounded" else self.config.capacity
+        if mode == "unbounded":
+            self.buffer.capacity = None
+        elif self.buffer.capacity is None:
+            self.buffer.capacity = self.config.capacity
+        self._fit_window()
         self.buffer.set_discipline(self.config.discipline or policy.discipline)
         if policy.uses_credit:
             self._grant_credit()
         self.log(now, f"mode switched to {mode}")
+
+    def set_window(self, value: Any, now: float) -> str:
+        """Module 18's knob: the buffer's capacity, which block mode's credit and pull mode's
+        demand are handed out against. ``value`` is a number, ``double`` or ``half``
+        (``flow_knobs.window_after``). A larger window is handed out at once; room already
+        promised is never taken back, so a smaller one comes into force as that room is
+        used (``_fit_window``). Returns what happened, in words."""
+        if self.buffer.capacity is None:
+            raise ValueError("the unbounded mode has no window")
+        window = window_after(self.config.capacity, value, self.config.request_n)
+        self.config.capacity = window
+        self._fit_window()
+        if self.policy.uses_credit:
+            self._grant_credit()
+        note = f"window set to {window}"
+        self.log(now, note)
+        return note
 
     def set_policy(self, policy: OverflowPolicy, now: float) -> None:
         """Install a custom policy object (the exercises' entry point)."""
@@ -361,6 +384,26 @@ class ConsumerCore:
     def _frame_pending_runs(self) -> None:
         """Every producer's pending runs into VERDICTS frames under the current limit."""
         self._outgoing.extend(verdict_frames(self.producers, self.policy.uses_credit))
+
+    def _fit_window(self) -> None:
+        """Bring the buffer's capacity to the window asked for (``config.capacity``), but
+        never below what it holds plus what it promised and has not received yet: a
+        producer that sent against its credit or demand must find room."""
+        buffer, target = self.buffer, self.config.capacity
+        if buffer.capacity is None or buffer.capacity == target:
+            return
+        if buffer.capacity < target:
+            buffer.capacity = target
+            return
+        policy = self.policy
+        coming = (
+            self.credit.promised()
+            if policy.uses_credit
+            else self.pull.outstanding()
+            if policy.uses_demand
+            else 0
+        )
+        buffer.capacity = max(target, min(buffer.capacity, buffer.depth + coming))
 
     def _grant_credit(self) -> None:
         self.credit.grant(self.admission.limit(), self.buffer.depth)

@@ -17,6 +17,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Deque, List, Optional, Tuple
 
+MAX_LINK_DELAY_MS = 10_000.0  # --link-delay-ms, and what a live change may ask for
+
+
+def check_link_delay(ms: float) -> None:
+    """``--link-delay-ms`` (or a live change of it) out of range: one line saying so."""
+    if not 0.0 <= ms <= MAX_LINK_DELAY_MS:
+        raise ValueError(f"--link-delay-ms must be between 0 and {MAX_LINK_DELAY_MS:g}, got {ms:g}")
+
 
 class DelayLine:
     """FIFO of items, each released at its own deadline."""

@@ -14,6 +14,8 @@ Rules:
   ``consumer_timeout_s``, or a closed connection, means it is down: nothing is sent.
 * **Sessions.** Every WELCOME carries the consumer's session id. A new id after a first
   one means the consumer restarted (the producer then resends what it may have lost).
+* **Delay.** Module 18's live link delay (a CONTROL ``link_delay_ms``) waits here until
+  the shell, which owns the delay line, takes it (:meth:`ConsumerLink.take_delay`).
 * **Credit** is cumulative: ``sent_total`` is how many records this producer put on the
   wire in its whole life (every DATA frame carries it as its first record's ordinal), and
   the consumer grants "up to ordinal ``credit_limit``"; None means no credit (not block
@@ -26,6 +28,7 @@ import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from lab.core import protocol
+from lab.core.delayline import check_link_delay
 
 HANDSHAKE_RETRY_S = 0.05
 
@@ -49,6 +52,7 @@ class ConsumerLink:
         "sent_total",
         "next_hello",
         "_control",
+        "_delay_ms",
     )
 
     def __init__(
@@ -69,6 +73,18 @@ class ConsumerLink:
         self.sent_total = 0  # records put on the wire in our whole life: the credit ordinal
         self.next_hello = now
         self._control: List[bytes] = []
+        self._delay_ms: Optional[float] = None  # asked for, not yet taken by the shell
+
+    def ask_delay(self, delay_ms: Any) -> None:
+        """A CONTROL frame's ``link_delay_ms`` (None: it had none); ValueError if bad."""
+        if delay_ms is not None:
+            check_link_delay(float(delay_ms))
+            self._delay_ms = float(delay_ms)
+
+    def take_delay(self) -> Optional[float]:
+        """The link delay (ms) asked for since the last call, or None."""
+        delay, self._delay_ms = self._delay_ms, None
+        return delay
 
     def tick(self, now: float) -> bool:
         """Queue a HELLO if one is due; True if the consumer has just been found silent."""

@@ -164,12 +164,13 @@ MODULES: Dict[int, ModuleSpec] = {
         ModuleSpec(
             number=18,
             slug="flow_control",
+            knob="flow",
             live_modes=("block",),
             title="Flow control over a slow link",
             teaches="credit, pull and the window: size it to the bandwidth-delay product",
             consumer={"mode": "block", "capacity": 10, "process_rate": 1000.0},
             producer={"messages_per_s": float("inf")},
-            demo={"block": {"link_delay_ms": 50.0}},
+            demo={"block": {"link_delay_ms": 50.0}, "pull": {"link_delay_ms": 50.0}},
         ),
         ModuleSpec(
             number=19,

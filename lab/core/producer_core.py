@@ -434,6 +434,7 @@ class ProducerCore:
                     raise ValueError("spike rate out of range")
                 if factor > 0 and duration > 0:
                     self.start_spike(now, factor, duration)
+            self.link.ask_delay(info.get("link_delay_ms"))  # for the shell's delay line
         except (TypeError, ValueError, OverflowError):
             self.malformed += 1
 

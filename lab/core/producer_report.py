@@ -50,6 +50,7 @@ def snapshot(
         "pending": len(core.outbox),
         "retry_waiting": len(requests.retry_heap),
         "credit": link.credit_left(),
+        "demand": core.demand.outstanding if core.demand is not None else None,
         "consumer_up": link.up,
         "consumer_mode": link.mode,
         "skipped": core.skipped,

@@ -34,6 +34,16 @@ class PullLedger:
         """Records requested from active producers and not yet finished."""
         return sum(r.promised for peer, r in self.requesters.items() if self.producers[peer].active)
 
+    def outstanding(self) -> int:
+        """Records requested from active producers and not yet received: the demand still
+        out on the link or held by the producers (``promised`` less what is in the buffer)."""
+        producers = self.producers
+        return sum(
+            max(0, r.requested - producers[peer].counts.received)  # a producer past its demand
+            for peer, r in self.requesters.items()
+            if producers[peer].active
+        )
+
     def frames(self, limit: int) -> List[Tuple[bytes, bytes]]:
         """REQUEST frames due now, as (peer, frame), for an admission limit of ``limit``."""
         active = [s for s in self.producers.values() if s.active]

@@ -197,6 +197,9 @@ class ConsumerSnapshot(TypedDict):
     worker_groups: List[WorkerGroup]  # a pool's groups (its bulkheads), else empty
     producers: List[ProducerRow]
     credit_outstanding: Optional[int]
+    # pull mode: records requested from active producers and not yet received (on the way
+    # as a REQUEST, held by a producer as demand, or on the link as DATA); else None
+    demand_outstanding: Optional[int]
     rss_mb: float
     max_memory_mb: Optional[float]
     cpu_pct: float
@@ -306,6 +309,7 @@ class ProducerSnapshot(TypedDict):
     pending: int  # waiting in the outbox (for credit, or for the limiter's tokens)
     retry_waiting: int
     credit: Optional[int]  # None: the consumer is not in block mode
+    demand: Optional[int]  # pull mode: requested by the consumer, not yet sent; else None
     consumer_up: bool
     consumer_mode: Optional[str]
     skipped: int
@@ -331,6 +335,7 @@ class ProducerSnapshot(TypedDict):
     # added by the shell (lab/processes/producer.py)
     id: str
     t: float
+    link_delay_ms: Optional[float]  # --link-delay-ms (Module 18); None from an older producer
 
 
 Snapshot = Union[ConsumerSnapshot, ProducerSnapshot]

@@ -23,7 +23,7 @@ import zmq
 from lab.core import protocol
 from lab.core.config import ConsumerConfig
 from lab.core.consumer_core import ConsumerCore
-from lab.core.delayline import DelayLine
+from lab.core.delayline import check_link_delay
 from lab.processes import net, security
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
@@ -36,9 +36,9 @@ from lab.processes.runtime import (
     Recorder,
     RunOptions,
     StopSignal,
-    check_link_delay,
     fault_args,
     print_json,
+    retune_link,
     say,
 )
 
@@ -125,7 +125,13 @@ class ConsumerProcess:
         self.telemetry_malformed = 0  # messages on P+2 that were not telemetry, not relayed
         self._idle_since: Optional[float] = None
         # Frames from producers wait here for the link's delay (one wait for all of them).
-        self.link = DelayLine(run.link_delay_ms / 1000.0) if run.link_delay_ms else None
+        self.link = retune_link(None, run.link_delay_ms)
+
+    def set_link_delay(self, delay_ms: float) -> None:
+        """Module 18's live knob (``bplab ctl delay``): frames from producers arrive this
+        late from now on; those already on the link keep their time."""
+        self.run_options.link_delay_ms = delay_ms
+        self.link = retune_link(self.link, delay_ms)
 
     def _load_batcher(self, spec: str) -> None:
         from lab.processes import plugins

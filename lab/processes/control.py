@@ -13,9 +13,15 @@ REQ socket in any language) sends one JSON object and gets one JSON object back:
     {"cmd": "batch", "value": "double"}            batch size: N, double, half, adaptive, fixed
     {"cmd": "workers", "value": "more"}            pool size: N, more, fewer (Module 17)
     {"cmd": "discipline", "value": "codel"}        queue discipline (Module 19)
+    {"cmd": "window", "value": "double"}           window (buffer): N, double, half (Module 18)
+    {"cmd": "delay", "value": "more"}              link delay, ms each way: N, more, less (18)
 
-Producer commands travel to producers as CONTROL frames on the data connection, so there is
-still only one address to know. A bad request gets ``{"ok": false, "error": "..."}``.
+Producer commands (rate, spike, delay) travel to producers as CONTROL frames on the data
+connection, so there is still only one address to know. ``delay`` changes the consumer's
+own delay line and sends CONTROL ``{"link_delay_ms": D}`` to every active producer, whose
+delay line then changes too (that frame itself still crosses the old link); with no
+producer connected only the consumer's end changes. A knob's reply adds a ``note`` saying
+what it did. A bad request gets ``{"ok": false, "error": "..."}``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import zmq
 from lab.core.batching import change_batching
 from lab.core.config import check_choice
 from lab.core.disciplines import DISCIPLINE_NAMES
+from lab.core.flow_knobs import delay_after
 from lab.core.modes import MODES
 from lab.core.pool import change_workers
 from lab.processes import net, security
@@ -60,8 +67,8 @@ def apply_command(process: Any, request: Dict[str, Any], now: float) -> Dict[str
     if handler is None:
         raise ValueError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
     core = process.core
-    handler(process, request, now)
-    return {
+    note = handler(process, request, now)
+    reply = {
         "ok": True,
         "mode": core.mode,
         "depth": core.buffer.depth,
@@ -69,6 +76,9 @@ def apply_command(process: Any, request: Dict[str, Any], now: float) -> Dict[str
         "slowdown": core.service.slowdown,
         "producers": core.active_producers(),
     }
+    if note:  # what a knob did, in words, for ``bplab ctl`` to print
+        reply["note"] = note
+    return reply
 
 
 def _status(process: Any, request: Dict[str, Any], now: float) -> None:
@@ -125,6 +135,22 @@ def _discipline(process: Any, request: Dict[str, Any], now: float) -> None:
     core.set_queue_discipline(value, now)
 
 
+def _window(process: Any, request: Dict[str, Any], now: float) -> str:
+    """Module 18's knob: the window (the buffer credit and demand are handed out against)."""
+    return process.core.set_window(request.get("value"), now)
+
+
+def _delay(process: Any, request: Dict[str, Any], now: float) -> str:
+    """Module 18's knob: the link delay, each way, at the consumer and at every producer."""
+    delay = delay_after(process.run_options.link_delay_ms, request.get("value"))
+    process.set_link_delay(delay)
+    core = process.core
+    told = core.send_control({"link_delay_ms": delay}, now, f"link delay set to {delay:g} ms")
+    if not told:
+        core.log(now, f"link delay set to {delay:g} ms here (no producer to tell)")
+    return f"link delay {delay:g} ms each way, {told} producer(s) told"
+
+
 def _to_producers(process: Any, body: Dict[str, Any], now: float, note: str) -> None:
     if not process.core.send_control(body, now, note):
         raise ValueError("no producer is connected")
@@ -135,7 +161,7 @@ def _value_or(request: Dict[str, Any], default: float) -> Any:
     return default if value is None else value
 
 
-Handler = Callable[[Any, Dict[str, Any], float], None]
+Handler = Callable[[Any, Dict[str, Any], float], Optional[str]]  # -> a note, or None
 COMMANDS: Dict[str, Handler] = {
     "status": _status,
     "mode": _mode,
@@ -147,6 +173,8 @@ COMMANDS: Dict[str, Handler] = {
     "batch": _batch,
     "workers": _workers,
     "discipline": _discipline,
+    "window": _window,
+    "delay": _delay,
 }
 
 

@@ -11,7 +11,10 @@ On a terminal, keys change the running module for the room to watch (through the
 control socket, like ``bplab ctl``): ``1``..``9`` switch to the module's live modes, ``+``
 and ``-`` double or halve the producer rate, ``k`` starts a spike, ``s`` slows the worker
 down (``--slowdown-factor``), ``r`` restores it, ``x`` stalls it (``--stall-for`` seconds),
-``q`` quits. The dashboard shows the legend (``lab/ui/keys.py`` has the table).
+``q`` quits. A module with a knob adds its keys: ``[`` and ``]`` halve and double the batch
+size (16) or the window (18), or take away and add a worker (17); ``<`` and ``>`` lower
+and raise Module 18's link delay along 0, 10, 50, 100, 200 ms each way; ``f/l/a/d/c`` pick
+Module 19's queue discipline. The dashboard shows the legend (``lab/ui/keys.py`` has the table).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from lab.core.config import RETRY_POLICIES, check_choice, parse_rate_word
+from lab.core.delayline import check_link_delay
 from lab.core.modes import MODES
 from lab.core.modules import ModuleSpec, get_module
 from lab.core.ratelimit import LIMITERS
@@ -34,7 +38,6 @@ from lab.processes.runtime import (
     SLOWDOWN_FACTOR,
     STALL_FOR_S,
     RunOptions,
-    check_link_delay,
     fault_args,
     print_json,
     say,

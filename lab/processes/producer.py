@@ -22,7 +22,7 @@ import zmq
 
 from lab.core import protocol
 from lab.core.config import ProducerConfig
-from lab.core.delayline import DelayLine
+from lab.core.delayline import check_link_delay
 from lab.core.producer_core import ProducerCore
 from lab.processes import net, plugins, security
 from lab.processes.clock import MonotonicClock
@@ -34,8 +34,8 @@ from lab.processes.runtime import (
     Recorder,
     RunOptions,
     StopSignal,
-    check_link_delay,
     print_json,
+    retune_link,
     say,
 )
 
@@ -91,7 +91,7 @@ class ProducerProcess:
         self.stop = StopSignal()
         self.recorder = Recorder(run.record)
         # Frames from the consumer wait here for the link's delay (one wait for all of them).
-        self.link = DelayLine(run.link_delay_ms / 1000.0) if run.link_delay_ms else None
+        self.link = retune_link(None, run.link_delay_ms)
         self.ctx = zmq.Context()
         self.dealer = self.ctx.socket(zmq.DEALER)
         net.data_socket_options(self.dealer)
@@ -199,6 +199,10 @@ class ProducerProcess:
         if link is not None:
             for arrived, frame in link.release(now):
                 core.on_frame(frame, arrived)
+        delay_ms = core.link.take_delay()
+        if delay_ms is not None:  # the consumer changed the link (Module 18's keys)
+            self.run_options.link_delay_ms = delay_ms
+            self.link = retune_link(self.link, delay_ms)
 
     def _watch_connection(self, now: float) -> None:
         """Frames already received were read first: they came before the disconnect."""
@@ -210,6 +214,7 @@ class ProducerProcess:
         snapshot = self.core.snapshot(now, self.stats.rss_mb, self.stats.cpu_pct)
         snapshot["id"] = self.core.name
         snapshot["t"] = self.clock.to_epoch(now)
+        snapshot["link_delay_ms"] = self.run_options.link_delay_ms
         try:
             self.pub.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
         except zmq.Again:

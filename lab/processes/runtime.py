@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, TextIO, TypeVar
 import psutil
 
 from lab.core.config import check_positive
+from lab.core.delayline import DelayLine
 from lab.core.modules import ModuleSpec
 
 MAX_BASE_PORT = 65532  # the lab uses port..port+3
@@ -42,12 +43,14 @@ def check_port(port: int) -> int:
     return port
 
 
-MAX_LINK_DELAY_MS = 10_000.0
-
-
-def check_link_delay(ms: float) -> None:
-    if not 0.0 <= ms <= MAX_LINK_DELAY_MS:
-        raise ValueError(f"--link-delay-ms must be between 0 and {MAX_LINK_DELAY_MS:g}, got {ms:g}")
+def retune_link(link: Optional[DelayLine], delay_ms: float) -> Optional[DelayLine]:
+    """The delay line a shell holds for ``--link-delay-ms`` after a (live) change to
+    ``delay_ms``: none while the link is fast and always was (no cost on the hot path);
+    once made, the same line, retuned, so frames already on it keep their order."""
+    if link is None:
+        return DelayLine(delay_ms / 1000.0) if delay_ms > 0 else None
+    link.set_delay(delay_ms / 1000.0)
+    return link
 
 
 def check_record(path: Optional[str]) -> Optional[str]:

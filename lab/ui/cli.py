@@ -714,7 +714,10 @@ def demo(
     On a terminal, keys change the run live: 1-9 switch the consumer's mode (the module's
     live modes, in the order the dashboard's key legend shows them), + and - double and
     halve the producer's rate, k spikes it x10 for 5 s, s slows the consumer down, r
-    restores it, x stalls it, q quits."""
+    restores it, x stalls it, q quits. Module knobs: ] and [ double and halve the batch
+    size (16) or the window (18), add and remove a worker (17); > and < raise and lower
+    the link delay (18: 0, 10, 50, 100, 200 ms each way); f, l, a, d, c pick the queue
+    discipline (19)."""
     flags = dict(locals())  # the flags as given, before anything else is local
     from lab.processes.demo import DemoRun, run_demo
 
@@ -791,7 +794,7 @@ def ctl(
     command: str = typer.Argument(
         ...,
         help="status, mode, rate, spike, slow, restore, stall, batch (16), workers (17), "
-        "discipline (19).",
+        "window and delay (18), discipline (19).",
     ),
     value: Optional[str] = typer.Argument(None, help="The command's value (mode name, rate...)."),
     port: int = typer.Option(12000, help="The consumer's base port."),
@@ -830,8 +833,10 @@ def _ctl_request(command: str, value: Optional[str], factor: float, seconds: flo
         check_positive(seconds, "--for")
         request.update(factor=factor, duration=seconds)
     elif value is not None:
-        textual = command == "mode" or (
-            command in ("batch", "workers", "discipline") and not value.isdigit()
+        textual = (
+            command == "mode"
+            or (command in ("batch", "workers", "discipline") and not value.isdigit())
+            or (command in ("window", "delay") and not _is_number(value))  # delay: 12.5 ms
         )
         request["value"] = value if textual else _number(value, command)
     return request
@@ -848,12 +853,21 @@ def _say_reply(reply: Dict[str, Any], command: str, port: int, json_out: bool) -
     else:
         capacity = reply.get("capacity")
         slowdown = reply.get("slowdown", 1.0)
+        note = f" ({reply['note']})" if reply.get("note") else ""
         typer.echo(
-            f"consumer on port {port} took {command}: now mode {reply.get('mode')}, buffer "
+            f"consumer on port {port} took {command}{note}: now mode {reply.get('mode')}, buffer "
             f"{reply.get('depth', 0):,}/{'unbounded' if capacity is None else f'{capacity:,}'}, "
             f"worker {'at full speed' if slowdown == 1 else f'x{slowdown:g} slower'}, "
             f"{reply.get('producers', 0)} producer(s) connected"
         )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _number(text: str, command: str) -> float:

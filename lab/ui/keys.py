@@ -101,10 +101,19 @@ KNOB_KEYS["discipline"] = {  # Module 19
         ("c", "codel"),
     )
 }
+KNOB_KEYS["flow"] = {  # Module 18: the window, and the link's delay (both ends)
+    "]": {"cmd": "window", "value": "double"},
+    "[": {"cmd": "window", "value": "half"},
+    ">": {"cmd": "delay", "value": "more"},
+    ".": {"cmd": "delay", "value": "more"},  # the same key without shift
+    "<": {"cmd": "delay", "value": "less"},
+    ",": {"cmd": "delay", "value": "less"},
+}
 KNOB_LEGENDS = {
     "batch": "[/] batch  a adaptive  f fixed",
     "workers": "[/] workers",
     "discipline": "f/l/a/d/c fifo/lifo/adaptive/deadline/codel",
+    "flow": "[/] window  </> delay",
 }
 
 

@@ -372,28 +372,53 @@ def batching_panel(state: DashboardState, now: float) -> Optional[RenderableType
 
 # -- Module 18: flow control over a slow link ------------------------------------------------
 def flow_control_panel(state: DashboardState, now: float) -> Optional[RenderableType]:
-    """The window, what is in flight (promised, on the link, in the buffer), and the
-    throughput against its bound min(μ, W / (2D + s)); in ``--mode transport``, what hides
-    in the transport's buffers instead."""
+    """The window, what is in flight (credit or demand out, on the link, in the buffer), and
+    the throughput against its bound min(μ, W / (D there + D back + s)), which follows the
+    live window and delays (the demo's keys); in ``--mode transport``, what hides in the
+    transport's buffers instead."""
     snap = state.consumer
     if snap is None:
         return None
     if snap.get("transport"):
         return _labelled(transport_rows(snap["transport"]))
-    window, delay_s = _number(snap.get("limit")), (_number(snap.get("link_delay_ms")) or 0) / 1e3
+    producers = state.live_producers(now)
+    window, there_s = _number(snap.get("limit")), (_number(snap.get("link_delay_ms")) or 0) / 1e3
+    # the way back is the producers' delay line; a producer too old to say: the same delay
+    backs = [b for b in (_number(p.get("link_delay_ms")) for p in producers) if b is not None]
+    back_s = max(backs) / 1e3 if backs else there_s
+    round_trip = there_s + back_s
+    if round_trip == 0:
+        link = "no delay either way (loopback)"
+    elif back_s == there_s:
+        link = f"{fmt_seconds(there_s)} each way, round trip {fmt_seconds(round_trip)}"
+    else:
+        link = f"{fmt_seconds(there_s)} there, {fmt_seconds(back_s)} back, round trip "
+        link += fmt_seconds(round_trip)
     mu = _number(snap.get("service_rate"))
     done = _number((snap.get("rates") or {}).get("processed"))
-    outstanding = snap.get("credit_outstanding")
-    flight = Text(f"window {fmt_count(window)} · credit out {fmt_count(outstanding)}")
-    flight.append(f" · frames on the link {fmt_count(snap.get('on_link'))}")
-    flight.append(f" · in the buffer {fmt_count(snap.get('depth'))}")
-    rows: List[Tuple[str, Text]] = [
-        ("link", Text(f"{fmt_seconds(delay_s)} each way, round trip {fmt_seconds(2 * delay_s)}")),
-        ("in flight", flight),
-    ]
+    demand = snap.get("demand_outstanding")
+    if demand is not None:  # pull: requested and not yet here
+        out = f"demand out {fmt_count(demand)}"
+    else:  # block: credit granted and not yet used
+        out = f"credit out {fmt_count(snap.get('credit_outstanding'))}"
+    flight = fitted(
+        [
+            (f"window {fmt_count(window)}", ""),
+            (f" · {out}", ""),
+            (f" · frames on the link {fmt_count(snap.get('on_link'))}", ""),
+            (f" · buffered {fmt_count(snap.get('depth'))}", ""),
+        ],
+        PANEL_WIDTH - 10,  # the label's column
+    )
+    rows: List[Tuple[str, Text]] = [("link", Text(link)), ("in flight", flight)]
+    if demand is not None:
+        held = [p["demand"] for p in producers if p.get("demand") is not None]
+        who = "the producers hold" if len(held) > 1 else "the producer holds"
+        holds = fmt_count(sum(held)) if held else "-"
+        rows.append(("demand", Text(f"{who} {holds} of it (asked for, not yet sent)")))
     if window and mu and done is not None:
-        bound = min(mu, window / (2 * delay_s + 1.0 / mu))
-        label = f"{fmt_rate(done)} of the bound {fmt_rate(bound)} (consumer {fmt_rate(mu)})"
+        bound = min(mu, window / (round_trip + 1.0 / mu))
+        label = f"{fmt_rate(done)} of the bound {fmt_rate(bound)} (μ {fmt_rate(mu)})"
         rows.append(("done", bar(done, bound, BAR_WIDTH, label)))
     return _labelled(rows)
 

@@ -37,3 +37,6 @@ def test_demo_help_lists_every_key(procs):
     text = " ".join(demo.stdout.split())
     for words in ("1-9 switch the consumer's mode", "+ and -", "k spikes", "q quits"):
         assert words in text, words
+    # every module knob's keys (lab/ui/keys.py), Module 18's window and link delay among them
+    for words in ("] and [", "the window (18)", "> and < raise and lower the link delay"):
+        assert words in text, words

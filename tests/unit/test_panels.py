@@ -377,3 +377,113 @@ def test_latencies_say_what_they_measure_and_nothing_measured_is_not_zero():
     text = screen(state, 3.0)
     assert "time to verdict" in text and re.search(r"wait in queue p99\s+n/a", text)
     assert re.search(r"p99\s+n/a", text) and not re.search(r"p\d\d\s+0 µs", text)
+
+
+# -- Module 18 -------------------------------------------------------------------------------
+def flow_state(consumer: Dict[str, Any], producer: Dict[str, Any]) -> DashboardState:
+    state = DashboardState(18, get_module(18).title, 18000)
+    base = {"role": "consumer", "id": "consumer-18000", "module": 18, "limit": 10}
+    base.update(service_rate=1000.0, link_delay_ms=50.0, on_link=3, depth=1)
+    state.update(telemetry.complete({**base, "rates": {"processed": 96.0}, **consumer}), 1.0)
+    state.update(telemetry.complete({"role": "producer", "id": "p", **producer}), 1.0)
+    return state
+
+
+def panel_lines(state: DashboardState) -> List[str]:
+    console = Console(width=80, record=True, force_terminal=False)
+    console.print(MODULE_PANELS[18](state, 1.0))
+    return [line.rstrip() for line in console.export_text().splitlines()]
+
+
+def _bar(done: float, bound: float) -> str:
+    filled = round(22 * done / bound)
+    return "█" * filled + "░" * (22 - filled)
+
+
+def test_pull_mode_shows_the_demand_each_end_holds_and_the_bound():
+    state = flow_state(
+        {"mode": "pull", "demand_outstanding": 7}, {"demand": 2, "link_delay_ms": 50.0}
+    )
+    assert panel_lines(state) == [
+        "link      50 ms each way, round trip 100 ms",
+        "in flight window 10 · demand out 7 · frames on the link 3 · buffered 1",
+        "demand    the producer holds 2 of it (asked for, not yet sent)",
+        f"done      {_bar(96, 99.0)} 96.0/s of the bound 99.0/s (μ 1,000/s)",
+    ]
+
+
+def test_block_mode_shows_the_credit_out_and_no_demand_row():
+    state = flow_state({"mode": "block", "credit_outstanding": 6}, {"link_delay_ms": 50.0})
+    assert panel_lines(state)[1:3] == [
+        "in flight window 10 · credit out 6 · frames on the link 3 · buffered 1",
+        f"done      {_bar(96, 99.0)} 96.0/s of the bound 99.0/s (μ 1,000/s)",
+    ]
+
+
+def test_the_bound_follows_the_live_delay_and_window():
+    # the demo's keys: a 10 ms link each way, then a window of 20
+    faster = flow_state({"mode": "block", "link_delay_ms": 10.0}, {"link_delay_ms": 10.0})
+    lines = panel_lines(faster)
+    assert lines[0] == "link      10 ms each way, round trip 20 ms"
+    assert lines[-1].endswith(" 96.0/s of the bound 476/s (μ 1,000/s)")  # 10 / 21 ms
+    wider = flow_state({"mode": "block", "limit": 20, "link_delay_ms": 10.0}, {"link_delay_ms": 10})
+    assert panel_lines(wider)[-1].endswith(" of the bound 952/s (μ 1,000/s)")  # 20 / 21 ms
+    loopback = flow_state({"mode": "block", "link_delay_ms": 0.0}, {"link_delay_ms": 0.0})
+    assert panel_lines(loopback)[0] == "link      no delay either way (loopback)"
+    assert panel_lines(loopback)[-1].endswith(" of the bound 1,000/s (μ 1,000/s)")
+    # each end its own delay: the round trip is the sum, whichever end changed
+    uneven = flow_state({"mode": "block"}, {"link_delay_ms": 0.0})
+    assert panel_lines(uneven)[0] == "link      50 ms there, 0 µs back, round trip 50 ms"
+    assert panel_lines(uneven)[-1].endswith(" of the bound 196/s (μ 1,000/s)")  # 10 / 51 ms
+
+
+def test_large_figures_drop_the_last_piece_instead_of_wrapping():
+    state = flow_state(
+        {"mode": "pull", "limit": 100_000, "demand_outstanding": 99_999, "on_link": 12_345},
+        {"demand": 50_000},
+    )
+    flight = panel_lines(state)[1]
+    assert flight == "in flight window 100,000 · demand out 99,999 · frames on the link 12,345"
+    assert len(flight) <= 76
+
+
+def test_pull_mode_on_the_whole_screen_from_the_real_cores():
+    consumer = ConsumerConfig(module=18, mode="pull", capacity=10, process_rate=1000.0)
+    producer = ProducerConfig(module=18, messages_per_s=2000.0)
+    result = simulate(consumer, [producer], duration=3.0, drain=0.0, stop_times=[1e9], latency=0.05)
+    snap = result.consumer_core.snapshot(3.0)
+    snap.update(id="consumer-18000", link_delay_ms=50.0, on_link=0)
+    prod = result.producer_cores[0].snapshot(3.0)
+    prod.update(id=prod["name"], link_delay_ms=50.0)
+    state = dashboard(18, [(3.0, (telemetry.complete(snap), telemetry.complete(prod)))])
+    state.key_legend = legend(get_module(18).live_modes, get_module(18).knob)
+    demand, held = snap["demand_outstanding"], prod["demand"]
+    assert 0 <= held <= demand <= 10  # what the producer holds is part of what is out
+    text = screen(state, 3.0, 160, 48)
+    assert f"demand out {demand} · frames on the link 0 · buffered {snap['depth']}" in text
+    assert f"the producer holds {held} of it (asked for, not yet sent)" in text
+    assert "[/] window  </> delay  k spike" in text
+
+
+@pytest.mark.parametrize("mode", ["block", "pull"])
+def test_module_18_fits_80_by_24_with_its_keys(mode):
+    consumer = ConsumerConfig(module=18, mode=mode, capacity=10, process_rate=1000.0)
+    producer = ProducerConfig(module=18, messages_per_s=2000.0)
+    runs = []
+    for at in (2.0, 3.0):
+        result = simulate(
+            consumer, [producer], duration=at, drain=0.0, stop_times=[1e9], latency=0.05
+        )
+        snap = result.consumer_core.snapshot(at)
+        snap.update(id="consumer-18000", link_delay_ms=50.0, on_link=2)
+        prod = result.producer_cores[0].snapshot(at)
+        prod.update(id=prod["name"], link_delay_ms=50.0)
+        runs.append((at, (telemetry.complete(snap), telemetry.complete(prod))))
+    state = dashboard(18, runs)
+    state.key_legend = legend(get_module(18).live_modes, get_module(18).knob)
+    lines = screen(state, 3.0).splitlines()
+    assert len(lines) <= 24 and all(len(text) <= 80 for text in lines)
+    assert lines[-1].startswith("╰")
+    text = "\n".join(lines)
+    assert "[/] window" in text and "</> delay" in text and "…" not in text
+    assert ("demand out" in text) == (mode == "pull")
