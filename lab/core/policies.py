@@ -92,6 +92,12 @@ class LoadSignals(NamedTuple):
     # The worker's speed as measured: messages finished per second of service time over the
     # last MEASURED_RATE_WINDOW_S (so it lags a slowdown, as any real measurement does).
     measured_rate_per_s: float = 0.0
+    # Block mode's credit round trip (``round_trip.py``): the smallest grant-to-data time of
+    # the last ROUND_TRIP_WINDOW_S, seconds; None until the first sample.
+    round_trip_s: Optional[float] = None
+    # What the window bounds: messages held plus credit outstanding (in pull mode, requested
+    # and not finished).
+    in_flight: int = 0
 
 
 MEASURED_RATE_WINDOW_S = 0.5

@@ -22,7 +22,6 @@ import zmq
 
 from lab.core import protocol
 from lab.core.config import ProducerConfig
-from lab.core.delayline import DelayLine
 from lab.core.producer_core import ProducerCore
 from lab.processes import net, plugins, security
 from lab.processes.clock import MonotonicClock
@@ -34,9 +33,11 @@ from lab.processes.runtime import (
     Recorder,
     RunOptions,
     StopSignal,
+    change_link,
     check_link_delay,
     print_json,
     say,
+    slow_link,
 )
 
 TELEMETRY_INTERVAL = 0.1
@@ -61,9 +62,11 @@ class ProducerRun(RunOptions):
     retry_file: Optional[str] = None  # FILE.py[:Class]: a person's retry policy (exercises)
     limiter_file: Optional[str] = None  # FILE.py[:Class]: a person's rate limiter
     link_delay_ms: float = 0.0  # a slow link: every frame from the consumer arrives this late
+    link_delay_change_at: Optional[float] = None  # seconds after the start: the delay changes
+    link_delay_change_ms: Optional[float] = None  # ... to this (Module 18's challenge)
 
     def check_own(self) -> None:
-        check_link_delay(self.link_delay_ms)
+        check_link_delay(self.link_delay_ms, self.link_delay_change_at, self.link_delay_change_ms)
 
     def load_plugins(self, config: ProducerConfig) -> None:
         """Put the classes of --retry-file and --limiter-file into ``config`` (raises
@@ -91,7 +94,7 @@ class ProducerProcess:
         self.stop = StopSignal()
         self.recorder = Recorder(run.record)
         # Frames from the consumer wait here for the link's delay (one wait for all of them).
-        self.link = DelayLine(run.link_delay_ms / 1000.0) if run.link_delay_ms else None
+        self.link = slow_link(run.link_delay_ms)
         self.ctx = zmq.Context()
         self.dealer = self.ctx.socket(zmq.DEALER)
         net.data_socket_options(self.dealer)
@@ -134,6 +137,8 @@ class ProducerProcess:
                 self.stop.set("duration")
                 core.stop(now)
                 drain_until = now + (run.drain_timeout if core.consumer_up else 0.0)
+            if change_link(self.link, run, now - started):
+                core.log(now, f"link delay now {run.link_delay_change_ms:g} ms")
             core.advance(now)
             blocked = self._send(now)
             self._receive(now)
@@ -210,6 +215,7 @@ class ProducerProcess:
         snapshot = self.core.snapshot(now, self.stats.rss_mb, self.stats.cpu_pct)
         snapshot["id"] = self.core.name
         snapshot["t"] = self.clock.to_epoch(now)
+        snapshot["link_delay_ms"] = self.link.delay * 1000.0 if self.link is not None else 0.0
         try:
             self.pub.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
         except zmq.Again:

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, TextIO, TypeVar
 import psutil
 
 from lab.core.config import check_positive
+from lab.core.delayline import DelayLine
 from lab.core.modules import ModuleSpec
 
 MAX_BASE_PORT = 65532  # the lab uses port..port+3
@@ -45,9 +46,43 @@ def check_port(port: int) -> int:
 MAX_LINK_DELAY_MS = 10_000.0
 
 
-def check_link_delay(ms: float) -> None:
+def check_link_delay(
+    ms: float,
+    change_at: Optional[float] = None,
+    change_ms: Optional[float] = None,
+    flag: str = "--link-delay-ms",
+) -> None:
+    """``--link-delay-ms`` and its one scheduled change (``--link-delay-change-at S`` with
+    ``--link-delay-change-ms D2``), which come together and only after a delay was given."""
     if not 0.0 <= ms <= MAX_LINK_DELAY_MS:
-        raise ValueError(f"--link-delay-ms must be between 0 and {MAX_LINK_DELAY_MS:g}, got {ms:g}")
+        raise ValueError(f"{flag} must be between 0 and {MAX_LINK_DELAY_MS:g}, got {ms:g}")
+    if (change_at is None) != (change_ms is None):
+        raise ValueError(
+            "--link-delay-change-at and --link-delay-change-ms go together: give both or neither"
+        )
+    if change_at is None or change_ms is None:
+        return
+    if not ms:
+        raise ValueError("--link-delay-change-at needs --link-delay-ms: the delay before it")
+    check_positive(change_at, "--link-delay-change-at", allow_zero=True)
+    check_link_delay(change_ms, flag="--link-delay-change-ms")
+
+
+def slow_link(ms: float) -> Optional[DelayLine]:
+    """The delay line of ``--link-delay-ms`` (None: a fast link, frames are handled at once)."""
+    return DelayLine(ms / 1000.0) if ms else None
+
+
+def change_link(link: Optional[DelayLine], run: Any, elapsed: float) -> bool:
+    """Apply the ``run``'s ``--link-delay-change-at``/``-ms`` once ``elapsed`` seconds have
+    passed; True on the turn it changed (frames already on the link keep their time)."""
+    change_at, change_ms = run.link_delay_change_at, run.link_delay_change_ms
+    if link is None or change_at is None or change_ms is None or elapsed < change_at:
+        return False
+    if link.delay == change_ms / 1000.0:
+        return False
+    link.set_delay(change_ms / 1000.0)
+    return True
 
 
 def check_record(path: Optional[str]) -> Optional[str]:
