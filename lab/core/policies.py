@@ -144,13 +144,25 @@ class BlockPolicy(OverflowPolicy):
     """Backpressure: producers may only send what the consumer has room for.
 
     Room is handed out as credit (see ``docs/protocol.md``), so a well-behaved producer never
-    finds the buffer full. A message that arrives anyway (a producer ignoring its credit) is
+    finds the buffer full, and what it sent within its credit is never refused, even after
+    the window shrank. A message that arrives anyway (a producer ignoring its credit) is
     dropped rather than letting the buffer grow past its bound; the core counts it as
     ``over_credit`` so the misbehaviour is visible.
     """
 
     name = "block"
     uses_credit = True
+    pure_below_limit = True
+
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
+        # Only records within their producer's credit get here, and credit is a promise:
+        # each was sent because the consumer said there was room. So it is accepted while
+        # the buffer has any, even if the window (``admission_limit``) shrank since the
+        # grant; a smaller window only stops new grants (TCP never shrinks a window it
+        # offered, for the same reason).
+        if buffer.free_slots() > 0:
+            return ACCEPT
+        return self.on_full(message, buffer, now)
 
 
 class PullPolicy(OverflowPolicy):
