@@ -41,6 +41,7 @@ from lab.core.modes import build_policy
 from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
 from lab.core.pull import PullLedger
+from lab.core.round_trip import RoundTripMeter
 from lab.core.workers import build_worker
 
 __all__ = ["MAX_PRODUCERS", "ConsumerCore", "ProducerState"]
@@ -79,6 +80,7 @@ class ConsumerCore:
         self.producers: Dict[bytes, ProducerState] = {}
         self.stats = ConsumerStats(now)
         self.credit = CreditLedger(self.producers, config.per_producer_limit)
+        self.round_trip = RoundTripMeter()
         self.pull = PullLedger(self.producers, config.request_n)
         self.completion = Completion(
             self.worker,
@@ -161,7 +163,7 @@ class ConsumerCore:
             self._next_expiry_check = now + 0.1
         self._fit_window()
         if self.policy.uses_credit:
-            self._grant_credit()
+            self._grant_credit(now)
         if self.policy.uses_demand:
             self._outgoing.extend(self.pull.frames(self.admission.limit()))
 
@@ -191,7 +193,7 @@ class ConsumerCore:
         self._fit_window()
         self.buffer.set_discipline(self.config.discipline or policy.discipline)
         if policy.uses_credit:
-            self._grant_credit()
+            self._grant_credit(now)
         self.log(now, f"mode switched to {mode}")
 
     def set_window(self, value: Any, now: float) -> str:
@@ -206,7 +208,7 @@ class ConsumerCore:
         self.config.capacity = window
         self._fit_window()
         if self.policy.uses_credit:
-            self._grant_credit()
+            self._grant_credit(now)
         note = f"window set to {window}"
         self.log(now, note)
         return note
@@ -297,7 +299,17 @@ class ConsumerCore:
             oldest_age_s=self.buffer.oldest_age(now),
             queue_wait_p99_s=self.completion.queue_wait_recent.merged(now).percentile(99),
             rss_mb=rss_mb,
+            round_trip_s=self.round_trip.recent(now),
+            in_flight=self.in_flight(),
         )
+
+    def in_flight(self) -> int:
+        """What the window bounds: messages held plus what producers may still send (credit
+        outstanding; in pull mode, requested and not yet received)."""
+        if self.policy.uses_demand:
+            return self.buffer.depth + self.pull.outstanding()
+        promised = self.credit.promised() if self.policy.uses_credit else 0
+        return self.buffer.depth + promised
 
     def log(self, now: float, text: str) -> None:
         self.events.append((now, text))
@@ -363,7 +375,7 @@ class ConsumerCore:
             state.pid = pid
         state.wants_confirm = info.get("confirm") is True
         if self.policy.uses_credit:
-            self._grant_credit()
+            self._grant_credit(now)
         welcome = consumer_report.welcome(self, state, now)
         self._outgoing.append((state.peer, protocol.encode_json(protocol.WELCOME, welcome)))
         if self.policy.uses_demand:  # after the WELCOME, so the producer knows it is pull mode
@@ -380,6 +392,8 @@ class ConsumerCore:
             self.completion.finish_on_arrival(state, records, per_class, now)
         else:
             admission.judge_batch(state, records, first_ordinal, now)
+        if self.policy.uses_credit:
+            self.round_trip.received(state, now)
 
     def _frame_pending_runs(self) -> None:
         """Every producer's pending runs into VERDICTS frames under the current limit."""
@@ -387,26 +401,15 @@ class ConsumerCore:
 
     def _fit_window(self) -> None:
         """Bring the buffer's capacity to the window asked for (``config.capacity``), but
-        never below what it holds plus what it promised and has not received yet: a
-        producer that sent against its credit or demand must find room."""
+        never below what is in flight: a producer that sent against its credit or demand
+        must find room."""
         buffer, target = self.buffer, self.config.capacity
-        if buffer.capacity is None or buffer.capacity == target:
-            return
-        if buffer.capacity < target:
-            buffer.capacity = target
-            return
-        policy = self.policy
-        coming = (
-            self.credit.promised()
-            if policy.uses_credit
-            else self.pull.outstanding()
-            if policy.uses_demand
-            else 0
-        )
-        buffer.capacity = max(target, min(buffer.capacity, buffer.depth + coming))
+        if buffer.capacity is not None and buffer.capacity != target:
+            buffer.capacity = max(target, min(buffer.capacity, self.in_flight()))
 
-    def _grant_credit(self) -> None:
-        self.credit.grant(self.admission.limit(), self.buffer.depth)
+    def _grant_credit(self, now: float) -> None:
+        granted = self.credit.grant(self.admission.limit(), self.buffer.depth)
+        self.round_trip.granted(granted, now)
 
     def _expire_producers(self, now: float) -> None:
         horizon = now - self.config.producer_timeout_s
@@ -420,7 +423,7 @@ class ConsumerCore:
             self.log(now, f"producer {state.name} {why}; its credit is taken back")
         self.credit.take_back(state)
         if self.policy.uses_credit:
-            self._grant_credit()
+            self._grant_credit(now)
 
     def _count_malformed(self, reason: str) -> None:
         self.malformed += 1

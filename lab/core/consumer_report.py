@@ -54,6 +54,8 @@ def snapshot(core: ConsumerCore, now: float, rss_mb: float, cpu_pct: float) -> D
         "producers": [_producer_row(s, now, uses_credit) for s in core.producers.values()],
         "credit_outstanding": core.credit.promised() if uses_credit else None,
         "demand_outstanding": core.pull.outstanding() if core.policy.uses_demand else None,
+        "in_flight": core.in_flight(),
+        "round_trip_s": core.round_trip.recent(now),
         "rss_mb": rss_mb,
         "max_memory_mb": core.config.max_memory_mb,
         "cpu_pct": cpu_pct,

@@ -24,7 +24,7 @@ where the producer is. Rules:
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from lab.core.peers import ProducerState
 
@@ -45,14 +45,17 @@ class CreditLedger:
     def start_at(self, state: ProducerState, ordinal: int) -> None:
         """A producer we have not seen (or that restarted): no credit beyond where it is."""
         state.received_ordinal = state.credit_limit = max(0, ordinal)
+        state.credit_probe = None  # a round-trip probe never spans a restart
 
     def restart_all(self) -> None:
         """Entering a credit mode: nobody has credit left over from before."""
         for state in self.producers.values():
             state.credit_limit = state.received_ordinal
+            state.credit_probe = None
 
     def take_back(self, state: ProducerState) -> None:
         state.credit_limit = min(state.credit_limit, state.received_ordinal)
+        state.credit_probe = None  # the credit it timed is gone
 
     def next_record_within(self, state: ProducerState) -> bool:
         """Count one more record of ``state`` (its ordinals run on from the DATA frame's
@@ -71,23 +74,27 @@ class CreditLedger:
         state.counts.over_credit += 1
         return False
 
-    def grant(self, limit: int, depth: int) -> None:
-        """Hand free, unpromised room (of ``limit``, ``depth`` held) to active producers."""
+    def grant(self, limit: int, depth: int) -> List[ProducerState]:
+        """Hand free, unpromised room (of ``limit``, ``depth`` held) to active producers;
+        returns the producers whose credit grew (the round trip times those grants)."""
+        granted: List[ProducerState] = []
         active = [s for s in self.producers.values() if s.active]
         if not active:
-            return
+            return granted
         free = limit - depth - self.promised()
         if free <= 0:
-            return
+            return granted
         share = self._capped(max(1, math.ceil(limit / len(active))), limit)
         for state in sorted(active, key=_footprint):
             grant = min(free, share - _footprint(state))
             if grant > 0:
                 state.credit_limit = state.received_ordinal + state.outstanding_credit + grant
                 state.credit_dirty = True
+                granted.append(state)
                 free -= grant
             if free <= 0:
                 break
+        return granted
 
     def _capped(self, share: int, limit: int) -> int:
         """Classroom mode's ``per_producer_limit``: no producer's footprint may pass this

@@ -20,10 +20,10 @@ from typing import Any, Deque, List, Optional, Tuple
 MAX_LINK_DELAY_MS = 10_000.0  # --link-delay-ms, and what a live change may ask for
 
 
-def check_link_delay(ms: float) -> None:
+def check_link_delay(ms: float, flag: str = "--link-delay-ms") -> None:
     """``--link-delay-ms`` (or a live change of it) out of range: one line saying so."""
     if not 0.0 <= ms <= MAX_LINK_DELAY_MS:
-        raise ValueError(f"--link-delay-ms must be between 0 and {MAX_LINK_DELAY_MS:g}, got {ms:g}")
+        raise ValueError(f"{flag} must be between 0 and {MAX_LINK_DELAY_MS:g}, got {ms:g}")
 
 
 class DelayLine:

@@ -15,7 +15,7 @@ dict that the consumer core shares with its admission, completion and credit par
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from lab.core import protocol
 from lab.core.accounting import CONSUMER_FIELDS, ConsumerCounts
@@ -44,6 +44,7 @@ class ProducerState:
         "rate_in",
         "next_ordinal",
         "wants_confirm",
+        "credit_probe",
     )
 
     def __init__(self, peer: bytes, now: float) -> None:
@@ -63,6 +64,8 @@ class ProducerState:
         self.rate_in = RateWindow()
         self.next_ordinal = 0
         self.wants_confirm = False  # asked in HELLO: "processed" confirmations in every mode
+        # Block mode's round-trip probe (round_trip.py): (credit limit granted, when), or None
+        self.credit_probe: Optional[Tuple[int, float]] = None
 
     @property
     def outstanding_credit(self) -> int:

@@ -92,6 +92,12 @@ class LoadSignals(NamedTuple):
     # The worker's speed as measured: messages finished per second of service time over the
     # last MEASURED_RATE_WINDOW_S (so it lags a slowdown, as any real measurement does).
     measured_rate_per_s: float = 0.0
+    # Block mode's credit round trip (``round_trip.py``): the smallest grant-to-data time of
+    # the last ROUND_TRIP_WINDOW_S, seconds; None until the first sample.
+    round_trip_s: Optional[float] = None
+    # What the window bounds: messages held plus credit outstanding (in pull mode, requested
+    # and not finished).
+    in_flight: int = 0
 
 
 MEASURED_RATE_WINDOW_S = 0.5
@@ -138,13 +144,25 @@ class BlockPolicy(OverflowPolicy):
     """Backpressure: producers may only send what the consumer has room for.
 
     Room is handed out as credit (see ``docs/protocol.md``), so a well-behaved producer never
-    finds the buffer full. A message that arrives anyway (a producer ignoring its credit) is
+    finds the buffer full, and what it sent within its credit is never refused, even after
+    the window shrank. A message that arrives anyway (a producer ignoring its credit) is
     dropped rather than letting the buffer grow past its bound; the core counts it as
     ``over_credit`` so the misbehaviour is visible.
     """
 
     name = "block"
     uses_credit = True
+    pure_below_limit = True
+
+    def decide(self, message: Message, buffer: Buffer, now: float) -> Decision:
+        # Only records within their producer's credit get here, and credit is a promise:
+        # each was sent because the consumer said there was room. So it is accepted while
+        # the buffer has any, even if the window (``admission_limit``) shrank since the
+        # grant; a smaller window only stops new grants (TCP never shrinks a window it
+        # offered, for the same reason).
+        if buffer.free_slots() > 0:
+            return ACCEPT
+        return self.on_full(message, buffer, now)
 
 
 class PullPolicy(OverflowPolicy):

@@ -200,6 +200,10 @@ class ConsumerSnapshot(TypedDict):
     # pull mode: records requested from active producers and not yet received (on the way
     # as a REQUEST, held by a producer as demand, or on the link as DATA); else None
     demand_outstanding: Optional[int]
+    # Module 18's window: held + credit outstanding (what the window bounds), and block
+    # mode's measured credit round trip (lab.core.round_trip; None until measured)
+    in_flight: int
+    round_trip_s: Optional[float]
     rss_mb: float
     max_memory_mb: Optional[float]
     cpu_pct: float
@@ -212,7 +216,7 @@ class ConsumerSnapshot(TypedDict):
     port: Optional[int]
     t: float
     telemetry_malformed: int
-    link_delay_ms: float  # --link-delay-ms: frames from producers arrive this late (Module 18)
+    link_delay_ms: float  # the link's delay now: frames from producers arrive this late (Module 18)
     on_link: int  # frames from producers held by that delay right now
 
 
@@ -335,7 +339,7 @@ class ProducerSnapshot(TypedDict):
     # added by the shell (lab/processes/producer.py)
     id: str
     t: float
-    link_delay_ms: Optional[float]  # --link-delay-ms (Module 18); None from an older producer
+    link_delay_ms: float  # --link-delay-ms now: frames from the consumer arrive this late
 
 
 Snapshot = Union[ConsumerSnapshot, ProducerSnapshot]

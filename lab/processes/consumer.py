@@ -23,7 +23,6 @@ import zmq
 from lab.core import protocol
 from lab.core.config import ConsumerConfig
 from lab.core.consumer_core import ConsumerCore
-from lab.core.delayline import check_link_delay
 from lab.processes import net, security
 from lab.processes.clock import MonotonicClock
 from lab.processes.procstats import ProcessStats
@@ -36,6 +35,8 @@ from lab.processes.runtime import (
     Recorder,
     RunOptions,
     StopSignal,
+    change_link,
+    check_link_schedule,
     fault_args,
     print_json,
     retune_link,
@@ -74,10 +75,14 @@ class ConsumerRun(RunOptions):
     autoscaler_file: Optional[str] = None  # a scaling rule (Module 17's challenge)
     discipline_file: Optional[str] = None  # a dequeue discipline (Module 19's challenge)
     link_delay_ms: float = 0.0  # a slow link: every frame from producers arrives this late
+    link_delay_change_at: Optional[float] = None  # seconds after the start: the delay changes
+    link_delay_change_ms: Optional[float] = None  # ... to this (Module 18's challenge)
 
     def check_own(self) -> None:
         fault_args(vars(self))
-        check_link_delay(self.link_delay_ms)
+        check_link_schedule(
+            self.link_delay_ms, self.link_delay_change_at, self.link_delay_change_ms
+        )
 
 
 def _offered(config: ConsumerConfig) -> Dict[str, Any]:
@@ -374,7 +379,7 @@ class ConsumerProcess:
         snapshot["port"] = self.run_options.port
         snapshot["t"] = self.clock.to_epoch(now)
         snapshot["telemetry_malformed"] = self.telemetry_malformed
-        snapshot["link_delay_ms"] = self.run_options.link_delay_ms
+        snapshot["link_delay_ms"] = self.link.delay * 1000.0 if self.link is not None else 0.0
         snapshot["on_link"] = len(self.link) if self.link is not None else 0
         if self.guard is not None:
             snapshot["security"] = self.guard.status()
@@ -385,7 +390,8 @@ class ConsumerProcess:
         self.recorder.write(snapshot)
 
     def _timed_faults(self, elapsed: float, now: float) -> None:
-        """Demo switches: slow the worker down (and restore it), or stall it, on a timer."""
+        """Demo switches: slow the worker down (and restore it), stall it, or change the
+        link's delay, on a timer."""
         run = self.run_options
         done = self._timed_faults_done
         if run.slowdown_at is not None and elapsed >= run.slowdown_at and "slow" not in done:
@@ -402,6 +408,8 @@ class ConsumerProcess:
         if run.stall_at is not None and elapsed >= run.stall_at and "stall" not in done:
             done.add("stall")
             self.core.stall(run.stall_for, now)
+        if change_link(self.link, run, elapsed):
+            self.core.log(now, f"link delay now {run.link_delay_change_ms:g} ms")
 
     def _summary(self, now: float) -> Dict[str, Any]:
         summary = self.core.summary(now)

@@ -22,7 +22,6 @@ import zmq
 
 from lab.core import protocol
 from lab.core.config import ProducerConfig
-from lab.core.delayline import check_link_delay
 from lab.core.producer_core import ProducerCore
 from lab.processes import net, plugins, security
 from lab.processes.clock import MonotonicClock
@@ -34,6 +33,8 @@ from lab.processes.runtime import (
     Recorder,
     RunOptions,
     StopSignal,
+    change_link,
+    check_link_schedule,
     print_json,
     retune_link,
     say,
@@ -61,9 +62,13 @@ class ProducerRun(RunOptions):
     retry_file: Optional[str] = None  # FILE.py[:Class]: a person's retry policy (exercises)
     limiter_file: Optional[str] = None  # FILE.py[:Class]: a person's rate limiter
     link_delay_ms: float = 0.0  # a slow link: every frame from the consumer arrives this late
+    link_delay_change_at: Optional[float] = None  # seconds after the start: the delay changes
+    link_delay_change_ms: Optional[float] = None  # ... to this (Module 18's challenge)
 
     def check_own(self) -> None:
-        check_link_delay(self.link_delay_ms)
+        check_link_schedule(
+            self.link_delay_ms, self.link_delay_change_at, self.link_delay_change_ms
+        )
 
     def load_plugins(self, config: ProducerConfig) -> None:
         """Put the classes of --retry-file and --limiter-file into ``config`` (raises
@@ -134,6 +139,8 @@ class ProducerProcess:
                 self.stop.set("duration")
                 core.stop(now)
                 drain_until = now + (run.drain_timeout if core.consumer_up else 0.0)
+            if change_link(self.link, run, now - started):
+                core.log(now, f"link delay now {run.link_delay_change_ms:g} ms")
             core.advance(now)
             blocked = self._send(now)
             self._receive(now)
@@ -214,7 +221,7 @@ class ProducerProcess:
         snapshot = self.core.snapshot(now, self.stats.rss_mb, self.stats.cpu_pct)
         snapshot["id"] = self.core.name
         snapshot["t"] = self.clock.to_epoch(now)
-        snapshot["link_delay_ms"] = self.run_options.link_delay_ms
+        snapshot["link_delay_ms"] = self.link.delay * 1000.0 if self.link is not None else 0.0
         try:
             self.pub.send_multipart(protocol.encode_snapshot(snapshot), zmq.NOBLOCK)
         except zmq.Again:

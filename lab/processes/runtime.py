@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, TextIO, TypeVar
 import psutil
 
 from lab.core.config import check_positive
-from lab.core.delayline import DelayLine
+from lab.core.delayline import DelayLine, check_link_delay
 from lab.core.modules import ModuleSpec
 
 MAX_BASE_PORT = 65532  # the lab uses port..port+3
@@ -51,6 +51,35 @@ def retune_link(link: Optional[DelayLine], delay_ms: float) -> Optional[DelayLin
         return DelayLine(delay_ms / 1000.0) if delay_ms > 0 else None
     link.set_delay(delay_ms / 1000.0)
     return link
+
+
+def check_link_schedule(ms: float, change_at: Optional[float], change_ms: Optional[float]) -> None:
+    """``--link-delay-ms`` and its one scheduled change (``--link-delay-change-at S`` with
+    ``--link-delay-change-ms D2``), which come together and only after a delay was given."""
+    check_link_delay(ms)
+    if (change_at is None) != (change_ms is None):
+        raise ValueError(
+            "--link-delay-change-at and --link-delay-change-ms go together: give both or neither"
+        )
+    if change_at is None or change_ms is None:
+        return
+    if not ms:
+        raise ValueError("--link-delay-change-at needs --link-delay-ms: the delay before it")
+    check_positive(change_at, "--link-delay-change-at", allow_zero=True)
+    check_link_delay(change_ms, flag="--link-delay-change-ms")
+
+
+def change_link(link: Optional[DelayLine], run: Any, elapsed: float) -> bool:
+    """Apply the ``run``'s ``--link-delay-change-at``/``-ms`` once ``elapsed`` seconds have
+    passed; True on the turn it changed (frames already on the link keep their time). It
+    happens once: a live change afterwards (``bplab ctl delay``) is not undone."""
+    change_at, change_ms = run.link_delay_change_at, run.link_delay_change_ms
+    if link is None or change_at is None or change_ms is None or elapsed < change_at:
+        return False
+    run.link_delay_change_at = None
+    run.link_delay_ms = change_ms
+    link.set_delay(change_ms / 1000.0)
+    return True
 
 
 def check_record(path: Optional[str]) -> Optional[str]:

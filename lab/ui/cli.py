@@ -330,6 +330,14 @@ class ConsumerFlags:
 LINK_DELAY_OPT = typer.Option(
     0.0, help="Delay every frame received by this many ms (a slow link; give both ends it)."
 )
+LINK_CHANGE_AT_OPT = typer.Option(
+    None,
+    help="Seconds after this process starts: the link's delay becomes --link-delay-change-ms "
+    "(give both ends both).",
+)
+LINK_CHANGE_MS_OPT = typer.Option(
+    None, help="The link's delay, ms, from --link-delay-change-at on (needs --link-delay-ms)."
+)
 
 
 @app.command()
@@ -404,6 +412,8 @@ def consumer(
     key_file: Optional[str] = ConsumerFlags.key_file,
     per_producer_limit: Optional[float] = ConsumerFlags.per_producer_limit,
     link_delay_ms: float = LINK_DELAY_OPT,
+    link_delay_change_at: Optional[float] = LINK_CHANGE_AT_OPT,
+    link_delay_change_ms: Optional[float] = LINK_CHANGE_MS_OPT,
     request_n: Optional[int] = ConsumerFlags.request_n,
 ) -> None:
     """Run the consumer: a bounded buffer, an overflow policy and a worker of fixed speed."""
@@ -450,6 +460,8 @@ RUN_FLAGS = {
         "autoscaler_file",
         "discipline_file",
         "link_delay_ms",
+        "link_delay_change_at",
+        "link_delay_change_ms",
     ),
     "producer": (
         "host",
@@ -462,6 +474,8 @@ RUN_FLAGS = {
         "retry_file",
         "limiter_file",
         "link_delay_ms",
+        "link_delay_change_at",
+        "link_delay_change_ms",
     ),
 }
 
@@ -626,6 +640,8 @@ def producer(
     ),
     attendee_view: bool = typer.Option(False, hidden=True),  # bplab join: its own dashboard
     link_delay_ms: float = LINK_DELAY_OPT,
+    link_delay_change_at: Optional[float] = LINK_CHANGE_AT_OPT,
+    link_delay_change_ms: Optional[float] = LINK_CHANGE_MS_OPT,
 ) -> None:
     """Run a producer: paced messages to the consumer, with latency measured per message."""
     flags = dict(locals())  # the flags as given, before anything else is local

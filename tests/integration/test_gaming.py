@@ -102,6 +102,13 @@ RUN_FAILS: Dict[str, Tuple[str, ...]] = {
     "g17_always_min": ("worst lag while the producer ran",),
     "g17_past_the_knee": ("most workers at once vs the database's knee",),
     "g17_sleep_in_rule": ("time spent inside your code",),
+    # Seed 5 draws 500 msg/s, 60 ms then 10 ms: what suits the long delay is too much after.
+    "g18_small_window": ("throughput vs capacity, before the change",),
+    "g18_buffer_window": ("most in flight, before the change", "most in flight, after the change"),
+    "g18_sized_once": ("most in flight, after the change",),
+    # Seed 2 draws 10 ms then 60 ms: sized for the short delay, the consumer starves after.
+    "g18_sized_once@2": ("throughput vs capacity, after the change",),
+    "g18_sleep_in_observe": ("time spent inside your code",),
     "g19_always_drop": ("goodput vs capacity, 2-6.5 s",),
     "g19_fifo_untouched": ("goodput vs capacity, 2-6.5 s", "wasted vs processed, 2-6.5 s"),
     "g19_sleep_in_rule": ("time spent inside your code",),
@@ -130,12 +137,22 @@ def _case(case: str) -> Tuple[str, int]:
 
 
 DRAWN_CAPACITY = {"g14_hard_coded_100@4": 60.0, "g14_hard_coded_100@6": 150.0}
+# Challenge 18's cases: (capacity, delay before, delay after) that their comments name.
+DRAWN_LINK = {"g18_small_window": (500.0, 60.0, 10.0), "g18_sized_once@2": (500.0, 10.0, 60.0)}
 
 
 @pytest.mark.parametrize("case", sorted(DRAWN_CAPACITY))
 def test_a_case_with_its_own_seed_gets_the_draw_its_comment_names(case):
     stem, seed = _case(case)
     assert _challenge(stem).plan(seed).facts["consumer_rate"] == DRAWN_CAPACITY[case]
+
+
+@pytest.mark.parametrize("case", sorted(DRAWN_LINK))
+def test_a_window_case_gets_the_link_its_comment_names(case):
+    stem, seed = _case(case)
+    facts = _challenge(stem).plan(seed).facts
+    drawn = (facts["capacity_mps"], facts["delay_before_ms"], facts["delay_after_ms"])
+    assert drawn == DRAWN_LINK[case]
 
 
 def test_every_file_in_the_gaming_folder_is_graded_and_fits_its_challenge():

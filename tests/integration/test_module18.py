@@ -9,6 +9,8 @@ figures (within 5%) come from scripts/validate's full plan, not from here.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lab.processes.net import free_port_block
@@ -40,3 +42,47 @@ def test_a_bad_link_delay_exits_2_with_one_line(procs):
     assert run.wait(30) == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "--link-delay-ms must be between 0 and 10000" in lines[0], run.stderr
+
+
+def test_the_link_delay_changes_midway_and_the_consumer_measures_both_round_trips(procs, tmp_path):
+    # 10 ms each way, then 60 ms from 2 s after each process starts; a window of 50.
+    change = [
+        "--link-delay-ms",
+        "10",
+        "--link-delay-change-at",
+        "2",
+        "--link-delay-change-ms",
+        "60",
+    ]
+    record = tmp_path / "consumer.jsonl"
+    consumer_args = ["--buffer", "50", "--record", str(record), *change]
+    ((consumer, producer),) = run_pairs(procs, 18, [(consumer_args, change)], seconds=5.0)
+    assert consumer["dropped"] == 0 and consumer["processed"] == producer["processed"]
+    snaps = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    snaps = [s for s in snaps if s.get("role") == "consumer"]
+    assert {s["link_delay_ms"] for s in snaps} == {10.0, 60.0}
+    changed = min(s["uptime_s"] for s in snaps if s["link_delay_ms"] == 60.0)
+    before = [s["round_trip_s"] for s in snaps if 1.0 <= s["uptime_s"] < changed]
+    after = [s["round_trip_s"] for s in snaps if s["uptime_s"] >= changed + 1.0]
+    assert before and after and None not in before + after
+    # At least the link both ways (each process holds a frame for its delay), plus the
+    # loops' turns: a loaded two-core machine may add tens of ms, never take any away.
+    assert all(0.020 <= rtt < 0.060 for rtt in before), before
+    assert all(0.120 <= rtt < 0.200 for rtt in after), after
+    assert all(s["in_flight"] <= 50 for s in snaps)
+    assert max(s["in_flight"] for s in snaps) == 50  # the producer keeps the window full
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--link-delay-change-at", "3"], "--link-delay-change-at and --link-delay-change-ms go"),
+        (["--link-delay-change-at", "3", "--link-delay-change-ms", "60"], "needs --link-delay-ms"),
+    ],
+)
+def test_a_bad_link_change_exits_2_with_one_line(procs, flags, words):
+    for role in ("consumer", "producer"):
+        run = procs.lab(role, "--module", "18", "--port", str(free_port_block()), *flags)
+        assert run.wait(30) == 2
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and words in lines[0], run.stderr

@@ -784,3 +784,31 @@ def test_zero_service_time_still_asks_a_policy_that_counts():
     kinds = [kind for kind, _, _ in verdicts(core)[1]]
     assert kinds == [ACC, ACC, ACC, SHED, SHED]
     assert counts(core)["processed"] == 3
+
+
+def test_credit_is_a_promise_a_window_that_shrank_still_accepts_what_it_granted():
+    from lab.core.policies import BlockPolicy
+
+    class Shrinking(BlockPolicy):
+        window = 4
+
+        def admission_limit(self, buffer):
+            return min(self.window, buffer.free_slots() + buffer.depth)
+
+    core = make(mode="block", capacity=10, rate=1.0, producer_timeout_s=60.0)
+    policy = Shrinking()
+    core.set_policy(policy, 0.0)
+    core.on_frame(ALICE, hello(), 0.0)
+    assert verdicts(core)[0] == 4  # a window of 4: credit up to ordinal 4
+    policy.window = 1  # the window shrinks while the 4 are on their way
+    core.on_frame(ALICE, data([0, 1, 2, 3]), 0.5)
+    credit, flat = verdicts(core)
+    assert flat == [(ACC, 0, 0), (ACC, 1, 0), (ACC, 2, 0), (ACC, 3, 0)]
+    assert counts(core)["dropped"] == 0 and core.buffer.depth == 4
+    # 1 s a message from 0.5: done at 1.5, 2.5, 3.5, 4.5
+    core.advance(2.0)  # one done, three held: above the new window, so no new credit
+    assert core.credit.promised() == 0 and core.in_flight() == 3
+    core.advance(3.5)  # three done, one held: the window of 1 is full
+    assert core.credit.promised() == 0 and core.in_flight() == 1
+    core.advance(4.5)  # all done: credit for one more
+    assert core.credit.promised() == 1 and core.in_flight() == 1

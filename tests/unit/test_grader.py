@@ -489,7 +489,7 @@ def test_unknown_challenge_lists_the_known_ones():
     assert str(error.value) == (
         "unknown challenge '99_nothing'; known challenges: 12_adaptive_backpressure, "
         "13_priority_shedding, 14_token_bucket, 15_retry_policy, 16_adaptive_batcher, "
-        "17_autoscaler, 19_goodput, 20_lag_throttle"
+        "17_autoscaler, 18_window, 19_goodput, 20_lag_throttle"
     )
 
 

@@ -6,6 +6,7 @@
 * ``retry.py``: 15, a retry policy (the producer's ``--retry-file``);
 * ``batcher.py``: 16, an adaptive batch size (the consumer's ``--batcher-file``);
 * ``autoscaler.py``: 17, a pool's size from lag (the consumer's ``--autoscaler-file``);
+* ``window.py``: 18, the credit window over a slow link (the consumer's ``--policy-file``);
 * ``goodput.py``: 19, a dequeue discipline (the consumer's ``--discipline-file``);
 * ``lag_throttle.py``: 20, a producer's rate from a real broker's lag (``--throttle-file``).
 
@@ -30,6 +31,7 @@ from lab.tools.grading.priority import PRIORITY
 from lab.tools.grading.retry import RETRY
 from lab.tools.grading.table import Challenge, Plan, Scenario
 from lab.tools.grading.token_bucket import TOKEN_BUCKET
+from lab.tools.grading.window import WINDOW
 
 __all__ = ["CHALLENGES", "Challenge", "Plan", "Scenario", "find_challenge", "known_names"]
 
@@ -42,6 +44,7 @@ CHALLENGES: Dict[str, Challenge] = {
         RETRY,
         BATCHER,
         AUTOSCALER,
+        WINDOW,
         GOODPUT,
         LAG_THROTTLE,
     )
