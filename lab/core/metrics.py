@@ -162,7 +162,9 @@ class LatencyHistogram:
         return self.sum / self.count if self.count else 0.0
 
     def percentile(self, percent: float) -> float:
-        return _percentile_of(self._buckets, self.count, percent)
+        # A bucket stands for values up to 0.4 % apart: its value may lie above every sample
+        # in it, and no percentile may pass the exact max.
+        return min(self.max, _percentile_of(self._buckets, self.count, percent))
 
     def merge(self, other: LatencyHistogram) -> None:
         for key, value in other._buckets.items():
