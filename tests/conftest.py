@@ -141,13 +141,6 @@ class ProcessPool:
             process.stop()
 
 
-def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
-    """The graded challenge runs (the "graded" xdist group, a few minutes on one worker)
-    are handed out first, so the other worker takes every other test meanwhile instead of
-    waiting for them at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
-
-
 @pytest.fixture
 def procs():
     pool = ProcessPool()

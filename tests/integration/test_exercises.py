@@ -20,7 +20,7 @@ from lab.tools.grading.core import RUN_ROW
 from lab.tools.grading.runner import EXIT_SLACK_S
 from tests.conftest import REPO, LabProcess, ProcessPool, run_bounded
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("graded")]
+pytestmark = pytest.mark.integration
 
 # The failures each starter is written to show (it may fail more, never fewer).
 STARTER_FAILS = {

@@ -27,7 +27,7 @@ from lab.tools.grading.core import RUN_ROW, Evidence, evaluate
 from lab.tools.grading.runner import RunError, run_probe
 from tests.conftest import REPO, LabProcess, ProcessPool, run_bounded
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("graded")]
+pytestmark = pytest.mark.integration
 
 GAMING = REPO / "tests" / "gaming"
 SEED = 5
