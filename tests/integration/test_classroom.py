@@ -279,7 +279,12 @@ def test_fuzzing_a_curve_consumer_counts_every_bad_frame_and_a_producer_is_unaff
             snapshot = tap.consumer() or {}
             return snapshot.get("malformed", 0), snapshot.get("telemetry_malformed", 0)
 
-        wait_for(lambda: counted()[0] >= expected, 30, f"{expected:,} malformed frames counted")
+        wrong_shape = report["relay_wrong_shape"]
+        wait_for(
+            lambda: counted()[0] >= expected and counted()[1] >= wrong_shape,
+            30,
+            f"{expected:,} malformed frames and {wrong_shape:,} relayed snapshots counted",
+        )  # the relay is read apart from the data, and may still be catching up
         assert counted() == (expected, report["relay_wrong_shape"])
         raw = procs.script(
             "scripts/fuzz_consumer.py",

@@ -10,6 +10,7 @@ figures (within 5%) come from scripts/validate's full plan, not from here.
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -65,10 +66,13 @@ def test_the_link_delay_changes_midway_and_the_consumer_measures_both_round_trip
     before = [s["round_trip_s"] for s in snaps if 1.0 <= s["uptime_s"] < changed]
     after = [s["round_trip_s"] for s in snaps if s["uptime_s"] >= changed + 1.0]
     assert before and after and None not in before + after
-    # At least the link both ways (each process holds a frame for its delay), plus the
-    # loops' turns: a loaded two-core machine may add tens of ms, never take any away.
-    assert all(0.020 <= rtt < 0.060 for rtt in before), before
-    assert all(0.120 <= rtt < 0.200 for rtt in after), after
+    # At least the link both ways (each process holds a frame for its delay; a frame read
+    # just after the loop read its clock is stamped a few microseconds early), plus the
+    # loops' turns: a loaded two-core machine may add tens of ms, so the typical sample is
+    # judged, and the least of them.
+    assert min(before) >= 0.0199 and min(after) >= 0.1199, (before, after)
+    assert statistics.median(before) < 0.040, before
+    assert statistics.median(after) < 0.160, after
     assert all(s["in_flight"] <= 50 for s in snaps)
     assert max(s["in_flight"] for s in snaps) == 50  # the producer keeps the window full
 
