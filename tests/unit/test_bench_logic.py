@@ -296,7 +296,7 @@ def test_quick_plan_is_shorter_in_every_part():
 # -- validation experiments are built as the theory needs them ------------------------------------
 def test_mm1k_runs_poisson_arrivals_into_exponential_service_with_buffer_k():
     plan = validate.ValidatePlan()
-    mm1k_group, rest = validate.experiments(plan)
+    mm1k_group, rest, windows = validate.experiments(plan)
     mm1k = [e for e in mm1k_group if isinstance(e, validate.MM1K)]
     assert len(mm1k) == len(mm1k_group) and not any(isinstance(e, validate.MM1K) for e in rest)
     assert [e.rho for e in mm1k] == [0.5, 0.9, 1.5, 3.0]

@@ -166,6 +166,11 @@ def test_validate_plans_the_window_against_min_mu_and_w_over_2d_plus_s():
     assert Window(plan, 1000).theory() == 1000.0  # past the bandwidth-delay product
     quick = [e for group in experiments(ValidatePlan.quick_plan()) for e in group]
     assert [e.size for e in quick if isinstance(e, Window)] == [10]
+    # the full plan runs the windows last and by themselves (beside other runs they measure
+    # the machine's load, not the link)
+    *_, windows = experiments(plan)
+    assert [type(e) for e in windows] == [Window, Window]
+    assert [e.size for e in windows] == [10, 100]
 
 
 def test_panel_18_shows_the_window_the_link_and_the_bound():
