@@ -443,9 +443,10 @@ def _latency_rows(
         waiting = sum(p["pending"] for p in producers)
         rows.append(("waiting upstream", f"{waiting:,} msgs"))
     if producers:
-        target = sum(p["target_mps"] or 0 for p in producers)
+        targets = [p["target_mps"] for p in producers]  # None: --mps max, no target
+        target = "max" if None in targets else fmt_rate(sum(targets))
         sent = sum(p["rates"]["produced"] for p in producers)
-        rows.append(("sent", f"{fmt_rate(sent)} of {fmt_rate(target)}"))
+        rows.append(("sent", f"{fmt_rate(sent)} of {target}"))
         producer_rss = max(p["rss_mb"] for p in producers)
         rows.append(("memory", f"C {snap['rss_mb']:.0f} MB · P {producer_rss:.0f} MB"))
     else:

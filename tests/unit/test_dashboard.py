@@ -95,6 +95,15 @@ def test_block_mode_shows_zero_drops_and_the_wait_upstream():
     )
 
 
+def test_a_producer_at_mps_max_is_sent_of_max_not_of_zero():
+    state, now = module12("block")
+    assert "of 20.0/s" in row(screen(state, now), "malformed")  # the row "sent" shares
+    state = copy.deepcopy(state)
+    for producer in state.producers.values():
+        producer["target_mps"] = None  # what a producer at --mps max reports
+    assert re.search(r"sent\s+\S+ of max\b", row(screen(state, now), "malformed"))
+
+
 def test_unbounded_mode_shows_the_memory_guard():
     state, now = module12("unbounded")
     text = screen(state, now)
