@@ -95,8 +95,8 @@ class LoadSignals(NamedTuple):
     # Block mode's credit round trip (``round_trip.py``): the smallest grant-to-data time of
     # the last ROUND_TRIP_WINDOW_S, seconds; None until the first sample.
     round_trip_s: Optional[float] = None
-    # What the window bounds: messages held plus credit outstanding (in pull mode, requested
-    # and not finished).
+    # What the window bounds: messages held plus credit outstanding (in pull mode, plus
+    # what was requested and has not arrived yet).
     in_flight: int = 0
 
 

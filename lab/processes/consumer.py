@@ -135,8 +135,7 @@ class ConsumerProcess:
     def set_link_delay(self, delay_ms: float) -> None:
         """Module 18's live knob (``bplab ctl delay``): frames from producers arrive this
         late from now on; those already on the link keep their time."""
-        self.run_options.link_delay_ms = delay_ms
-        self.link = retune_link(self.link, delay_ms)
+        self.link = retune_link(self.link, delay_ms, self.run_options)
 
     def _load_batcher(self, spec: str) -> None:
         from lab.processes import plugins

@@ -208,8 +208,7 @@ class ProducerProcess:
                 core.on_frame(frame, arrived)
         delay_ms = core.link.take_delay()
         if delay_ms is not None:  # the consumer changed the link (Module 18's keys)
-            self.run_options.link_delay_ms = delay_ms
-            self.link = retune_link(self.link, delay_ms)
+            self.link = retune_link(self.link, delay_ms, self.run_options)
 
     def _watch_connection(self, now: float) -> None:
         """Frames already received were read first: they came before the disconnect."""

@@ -43,10 +43,13 @@ def check_port(port: int) -> int:
     return port
 
 
-def retune_link(link: Optional[DelayLine], delay_ms: float) -> Optional[DelayLine]:
+def retune_link(link: Optional[DelayLine], delay_ms: float, run: Any = None) -> Optional[DelayLine]:
     """The delay line a shell holds for ``--link-delay-ms`` after a (live) change to
     ``delay_ms``: none while the link is fast and always was (no cost on the hot path);
-    once made, the same line, retuned, so frames already on it keep their order."""
+    once made, the same line, retuned, so frames already on it keep their order. With
+    ``run``, its ``link_delay_ms`` follows (what a later ``more``/``less`` starts from)."""
+    if run is not None:
+        run.link_delay_ms = delay_ms
     if link is None:
         return DelayLine(delay_ms / 1000.0) if delay_ms > 0 else None
     link.set_delay(delay_ms / 1000.0)
@@ -77,8 +80,7 @@ def change_link(link: Optional[DelayLine], run: Any, elapsed: float) -> bool:
     if link is None or change_at is None or change_ms is None or elapsed < change_at:
         return False
     run.link_delay_change_at = None
-    run.link_delay_ms = change_ms
-    link.set_delay(change_ms / 1000.0)
+    retune_link(link, change_ms, run)
     return True
 
 
