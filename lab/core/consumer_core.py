@@ -37,6 +37,7 @@ from lab.core.consumer_stats import ConsumerStats
 from lab.core.credit import CreditLedger
 from lab.core.disciplines import FromFile, build_discipline
 from lab.core.flow_knobs import window_after
+from lab.core.metrics import round_up
 from lab.core.modes import build_policy
 from lab.core.peers import MAX_PRODUCERS, ProducerState, retire_one, verdict_frames
 from lab.core.policies import LoadSignals, OverflowPolicy
@@ -281,7 +282,7 @@ class ConsumerCore:
             self.stopped_by = "memory_guard"
             self.log(
                 now,
-                f"memory guard: RSS {rss_mb:.1f} MB > {self.config.max_memory_mb:g} MB"
+                f"memory guard: RSS {round_up(rss_mb):.1f} MB > {self.config.max_memory_mb:g} MB"
                 " -- this is where a real service would be OOM-killed",
             )
             return self.stopped_by

@@ -68,6 +68,16 @@ class RateWindow:
         return self.count(now) / self.window
 
 
+def round_up(value: float, places: int = 1) -> float:
+    """``value`` rounded up to ``places`` decimals: a peak that passed a limit never reads as at it.
+
+    >>> round_up(150.0001), round_up(150.0)
+    (150.1, 150.0)
+    """
+    scale = 10**places
+    return math.ceil(round(value * scale, 6)) / scale
+
+
 def _bucket(value_us: int) -> int:
     if value_us < _EXACT_LIMIT:
         return value_us

@@ -413,7 +413,7 @@ class ConsumerProcess:
     def _summary(self, now: float) -> Dict[str, Any]:
         summary = self.core.summary(now)
         summary["port"] = self.run_options.port
-        summary["rss_mb_max"] = round(self.stats.rss_mb_max, 1)
+        summary["rss_mb_max"] = self.stats.peak_mb()
         summary["stop_reason"] = self.stop.reason
         summary["telemetry_malformed"] = self.telemetry_malformed
         if self.guard is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psutil
 
+from lab.core.metrics import round_up
+
 
 class ProcessStats:
     """RSS in MB and CPU % (of one core) since the previous reading; remembers the peak RSS."""
@@ -23,3 +25,7 @@ class ProcessStats:
         self.cpu_pct = self._process.cpu_percent(interval=None)
         if self.rss_mb > self.rss_mb_max:
             self.rss_mb_max = self.rss_mb
+
+    def peak_mb(self) -> float:
+        """The peak RSS for a summary, rounded up to 0.1 MB (a guard's limit is a strict >)."""
+        return round_up(self.rss_mb_max)

@@ -167,7 +167,7 @@ class ProducerProcess:
             pass
         self._publish(now)
         summary = core.summary(now)
-        summary["rss_mb_max"] = round(self.stats.rss_mb_max, 1)
+        summary["rss_mb_max"] = self.stats.peak_mb()
         summary["stop_reason"] = self.stop.reason
         return summary
 

@@ -123,7 +123,7 @@ class Visualizer:
             "refresh_per_s": self.refreshes / elapsed,
             "consumer_sessions": len(self.state.sessions_seen),
             "cpu_pct": self.stats.cpu_pct,
-            "rss_mb_max": round(self.stats.rss_mb_max, 1),
+            "rss_mb_max": self.stats.peak_mb(),
             "stop_reason": self.stop.reason,
         }
 

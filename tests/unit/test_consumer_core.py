@@ -599,6 +599,13 @@ def test_memory_guard_trips_once():
     assert core.summary(0.2)["stopped_by"] == "memory_guard"
 
 
+def test_memory_guard_message_never_shows_the_peak_at_the_limit():
+    core = make(max_memory_mb=100.0)
+    assert core.observe(0.0, 100.0) is None  # the limit is a strict >
+    assert core.observe(0.1, 100.02) == "memory_guard"
+    assert any("RSS 100.1 MB > 100 MB" in text for _, text in core.events)
+
+
 def test_load_signals_reach_the_policy():
     seen = []
     core = make("drop", capacity=4, rate=2.0)

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from lab.core.metrics import LatencyHistogram, RateWindow, RecentLatency, TimeWeightedMean
+from lab.core.metrics import (
+    LatencyHistogram,
+    RateWindow,
+    RecentLatency,
+    TimeWeightedMean,
+    round_up,
+)
 
 RESOLUTION = 0.004  # the documented bound: within 0.4% of the true sample
 
@@ -215,3 +221,12 @@ def test_no_percentile_passes_the_exact_max():
     recent.record(1.0, 0.0178535)
     summary = recent.summary(1.0)
     assert summary["p99"] <= summary["max"] == 0.0178535
+
+
+def test_round_up_never_lets_a_peak_past_a_limit_read_as_the_limit():
+    assert round_up(150.0001) == 150.1
+    assert round_up(150.03) == 150.1
+    assert round_up(150.0) == 150.0
+    assert round_up(149.96) == 150.0
+    assert round_up(0.1 + 0.2) == 0.3  # float noise below the last place does not round up
+    assert round_up(1.234, places=2) == 1.24
