@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
@@ -177,6 +176,9 @@ class ServerGuard:
 
     def __init__(self, ctx: zmq.Context, keys: RoomKeys) -> None:
         self.keys = keys
+        # Imported here: it brings asyncio, which a process outside a classroom never needs.
+        from zmq.auth.thread import ThreadAuthenticator
+
         self.refused: Dict[str, Dict[str, int]] = {d: dict.fromkeys(REASONS, 0) for d in DOMAINS}
         self.authenticator = ThreadAuthenticator(ctx)
         self.authenticator.start()
