@@ -2,8 +2,8 @@
 the exercise teaches, and passes each reference solution, with real processes.
 
 Every starter and every reference (for 12 both references) is graded by ``bplab check
---json`` in one module fixture, AT_ONCE at a time (each with its own seed and free ports),
-longest scenarios first; each test reads its own results. The wrong answers are in
+--json`` in one module fixture, GRADED_AT_ONCE at a time (each with its own seed and free
+ports), longest scenarios first; each test reads its own results. The wrong answers are in
 ``test_gaming.py``.
 """
 
@@ -18,7 +18,7 @@ from lab.processes.plugins import CALL_TIMEOUT_S
 from lab.tools.grading.challenges import CHALLENGES
 from lab.tools.grading.core import RUN_ROW
 from lab.tools.grading.runner import EXIT_SLACK_S
-from tests.conftest import REPO, LabProcess, ProcessPool, run_bounded
+from tests.conftest import GRADED_AT_ONCE, REPO, LabProcess, ProcessPool, run_bounded
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,6 @@ SEEDS = {
     name: 100 + number for number, name in enumerate(sorted(set(STARTER_FAILS) - {"18_window"}))
 }
 SEEDS["18_window"] = 118  # 1000 msg/s, 60 ms then 10 ms
-AT_ONCE = 4  # checks in parallel (three processes each), as in test_gaming.py
 CHECKS_TIMEOUT_S = 300  # the fixture grades every starter and reference before its first test
 
 
@@ -91,7 +90,7 @@ def checks() -> Iterator[Dict[str, LabProcess]]:
             argvs[(name, path.name)] = [*check, "--file", str(path)]
     pool = ProcessPool()
     try:
-        yield run_bounded(pool, argvs, AT_ONCE, max(map(_budget, CHALLENGES)))
+        yield run_bounded(pool, argvs, GRADED_AT_ONCE, max(map(_budget, CHALLENGES)))
     finally:
         pool.close()
 

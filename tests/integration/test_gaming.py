@@ -5,11 +5,12 @@ Two kinds of case. A wrong answer the probe catches is graded by the probe alone
 process, a second or so; a hang costs the guard's 5 s), all of them at once from threads
 of a module fixture: the row named here must fail.
 One that only a real run can catch (a policy that behaves in the probe, a limiter that
-sleeps, a shedding policy) is graded by a whole ``bplab check --json``; those run four at a
-time, in a fixture shared by the module, and each test reads its own result. Every case
-uses a fixed seed, so a failure can be replayed with ``bplab check N --seed S``; a case
-written ``stem@S`` is graded with seed S, where the wrong answer fails only some draws. The
-reference solutions pass in ``test_exercises.py``, graded next to the starters.
+sleeps, a shedding policy) is graded by a whole ``bplab check --json``; those run
+GRADED_AT_ONCE at a time, in a fixture shared by the module, and each test reads its own
+result. Every case uses a fixed seed, so a failure can be replayed with ``bplab check N
+--seed S``; a case written ``stem@S`` is graded with seed S, where the wrong answer fails
+only some draws. The reference solutions pass in ``test_exercises.py``, graded next to the
+starters.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ from lab.processes import plugins
 from lab.tools.grading.challenges import CHALLENGES, find_challenge
 from lab.tools.grading.core import RUN_ROW, Evidence, evaluate
 from lab.tools.grading.runner import RunError, run_probe
-from tests.conftest import REPO, LabProcess, ProcessPool, run_bounded
+from tests.conftest import GRADED_AT_ONCE, REPO, LabProcess, ProcessPool, run_bounded
 
 pytestmark = pytest.mark.integration
 
 GAMING = REPO / "tests" / "gaming"
 SEED = 5
 PROBES_AT_ONCE = 8  # probe children are small and short
-AT_ONCE = 4  # real checks in parallel (three processes each): wrong answers fail under load
 REAL_RUNS_TIMEOUT_S = 300  # the fixture grades every RUN_FAILS file before its first test
 CHECK_BUDGET_S = 90.0  # a check's own bound is the scenario + 20 s; this is the test's
 
@@ -217,7 +217,7 @@ def test_system_exit_at_import_is_a_fail_row_and_a_json_object(procs):
 
 @pytest.fixture(scope="module")
 def real_runs() -> Iterator[Dict[str, LabProcess]]:
-    """Every RUN_FAILS file graded by ``bplab check --json``, AT_ONCE at a time; the
+    """Every RUN_FAILS file graded by ``bplab check --json``, GRADED_AT_ONCE at a time; the
     processes are gone when the module is done."""
     argvs = {}
     for case in RUN_FAILS:
@@ -227,7 +227,7 @@ def real_runs() -> Iterator[Dict[str, LabProcess]]:
         argvs[case] = [*argv, "--seed", str(seed), "--json"]
     pool = ProcessPool()
     try:
-        yield run_bounded(pool, argvs, AT_ONCE, CHECK_BUDGET_S)
+        yield run_bounded(pool, argvs, GRADED_AT_ONCE, CHECK_BUDGET_S)
     finally:
         pool.close()
 
