@@ -216,6 +216,19 @@ class TelemetryTap:
         self.ctx.term()
 
 
+def wait_consumer_up(port: int, timeout: float = 30.0) -> Dict[str, Any]:
+    """The first snapshot of the consumer on ``port``: it is bound and serving.
+
+    Start a producer after this when a test measures waits. A producer that comes up first
+    holds what falls due meanwhile and sends it in one burst, so on a loaded machine the
+    consumer's start would show as seconds of queueing."""
+    tap = TelemetryTap(port)
+    try:
+        return wait_for(tap.consumer, timeout, f"the consumer on port {port}")
+    finally:
+        tap.close()
+
+
 @pytest.fixture
 def tap_factory():
     taps: List[TelemetryTap] = []
