@@ -29,7 +29,6 @@ from typing import Dict, List, Optional, Tuple
 
 import zmq
 from zmq.utils import z85
-from zmq.utils.monitor import recv_monitor_message
 
 DATA = "data"
 TELEMETRY = "telemetry"
@@ -176,8 +175,11 @@ class ServerGuard:
 
     def __init__(self, ctx: zmq.Context, keys: RoomKeys) -> None:
         self.keys = keys
-        # Imported here: it brings asyncio, which a process outside a classroom never needs.
+        # Imported here: both bring asyncio, which a process outside a classroom never needs.
         from zmq.auth.thread import ThreadAuthenticator
+        from zmq.utils.monitor import recv_monitor_message
+
+        self._read_event = recv_monitor_message
 
         self.refused: Dict[str, Dict[str, int]] = {d: dict.fromkeys(REASONS, 0) for d in DOMAINS}
         self.authenticator = ThreadAuthenticator(ctx)
@@ -199,7 +201,7 @@ class ServerGuard:
         for domain, _, monitor in self._monitors:
             for _ in range(1000):
                 try:
-                    event = recv_monitor_message(monitor, zmq.NOBLOCK)
+                    event = self._read_event(monitor, zmq.NOBLOCK)
                 except zmq.Again:
                     break
                 self.refused[domain][_reason(event["event"], event["value"])] += 1
