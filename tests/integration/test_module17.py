@@ -87,13 +87,12 @@ def test_the_pool_size_changes_live(procs, tap_factory):
 def test_a_bulkhead_keeps_likes_moving_through_an_analytics_flood(procs):
     consumers = []
     for pool in (["--workers", "6"], ["--bulkhead", "likes=2,analytics=4"]):
-        port = str(free_port_block())
-        consumers.append((port, procs.lab("consumer", "--module", "17", "--port", port,
-                                          "--json", "--quiet", *pool)))  # fmt: skip
+        port = free_port_block()
+        common = ["--module", "17", "--port", str(port), "--json", "--quiet"]
+        consumers.append((port, common, procs.lab("consumer", *common, *pool)))
     results = []
-    for port, consumer in consumers:
-        wait_consumer_up(int(port))  # the likes' p99 is the measure: no start-up burst
-        common = ["--module", "17", "--port", port, "--json", "--quiet"]
+    for port, common, consumer in consumers:
+        wait_consumer_up(port)  # the likes' p99 is the measure: no start-up burst
         likes = procs.lab(
             "producer", *common, "--name", "likes", "--workloads", "likes=1", "--mps", "100",
             "--duration", "5",
